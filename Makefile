@@ -1,0 +1,44 @@
+# One-line entry points. Every target builds its own virtual environment from setup.cfg.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# Real ImageNet VGG16 weights for the loss network when the shared folder has them.
+SHARED_VGG := $(firstword $(wildcard ../shared/weights/*.weights.h5))
+ifneq ($(SHARED_VGG),)
+export PURIFY_VGG_WEIGHTS ?= $(abspath $(SHARED_VGG))
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv test slow demo report bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow"
+
+slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+demo: $(STAMP)
+	$(PY) -m trainers.purify --flagfile=configs/demo.flags
+
+report: $(STAMP)
+	$(PY) -m trainers.report --flagfile=configs/report.flags
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

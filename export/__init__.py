@@ -1,0 +1,1 @@
+"""Export entry points: SavedModel, TFLite, serving client."""

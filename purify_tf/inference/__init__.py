@@ -1,0 +1,1 @@
+"""purify_tf.inference."""
