@@ -1,0 +1,227 @@
+"""The feed-forward transformer f_W (paper 3.2, Table 1, Fig. 4-5) and the Johnson baseline.
+
+One builder makes both networks so that the baseline differs only where the papers differ:
+
+* ``paper``: reflection padding 32, conv 32@9x9, 64@3x3/2, 128@3x3/2, four residual blocks
+  (conv 3x3 valid -> dropout -> norm -> ReLU -> conv 3x3 valid -> norm, added to the input cropped
+  by 2 px per side), two 4x4 stride-2 fractionally-strided convs (64, 32) -- kernel divisible by
+  stride, which avoids checkerboard artefacts -- and an output conv 3@9x9 with a scaled tanh.
+* ``johnson``: reflection padding 40, five residual blocks without dropout, 3x3 deconvs.
+
+Table 1 of the paper is inconsistent (54*4 != 256); DESIGN.md's sizes are used: with padding P and
+B blocks, (H + 2P)/4 - 4B = H/4 exactly, so the output has the input's size for any H, W divisible
+by 4. ``apply_padded`` handles other sizes by reflect-padding and cropping back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+_PACKAGE = "purify_tf"
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture hyper-parameters; the two presets are ``CONFIGS['paper' | 'johnson']``."""
+
+    name: str
+    padding: int
+    num_blocks: int
+    deconv_kernel: int
+    dropout_rate: float
+    filters: tuple[int, int, int] = (32, 64, 128)
+    edge_kernel: int = 9
+
+
+CONFIGS: dict[str, TransformerConfig] = {
+    "paper": TransformerConfig("paper", padding=32, num_blocks=4, deconv_kernel=4, dropout_rate=0.1),
+    "johnson": TransformerConfig("johnson", padding=40, num_blocks=5, deconv_kernel=3, dropout_rate=0.0),
+}
+NORMS = ("batch", "instance")
+UPSAMPLES = ("deconv", "resize")
+SIZE_MULTIPLE = 4
+# Reflect steps: from a 4 px side, 3 + 9 + 27 + 81 px cover any preset padding.
+_REFLECT_STEPS = 4
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReflectionPadding2D(layers.Layer):
+    """Reflection padding (``tf.pad(..., 'REFLECT')``): no border artefacts, unlike zero padding."""
+
+    def __init__(self, padding: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        # A single MirrorPad needs padding < size. Small inputs (e.g. 36x60 eye crops under the
+        # Johnson config's 40 px) are padded in a few reflect steps of at most size - 1 each,
+        # which equals one reflection whenever that is possible (later steps pad 0).
+        x = inputs
+        for axis in (1, 2):
+            remaining = tf.constant(self.padding, tf.int32)
+            for _ in range(_REFLECT_STEPS):
+                size = tf.shape(x)[axis]
+                step = tf.minimum(remaining, tf.maximum(size - 1, 0))
+                pads = [[0, 0], [0, 0], [0, 0], [0, 0]]
+                pads[axis] = [step, step]
+                x = tf.pad(x, pads, mode="REFLECT")
+                remaining -= step
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        b, h, w, c = input_shape
+        grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ScaledTanh(layers.Layer):
+    """``127.5 * (tanh(x) + 1)``: keeps output pixels in [0, 255]; always float32 (mixed precision)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return 127.5 * (tf.tanh(tf.cast(inputs, tf.float32)) + 1.0)
+
+
+def _norm(kind: str, name: str) -> layers.Layer:
+    if kind == "batch":
+        return layers.BatchNormalization(name=name)
+    # Instance norm: one group per channel (tensorflow-addons is not used; see BUILD.md).
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+
+
+def _conv_norm_relu(x, filters: int, kernel: int, strides: int, norm: str, name: str):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=f"{name}_conv")(x)
+    x = _norm(norm, f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _residual_block(x, filters: int, dropout_rate: float, norm: str, name: str):
+    """conv 3x3 valid -> dropout -> norm -> ReLU -> conv 3x3 valid -> norm, plus a 2 px-cropped skip."""
+    y = layers.Conv2D(filters, 3, padding="valid", name=f"{name}_conv1")(x)
+    if dropout_rate > 0:
+        y = layers.Dropout(dropout_rate, name=f"{name}_dropout")(y)
+    y = _norm(norm, f"{name}_norm1")(y)
+    y = layers.ReLU(name=f"{name}_relu")(y)
+    y = layers.Conv2D(filters, 3, padding="valid", name=f"{name}_conv2")(y)
+    y = _norm(norm, f"{name}_norm2")(y)
+    skip = layers.Cropping2D(2, name=f"{name}_crop")(x)
+    return layers.Add(name=f"{name}_add")([skip, y])
+
+
+def _upsample(x, filters: int, kernel: int, upsample: str, norm: str, name: str):
+    if upsample == "deconv":
+        x = layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", name=f"{name}_deconv")(x)
+    else:  # resize-convolution (Odena et al.): nearest x2 then a 3x3 conv.
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
+        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    x = _norm(norm, f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_transformer(
+    config: str | TransformerConfig = "paper",
+    norm: str = "batch",
+    upsample: str = "deconv",
+    dropout_rate: float | None = None,
+    input_shape: tuple[int | None, int | None] = (None, None),
+    name: str | None = None,
+) -> keras.Model:
+    """Build f_W: (N, H, W, 3) float RGB in [0, 255] -> same shape in [0, 255].
+
+    ``input_shape`` may fix (H, W) (both divisible by 4) for FLOP counting or TFLite; the default
+    is dynamic. ``dropout_rate`` overrides the preset's rate.
+    """
+    cfg = CONFIGS[config] if isinstance(config, str) and config in CONFIGS else config
+    if not isinstance(cfg, TransformerConfig):
+        raise ValueError(f"config must be one of {sorted(CONFIGS)}, got {config!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
+    for dim in input_shape:
+        if dim is not None and dim % SIZE_MULTIPLE:
+            raise ValueError(f"input height/width must be divisible by {SIZE_MULTIPLE}, got {input_shape}")
+    rate = cfg.dropout_rate if dropout_rate is None else float(dropout_rate)
+    f1, f2, f3 = cfg.filters
+
+    inputs = keras.Input(shape=(*input_shape, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
+    x = ReflectionPadding2D(cfg.padding, name="reflection_pad")(x)
+    x = _conv_norm_relu(x, f1, cfg.edge_kernel, 1, norm, "down1")
+    x = _conv_norm_relu(x, f2, 3, 2, norm, "down2")
+    x = _conv_norm_relu(x, f3, 3, 2, norm, "down3")
+    for i in range(cfg.num_blocks):
+        x = _residual_block(x, f3, rate, norm, f"res{i + 1}")
+    x = _upsample(x, f2, cfg.deconv_kernel, upsample, norm, "up1")
+    x = _upsample(x, f1, cfg.deconv_kernel, upsample, norm, "up2")
+    x = layers.Conv2D(3, cfg.edge_kernel, padding="same", name="output_conv")(x)
+    outputs = ScaledTanh(name="scaled_tanh")(x)
+    return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
+
+
+def pad_amounts(size: tf.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[tf.Tensor, tf.Tensor]:
+    """Split the padding that brings ``size`` to a multiple of ``multiple`` into (before, after)."""
+    total = (-size) % multiple
+    before = total // 2
+    return before, total - before
+
+
+def pad_to_multiple(images: tf.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reflect-pad (N, H, W, C) so H and W divide ``multiple``; returns (padded, [top, left, H, W])."""
+    shape = tf.shape(images)
+    h, w = shape[1], shape[2]
+    top, bottom = pad_amounts(h, multiple)
+    left, right = pad_amounts(w, multiple)
+    padded = tf.pad(images, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
+    return padded, tf.stack([top, left, h, w])
+
+
+def crop_back(images: tf.Tensor, box: tf.Tensor) -> tf.Tensor:
+    """Undo ``pad_to_multiple`` with the box it returned."""
+    return images[:, box[0] : box[0] + box[2], box[1] : box[1] + box[3], :]
+
+
+def apply_padded(model: keras.Model, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """Run the transformer on images of any H, W >= 4 (reflect-pad to a multiple of 4, crop back)."""
+    images = tf.convert_to_tensor(images)
+    padded, box = pad_to_multiple(tf.cast(images, tf.float32))
+    return crop_back(model(padded, training=training), box)
+
+
+def count_flops(
+    config: str = "paper",
+    height: int = 256,
+    width: int = 256,
+    upsample: str = "deconv",
+    norm: str = "batch",
+) -> int:
+    """Multiply-add FLOPs (2 per MAC) of the convolutions for one image of height x width.
+
+    Counted analytically from each layer's static shapes: convolutions and deconvolutions dominate;
+    norms, ReLUs and padding are excluded (well under 1% of the total).
+    """
+    model = build_transformer(config, norm=norm, upsample=upsample, input_shape=(height, width))
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2DTranspose):
+            _, h_in, w_in, c_in = layer.input.shape
+            kh, kw = layer.kernel_size
+            flops += 2 * kh * kw * c_in * layer.filters * h_in * w_in
+        elif isinstance(layer, layers.Conv2D):
+            _, h_out, w_out, _ = layer.output.shape
+            c_in = layer.input.shape[-1]
+            kh, kw = layer.kernel_size
+            flops += 2 * kh * kw * c_in * layer.filters * h_out * w_out
+    return int(flops)

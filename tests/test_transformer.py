@@ -1,0 +1,117 @@
+"""Shape, range, gradient, padding and FLOP tests for the transformer f_W."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from purify_tf.models.transformer import (
+    ReflectionPadding2D,
+    apply_padded,
+    build_transformer,
+    count_flops,
+)
+
+
+def _images(n, h, w, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, h, w, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("config", ["paper", "johnson"])
+@pytest.mark.parametrize("hw", [(36, 60), (64, 96)])
+def test_output_shape_and_range(config, hw):
+    model = build_transformer(config)
+    out = model(_images(2, *hw), training=False).numpy()
+    assert out.shape == (2, *hw, 3)
+    assert out.min() >= 0.0 and out.max() <= 255.0
+
+
+def test_paper_maps_256_to_256():
+    model = build_transformer("paper")
+    out = model(_images(1, 256, 256), training=False)
+    assert out.shape == (1, 256, 256, 3)
+
+
+@pytest.mark.parametrize("config", ["paper", "johnson"])
+def test_wrapper_handles_sizes_not_divisible_by_four(config):
+    model = build_transformer(config)
+    x = _images(1, 37, 61)
+    out = apply_padded(model, x).numpy()
+    assert out.shape == (1, 37, 61, 3)
+    assert 0.0 <= out.min() and out.max() <= 255.0
+    # Cropping back must return the same pixels as running on the padded image directly.
+    padded = np.pad(x, [(0, 0), (1, 2), (1, 2), (0, 0)], mode="reflect")
+    direct = model(padded, training=False).numpy()[:, 1:38, 1:62]
+    np.testing.assert_allclose(out, direct, atol=1e-3)
+
+
+@pytest.mark.parametrize("size", [(2, 3), (8, 12), (50, 70)])
+def test_reflection_padding_matches_numpy(size):
+    x = np.random.default_rng(1).normal(size=(1, *size, 2)).astype("float32")
+    got = ReflectionPadding2D(10)(x).numpy()
+    want = np.pad(x, [(0, 0), (10, 10), (10, 10), (0, 0)], mode="reflect")
+    np.testing.assert_allclose(got, want)
+
+
+def test_gradients_reach_every_trainable_weight_and_are_finite():
+    model = build_transformer("paper", dropout_rate=0.0)
+    x = tf.constant(_images(2, 36, 60))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - 100.0))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert len(grads) == len(model.trainable_variables) > 0
+    for var, g in zip(model.trainable_variables, grads, strict=True):
+        assert g is not None, var.path
+        assert np.all(np.isfinite(g.numpy())), var.path
+    assert any(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+def test_paper_has_fewer_flops_than_johnson():
+    for size in (256, 512):
+        paper, johnson = count_flops("paper", size, size), count_flops("johnson", size, size)
+        assert paper < johnson
+        # DESIGN.md: the FLOP ratio is about 1.18.
+        assert 1.1 < johnson / paper < 1.25
+
+
+def test_flop_count_of_first_conv():
+    # Hand count for the 9x9 conv at 64x64 after 32 px padding: 2 * 81 * 3 * 32 * 128 * 128.
+    model_flops = count_flops("paper", 64, 64)
+    assert model_flops > 2 * 81 * 3 * 32 * 128 * 128
+
+
+@pytest.mark.parametrize("norm,upsample", [("instance", "deconv"), ("batch", "resize")])
+def test_options(norm, upsample):
+    model = build_transformer("paper", norm=norm, upsample=upsample)
+    out = model(_images(1, 40, 48), training=False)
+    assert out.shape == (1, 40, 48, 3)
+    if norm == "instance":
+        assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="config"):
+        build_transformer("gatys")
+    with pytest.raises(ValueError, match="norm"):
+        build_transformer(norm="layer")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        build_transformer(input_shape=(30, 32))
+
+
+def test_keras_round_trip(tmp_path):
+    model = build_transformer("paper")
+    x = _images(1, 36, 60)
+    path = tmp_path / "f_w.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(model(x, training=False), loaded(x, training=False), atol=1e-4)
+
+
+def test_mixed_precision_output_is_float32():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_transformer("paper")
+        out = model(_images(1, 36, 60), training=False)
+        assert out.dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
