@@ -96,7 +96,10 @@ class ScaledTanh(layers.Layer):
 
 def _norm(kind: str, name: str) -> layers.Layer:
     if kind == "batch":
-        return layers.BatchNormalization(name=name)
+        # synchronized: the global batch's statistics under a multi-replica strategy, so N replicas
+        # train like one device. Momentum 0.9 (Torch's default, as in the paper's implementation)
+        # lets the moving statistics settle within short trainings.
+        return layers.BatchNormalization(momentum=0.9, synchronized=True, name=name)
     # Instance norm: one group per channel (tensorflow-addons is not used; see BUILD.md).
     return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
 
