@@ -1,0 +1,35 @@
+"""Semantic masks for the local losses: one-hot encoding and downsampling to a tap's resolution.
+
+Label maps use 0 other, 1 iris, 2 pupil. A one-hot mask downsampled by area averaging stays a
+soft partition of unity (every position's class weights sum to 1), so the local losses over all
+classes cover the image exactly once, and a class present anywhere at full resolution keeps a
+non-zero area at every layer.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+NUM_CLASSES = 3
+
+
+def one_hot_masks(labels: tf.Tensor, num_classes: int = NUM_CLASSES) -> tf.Tensor:
+    """(B, H, W) integer labels -> (B, H, W, num_classes) float32 one-hot masks."""
+    return tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=tf.float32)
+
+
+def downsample_masks(one_hot: tf.Tensor, target_hw) -> tf.Tensor:
+    """Average one-hot (B, H, W, K) masks down to ``target_hw`` = (h, w) by area resampling.
+
+    For integer factors (H = k*h) this is exactly k x k average pooling (what DESIGN.md asks
+    for); for the floor-halved sizes VGG's pooling gives on odd inputs it is the area-weighted
+    generalisation. ``target_hw`` may hold tensors, so it works on dynamic shapes.
+    """
+    masks = tf.cast(one_hot, tf.float32)
+    size = tf.stack([tf.cast(target_hw[0], tf.int32), tf.cast(target_hw[1], tf.int32)])
+    return tf.image.resize(masks, size, method="area")
+
+
+def mask_areas(masks: tf.Tensor) -> tf.Tensor:
+    """(B, h, w, K) soft masks -> (B, K) areas ``M_c`` in positions of that resolution."""
+    return tf.reduce_sum(tf.cast(masks, tf.float32), axis=[1, 2])
