@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -277,11 +278,35 @@ def _randomise(base: keras.Model, seed: int) -> None:
         layer.set_weights([new_kernel, np.zeros_like(bias)])
 
 
+def _is_keras3_weights_file(path: str) -> bool:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return "layers" in f
+
+
+def _load_weights_file(model: keras.Model, path: str) -> None:
+    """Load a weights file whatever its name: Keras picks the reader from the file suffix, so a
+    Keras 3 file under a legacy ``.h5`` name (e.g. copied into the Keras cache) goes through a
+    ``.weights.h5`` link."""
+    if _is_keras3_weights_file(path) and not path.endswith(".weights.h5"):
+        with tempfile.TemporaryDirectory() as tmp:
+            link = os.path.join(tmp, "vgg.weights.h5")
+            os.symlink(os.path.abspath(path), link)
+            model.load_weights(link)
+    else:
+        model.load_weights(path)
+
+
 def _build(
     architecture: str, weights_arg: str | None, layers: tuple[str, ...], seed: int, label: str
 ) -> LossNetwork:
     app = keras.applications.VGG16 if architecture == "vgg16" else keras.applications.VGG19
-    base = app(include_top=False, weights=weights_arg, input_shape=(None, None, 3))
+    if weights_arg in (None, "imagenet"):
+        base = app(include_top=False, weights=weights_arg, input_shape=(None, None, 3))
+    else:
+        base = app(include_top=False, weights=None, input_shape=(None, None, 3))
+        _load_weights_file(base, weights_arg)
     if weights_arg is None:
         _randomise(base, seed)
     deepest = max(i for i, layer in enumerate(base.layers) if layer.name in layers)
