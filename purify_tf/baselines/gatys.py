@@ -98,11 +98,15 @@ def make_gatys_objective(
     content: np.ndarray,
     content_mask: np.ndarray | None,
     targets: Any,
+    precompute_content: bool = True,
 ) -> ObjectiveFn:
     """Adapt a ``PurificationObjective`` to ``image (1, H, W, 3) -> scalar total`` (Eq. 19).
 
     ``content_mask`` is the content image's label map (H, W) / (1, H, W) (one-hot encoded here)
-    or already one-hot (1, H, W, 3); ``targets`` come from ``objective.style_targets(...)``.
+    or already one-hot (1, H, W, 3), or None for an unmasked objective; ``targets`` come from
+    ``objective.style_targets(...)``. The content image never changes during the optimisation,
+    so when the objective offers ``content_targets`` its features are computed once here and
+    each iteration runs the loss network on the output image only.
     """
     contents = tf.constant(_as_image_batch(content, "Gatys content image"))
     masks = None
@@ -125,10 +129,20 @@ def make_gatys_objective(
                 f"{tuple(contents.shape)}"
             )
 
-    def objective_fn(image: tf.Tensor) -> tf.Tensor:
+    if precompute_content and callable(getattr(objective, "content_targets", None)):
+        content_targets = objective.content_targets(contents, masks)
+
+        def objective_fn(image: tf.Tensor) -> tf.Tensor:
+            return objective(image, contents, masks, targets, content_targets=content_targets)[
+                "total"
+            ]
+
+        return objective_fn
+
+    def objective_fn_full(image: tf.Tensor) -> tf.Tensor:
         return objective(image, contents, masks, targets)["total"]
 
-    return objective_fn
+    return objective_fn_full
 
 
 def _value_and_grad_fn(
