@@ -118,16 +118,16 @@ SAMPLED_PARAMETERS = (
 )
 
 
-def _param(
-    name: str, n: int, overrides: dict[str, object], default: np.ndarray
-) -> np.ndarray:
+def _param(name: str, n: int, overrides: dict[str, object], default: np.ndarray) -> np.ndarray:
     if name not in overrides:
         return default.astype(np.float64)
     value = np.asarray(overrides[name], dtype=np.float64)
     if value.ndim == 0:
         return np.full(n, float(value))
     if value.shape != (n,):
-        raise ConfigError(f"override {name!r}: expected a scalar or shape ({n},), got {value.shape}")
+        raise ConfigError(
+            f"override {name!r}: expected a scalar or shape ({n},), got {value.shape}"
+        )
     return value
 
 

@@ -79,7 +79,9 @@ def _lowfreq_noise(
     return np.ascontiguousarray(up.reshape(height, width, m).transpose(2, 0, 1))
 
 
-def _pick(rng: np.random.Generator, palette: np.ndarray, n: int, p: np.ndarray | None = None) -> np.ndarray:
+def _pick(
+    rng: np.random.Generator, palette: np.ndarray, n: int, p: np.ndarray | None = None
+) -> np.ndarray:
     """Colours between two neighbouring palette entries, jittered."""
     k = len(palette)
     i = rng.choice(k, size=n, p=p)
@@ -250,7 +252,11 @@ def _render_chunk(
     skin_w *= 1 - A
     lw = p(a["lash_width"]) * hw + 0.6 * px
     taper = np.clip(prof * 2.5, 0, 1)
-    lash = p(a["lash_strength"]) * taper * np.clip(1 - np.abs(s_up + 0.5 * lw) / (0.5 * lw + 0.5), 0, 1)
+    lash = (
+        p(a["lash_strength"])
+        * taper
+        * np.clip(1 - np.abs(s_up + 0.5 * lw) / (0.5 * lw + 0.5), 0, 1)
+    )
     lw_lo = 0.4 * lw
     lash_lo = np.clip(1 - np.abs(s_lo + 0.5 * lw_lo) / (0.5 * lw_lo + 0.5), 0, 1)
     lash = np.maximum(lash, p(a["lower_lash"]) * taper * lash_lo)
