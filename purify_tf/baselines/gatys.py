@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from scipy.optimize import OptimizeResult, minimize
+from scipy.optimize import Bounds, OptimizeResult, minimize
 
 from purify_tf.errors import ConfigError, DataError
 
@@ -220,7 +220,8 @@ def gatys_optimize(
         x0,
         method="L-BFGS-B",
         jac=True,
-        bounds=[(lo, hi)] * x0.size,
+        # Same box as [(lo, hi)] * size, without a 3M-tuple list at 1024x1024.
+        bounds=Bounds(np.full(x0.size, lo), np.full(x0.size, hi)),
         callback=on_iteration,
         options=opts,
     )
