@@ -166,3 +166,30 @@ def test_random_fallback_warns_once(monkeypatch):
     assert first.info["architecture"] == "vgg19" and first.info["weights"] == "random(seed=0)"
     assert len(warnings) == 1
     assert "RANDOM" in warnings[0] and vgg.ENV_WEIGHTS in warnings[0]
+
+
+def test_mixed_precision_features_give_float32_losses():
+    from purify_tf.losses import LossWeights, PurificationObjective
+
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        net = vgg.build_loss_network("vgg16", "random", layers=["block1_conv1", "block1_conv2"])
+        assert net(_image(16, 16, 1))["block1_conv1"].dtype == "float16"
+        weights = LossWeights(
+            global_content_layers=("block1_conv2",),
+            local_content_layers=("block1_conv2",),
+            global_style_layers=("block1_conv2",),
+            local_style_layers=("block1_conv1",),
+        )
+        objective = PurificationObjective(net, weights)
+        labels = np.zeros((1, 16, 16), np.int32)
+        labels[0, 4:12, 4:12] = 1
+        targets = objective.style_targets(_image(16, 16, 1), labels)
+        terms = objective(
+            _image(16, 16, 2), _image(16, 16, 2)[::-1], np.repeat(labels, 2, 0), targets
+        )
+        assert all(v.dtype == "float32" and np.isfinite(float(v)) for v in terms.values())
+    finally:
+        keras.config.set_dtype_policy("float32")
+    float32_net = vgg.build_loss_network("vgg16", "random", layers=["block1_conv1", "block1_conv2"])
+    assert float32_net is not net

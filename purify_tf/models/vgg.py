@@ -327,7 +327,8 @@ def _build(
 def _get_or_build(
     architecture: str, weights_arg: str | None, layers: tuple[str, ...], seed: int, label: str
 ) -> LossNetwork:
-    key = (architecture, label, layers, seed if weights_arg is None else None)
+    policy = keras.config.dtype_policy().name  # a mixed-precision run gets its own network
+    key = (architecture, label, layers, seed if weights_arg is None else None, policy)
     if key not in _NETWORK_CACHE:
         try:
             network = _build(architecture, weights_arg, layers, seed, label)
@@ -425,7 +426,7 @@ def build_loss_network(
     layers = _check_layers(default_arch, layers)
     reason = f"downloads disabled (allow_download=False or {ENV_OFFLINE}=1)"
     if _downloads_allowed(allow_download):
-        key = (default_arch, "imagenet", layers, None)
+        key = (default_arch, "imagenet", layers, None, keras.config.dtype_policy().name)
         if key in _NETWORK_CACHE:
             return _NETWORK_CACHE[key]
         previous_timeout = socket.getdefaulttimeout()
