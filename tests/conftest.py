@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests never touch the network or the user's weights: the loss network is random unless a
 # test points at a file explicitly.
 os.environ.pop("PURIFY_VGG_WEIGHTS", None)
+os.environ["PURIFY_OFFLINE"] = "1"  # never download loss-network weights in tests
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -1,0 +1,96 @@
+"""Checkpoints that resume exactly and survive a kill at any point.
+
+``tf.train.CheckpointManager`` writes the data files first and the ``checkpoint`` index last (by
+rename), so a process killed mid-write leaves the index on the previous complete checkpoint. A
+checkpoint that is damaged after the fact (truncated or corrupted files) is detected on restore and
+the previous one is used instead, with a warning. Training data is a function of the step (see
+``purify_tf.training.inputs``), so restoring the step restores the data position too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import tensorflow as tf
+from absl import logging
+
+
+class CheckpointKeeper:
+    """A CheckpointManager plus fallback restore and a worker-aware write directory."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        max_to_keep: int = 3,
+        chief: bool = True,
+        worker_id: int = 0,
+        **trackables: tf.Module,
+    ) -> None:
+        self.directory = Path(directory) / "checkpoints"
+        self.chief = chief
+        # Multi-worker saving needs every worker to write; non-chief copies go to a scratch dir.
+        write_dir = self.directory if chief else self.directory.parent / f".worker{worker_id}_ckpt"
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(write_dir), max_to_keep=max_to_keep)
+        self._write_dir = write_dir
+
+    def restore_latest(self) -> str | None:
+        """Restore the newest readable checkpoint; return its path, or None to start fresh."""
+        candidates = list(reversed(self.manager.checkpoints))
+        for i, path in enumerate(candidates):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, AssertionError) as err:
+                logging.warning(
+                    "Checkpoint %s could not be restored (%s: %s); %s",
+                    path,
+                    type(err).__name__,
+                    str(err).splitlines()[0] if str(err) else "",
+                    "trying the previous one" if i + 1 < len(candidates) else "starting fresh",
+                )
+                continue
+            logging.info("Restored checkpoint %s", path)
+            return path
+        return None
+
+    def save(self, step: int) -> str:
+        """Write checkpoint ``step`` (every worker must call this in multi-worker training)."""
+        path = self.manager.save(checkpoint_number=step)
+        if not self.chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+        return path
+
+    @property
+    def latest(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+
+class StopSignal:
+    """Turns SIGTERM (and SIGINT) into a flag the training loop polls, so it can save and exit."""
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, Callable | int | None] = {}
+        self._signals = signals
+
+    def __enter__(self) -> StopSignal:
+        for sig in self._signals:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self.requested = signum
+        logging.warning("Received %s: saving a checkpoint and stopping", signal.Signals(signum).name)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,135 @@
+"""Training input streams whose every batch is a pure function of (seed, step).
+
+Making a batch depend only on the step means a resumed run sees exactly the data it would have
+seen without the interruption: the checkpointed step *is* the data position. Sources are either the
+built-in renderer (fresh eyes every step) or arrays loaded by any reader (reshuffled each epoch
+with a seed derived from the epoch).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+# Steps at or above this index are reserved for fixed preview batches (never used in training).
+PREVIEW_STEP = 2**40
+
+
+class ContentSource(Protocol):
+    """Anything that yields the batch for a step: ``{"image": uint8 (B,H,W,3), "mask": uint8 (B,H,W)}``."""
+
+    height: int
+    width: int
+    has_masks: bool
+
+    def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]: ...
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0])
+
+
+class RendererSource:
+    """Eyes from the built-in renderer in one appearance domain, with exact (oracle) masks."""
+
+    has_masks = True
+
+    def __init__(self, height: int, width: int, domain: str = "real", seed: int = 0) -> None:
+        self.height, self.width, self.domain, self.seed = height, width, domain, seed
+
+    def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+        from purify_tf.data.renderer import render_eyes
+
+        eyes = render_eyes(
+            batch_size, height=self.height, width=self.width, domain=self.domain,
+            seed=_step_seed(self.seed, step),
+        )
+        return {"image": eyes["image"], "mask": eyes["mask"]}
+
+
+def resize_batch(images: np.ndarray, height: int, width: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """Resize (N, h, w, ...) to (N, height, width, ...) with OpenCV (labels: pass INTER_NEAREST)."""
+    images = np.asarray(images)
+    if images.shape[1:3] == (height, width):
+        return images
+    return np.stack([cv2.resize(im, (width, height), interpolation=interpolation) for im in images])
+
+
+class ArraySource:
+    """Images (and optional masks) already in memory, e.g. from a dataset reader.
+
+    Each epoch is a fresh permutation seeded by (seed, epoch); batch ``step`` takes the next
+    ``batch_size`` indices of the concatenated epochs, so it is reproducible from the step alone.
+    """
+
+    def __init__(
+        self, images: np.ndarray, height: int, width: int, masks: np.ndarray | None = None, seed: int = 0
+    ) -> None:
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or len(images) == 0:
+            raise ValueError(f"ArraySource needs a non-empty (N, H, W, C) image array, got {images.shape}")
+        if images.shape[-1] == 1:
+            images = np.repeat(images, 3, axis=-1)
+        self.images = resize_batch(images[..., :3].astype(np.uint8), height, width)
+        self.masks = None if masks is None else resize_batch(np.asarray(masks, np.uint8), height, width, cv2.INTER_NEAREST)
+        self.height, self.width, self.seed = height, width, seed
+        self.has_masks = masks is not None
+
+    def _indices(self, start: int, count: int) -> np.ndarray:
+        n = len(self.images)
+        out = []
+        pos = start
+        while len(out) < count:
+            epoch, offset = divmod(pos, n)
+            perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+            take = perm[offset : offset + count - len(out)]
+            out.extend(take.tolist())
+            pos += len(take)
+        return np.asarray(out)
+
+    def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+        idx = self._indices(step * batch_size, batch_size)
+        masks = self.masks[idx] if self.masks is not None else np.zeros((batch_size, self.height, self.width), np.uint8)
+        return {"image": self.images[idx], "mask": masks}
+
+
+def step_dataset(source: ContentSource, global_batch: int, start_step: int, end_step: int) -> tf.data.Dataset:
+    """tf.data stream of the global batches for steps [start_step, end_step), in order, prefetched."""
+    h, w = source.height, source.width
+
+    def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        b = source.batch(int(step), global_batch)
+        return b["image"].astype(np.float32), b["mask"].astype(np.int32)
+
+    def load(step: tf.Tensor) -> dict[str, tf.Tensor]:
+        image, mask = tf.numpy_function(make, [step], (tf.float32, tf.int32), stateful=False)
+        image.set_shape((global_batch, h, w, 3))
+        mask.set_shape((global_batch, h, w))
+        return {"image": image, "mask": mask}
+
+    ds = tf.data.Dataset.range(start_step, end_step)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class MixedSource:
+    """Concatenates equal shares of several sources per batch (e.g. both renderer domains for the FCN)."""
+
+    def __init__(self, sources: list[ContentSource]) -> None:
+        if not sources:
+            raise ValueError("MixedSource needs at least one source")
+        self.sources = sources
+        self.height, self.width = sources[0].height, sources[0].width
+        self.has_masks = all(s.has_masks for s in sources)
+
+    def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+        shares = np.diff(np.linspace(0, batch_size, len(self.sources) + 1).round().astype(int))
+        parts = [s.batch(step, int(k)) for s, k in zip(self.sources, shares, strict=True) if k > 0]
+        return {key: np.concatenate([p[key] for p in parts]) for key in ("image", "mask")}

@@ -1,0 +1,272 @@
+"""Training the transformer f_W on the (masked) perceptual objective under a tf.distribute strategy.
+
+The loop is a plain Python loop over a distributed dataset whose step function is a
+``tf.function``: the gradient computation may be XLA-compiled (``jit_compile``), the update goes
+through the Keras optimizer in replica context so gradients are summed across replicas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from purify_tf.errors import PurifyError
+from purify_tf.losses.objective import LossWeights, PurificationObjective
+from purify_tf.models.transformer import build_transformer
+from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
+from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
+from purify_tf.training.strategy import is_chief
+from purify_tf.training.summaries import SummaryLogger, image_grid, mask_to_rgb
+
+MaskFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+class NonFiniteLossError(PurifyError):
+    """The objective became NaN or infinite; training stopped without saving the bad state."""
+
+
+@dataclasses.dataclass
+class PurifyTrainConfig:
+    """Everything the purification training needs besides data and the loss network."""
+
+    model_dir: str
+    config: str = "paper"
+    norm: str = "batch"
+    upsample: str = "deconv"
+    dropout_rate: float | None = None
+    batch_size: int = 4  # global batch, split across replicas
+    learning_rate: float = 1e-4
+    train_steps: int = 50_000
+    weights: LossWeights = dataclasses.field(default_factory=LossWeights)
+    use_masks: bool = True
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    image_every: int = 200
+    histogram_every: int = 1000
+    jit_compile: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+class PurifyTrainer:
+    """Owns f_W, its optimizer, the objective with the style targets, checkpoints and summaries."""
+
+    def __init__(
+        self,
+        cfg: PurifyTrainConfig,
+        strategy: tf.distribute.Strategy,
+        loss_network,
+        source: ContentSource,
+        style_image: np.ndarray,
+        style_mask: np.ndarray | None,
+        mask_fn: MaskFn | None = None,
+    ) -> None:
+        if cfg.batch_size % strategy.num_replicas_in_sync:
+            raise ValueError(
+                f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
+            )
+        self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
+        self.model_dir = Path(cfg.model_dir)
+        self.chief = is_chief(strategy)
+        with strategy.scope():
+            self.model = build_transformer(
+                cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate
+            )
+            optimizer = keras.optimizers.Adam(cfg.learning_rate)
+            if keras.mixed_precision.global_policy().name == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.objective = PurificationObjective(loss_network, cfg.weights, use_masks=cfg.use_masks)
+        self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
+        self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
+        self.targets = self.objective.style_targets(
+            tf.constant(self.style_image), None if self.style_mask is None else tf.constant(self.style_mask)
+        )
+        resolver = getattr(strategy, "cluster_resolver", None)
+        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+        self.checkpoints = CheckpointKeeper(
+            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
+            model=self.model, optimizer=self.optimizer, step=self.step,
+        )
+        self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
+        # The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
+        # needs a cross-replica merge, which a nested function cannot contain, so with several
+        # replicas and batch norm it stays part of the outer (non-XLA) step function.
+        syncs = strategy.num_replicas_in_sync > 1 and cfg.norm == "batch"
+        if cfg.jit_compile and syncs:
+            logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
+                            "(use --norm=instance to compile)", strategy.num_replicas_in_sync)
+        if cfg.jit_compile and not syncs:
+            self._grad_fn = tf.function(self._gradients, jit_compile=True, reduce_retracing=True)
+        else:
+            self._grad_fn = self._gradients
+        self._step_fn = tf.function(self._distributed_step)
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ step functions
+    def content_masks(self, images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+        """Masks S[I] for the loss: the FCN's (with the orphan fix) or the source's oracle masks."""
+        return masks if self.mask_fn is None else tf.cast(self.mask_fn(images), tf.int32)
+
+    def _gradients(self, images: tf.Tensor, masks: tf.Tensor):
+        masks = self.content_masks(images, masks)
+        with tf.GradientTape() as tape:
+            outputs = self.model(images, training=True)
+            terms = self.objective(outputs, images, masks, self.targets)
+            # Each replica averages its share; dividing by the replica count makes the summed
+            # gradient the global-batch mean.
+            loss = terms["total"] / tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                loss = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        return grads, terms
+
+    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        grads, terms = self._grad_fn(batch["image"], batch["mask"])
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        return terms
+
+    def _distributed_step(self, batch) -> dict[str, tf.Tensor]:
+        per_replica = self.strategy.run(self._replica_step, args=(batch,))
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()
+        }
+
+    def train_step(self, batch) -> dict[str, float]:
+        """One distributed update on a (distributed) global batch; returns the loss terms."""
+        terms = self._step_fn(batch)
+        self.step.assign_add(1)
+        return {k: float(v) for k, v in terms.items()}
+
+    # ------------------------------------------------------------------ loop
+    def restore(self) -> int:
+        self.checkpoints.restore_latest()
+        return int(self.step.numpy())
+
+    def distributed_dataset(self, start: int, end: int):
+        ds = step_dataset(self.source, self.cfg.batch_size, start, end)
+        return self.strategy.experimental_distribute_dataset(ds)
+
+    def preview_batch(self, n: int = 4) -> dict[str, np.ndarray]:
+        return self.source.batch(PREVIEW_STEP, n)
+
+    def preview_grid(self, n: int = 4) -> np.ndarray:
+        """content | content mask | output | style, one row per preview image."""
+        batch = self.preview_batch(n)
+        images = tf.constant(batch["image"], tf.float32)
+        masks = self.content_masks(images, tf.constant(batch["mask"], tf.int32)).numpy()
+        outputs = self.model(images, training=False).numpy()
+        style = cv2.resize(self.style_image[0], (images.shape[2], images.shape[1]), interpolation=cv2.INTER_AREA)
+        style = np.repeat(style[None], len(outputs), axis=0)
+        cols = [batch["image"], mask_to_rgb(masks), outputs, style]
+        return image_grid([np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in cols], max_rows=n)
+
+    def train(self, train_steps: int | None = None) -> list[dict[str, float]]:
+        """Train until ``train_steps`` (resuming from the latest checkpoint); returns logged terms."""
+        cfg = self.cfg
+        total = cfg.train_steps if train_steps is None else train_steps
+        start = self.restore()
+        if start >= total:
+            logging.info("Already trained to step %d (>= %d); nothing to do", start, total)
+            return self.history
+        logging.info("Training %s from step %d to %d (global batch %d)", self.model.name, start, total, cfg.batch_size)
+        progbar = keras.utils.Progbar(total, stateful_metrics=None, verbose=1 if cfg.progress else 0)
+        last_time, last_step = time.perf_counter(), start
+        traced = False
+        with StopSignal() as stop:
+            for batch in self.distributed_dataset(start, total):
+                if not traced:
+                    self.summaries.trace_on()
+                terms = self.train_step(batch)
+                step = int(self.step.numpy())
+                if not traced:
+                    self.summaries.trace_export(step)
+                    traced = True
+                if not all(math.isfinite(v) for v in terms.values()):
+                    raise NonFiniteLossError(
+                        f"the objective became non-finite at step {step}: {terms}. Training stopped; the last "
+                        f"good checkpoint is {self.checkpoints.latest or 'none (no checkpoint was written yet)'}. "
+                        "Lower --learning_rate or --beta, or check the input images."
+                    )
+                if cfg.progress:
+                    progbar.update(step, [(k, v) for k, v in terms.items() if k != "tv"])
+                if step % cfg.log_every == 0 or step == total:
+                    now = time.perf_counter()
+                    rate = (step - last_step) / max(now - last_time, 1e-9)
+                    last_time, last_step = now, step
+                    self.summaries.scalars(step, terms, prefix="loss/")
+                    lr = self.optimizer.learning_rate
+                    self.summaries.scalars(step, {
+                        "learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr),
+                        "steps_per_second": rate,
+                        "images_per_second": rate * cfg.batch_size,
+                    }, prefix="train/")
+                    self.history.append({"step": step, **terms})
+                if self.chief and (step % cfg.image_every == 0 or step == total):
+                    self.summaries.image(step, "content|mask|output|style", self.preview_grid())
+                if self.chief and cfg.histogram_every and step % cfg.histogram_every == 0:
+                    self.summaries.histograms(step, self.model.trainable_variables)
+                if step % cfg.checkpoint_every == 0 or step == total or stop.requested:
+                    self.checkpoints.save(step)
+                if stop.requested:
+                    logging.warning("Stopped at step %d; rerun the same command to resume", step)
+                    break
+        self.summaries.flush()
+        return self.history
+
+    # ------------------------------------------------------------------ artefacts
+    def metadata(self) -> dict:
+        return {
+            "model": self.model.name,
+            "config": self.cfg.config,
+            "norm": self.cfg.norm,
+            "upsample": self.cfg.upsample,
+            "step": int(self.step.numpy()),
+            "use_masks": self.cfg.use_masks,
+            "loss_weights": dataclasses.asdict(self.cfg.weights),
+            "loss_network": getattr(self.objective.loss_network, "info", {}),
+            "batch_size": self.cfg.batch_size,
+            "learning_rate": self.cfg.learning_rate,
+            "image_size": [self.source.height, self.source.width],
+        }
+
+    def save_final(self, name: str = "purifier") -> dict[str, Path]:
+        """Write ``<name>.keras``, ``<name>.json`` (metadata) and ``<name>_grid.png`` atomically."""
+        from purify_tf.atomic import atomic_path, atomic_write_bytes
+
+        out = {}
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        keras_path = self.model_dir / f"{name}.keras"
+        with atomic_path(keras_path) as tmp:
+            self.model.save(str(tmp))
+        out["model"] = keras_path
+        meta_path = self.model_dir / f"{name}.json"
+        atomic_write_bytes(meta_path, json.dumps(self.metadata(), indent=2, default=str).encode())
+        out["metadata"] = meta_path
+        grid = self.preview_grid(n=8)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        if ok:
+            grid_path = self.model_dir / f"{name}_grid.png"
+            atomic_write_bytes(grid_path, png.tobytes())
+            out["grid"] = grid_path
+        return out
+
+
+def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike) -> str:
+    """The closing line: where the outputs are and how to open TensorBoard."""
+    listed = ", ".join(f"{k}: {v}" for k, v in paths.items())
+    return f"Outputs in {model_dir} ({listed}). TensorBoard: tensorboard --logdir {model_dir}"

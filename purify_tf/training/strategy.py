@@ -1,0 +1,66 @@
+"""Distribution strategy and precision selection shared by every trainer.
+
+MirroredStrategy is the default (all local GPUs, else the CPU) so one code path serves laptops and
+multi-GPU hosts; MultiWorkerMirroredStrategy is chosen when ``TF_CONFIG`` names a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "default")
+
+
+def cluster_size_from_tf_config() -> int:
+    """Number of workers ``TF_CONFIG`` names (0 when unset or without a cluster)."""
+    raw = os.environ.get("TF_CONFIG", "")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except json.JSONDecodeError as err:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
+    return sum(len(v) for k, v in cluster.items() if k in ("worker", "chief"))
+
+
+def select_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """Return the strategy for ``kind`` (see ``STRATEGIES``) and log what it spans."""
+    if kind not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {STRATEGIES}, got {kind!r}")
+    if kind == "multiworker" or (kind == "auto" and cluster_size_from_tf_config() > 0):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif kind == "default":
+        strategy = tf.distribute.get_strategy()
+    else:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+    logging.info(
+        "Strategy %s with %d replica(s) in sync", type(strategy).__name__, strategy.num_replicas_in_sync
+    )
+    return strategy
+
+
+def configure_precision(mixed_precision: bool) -> str:
+    """Set the Keras global dtype policy; mixed float16 only pays off on GPUs (bfloat16 on CPU)."""
+    if not mixed_precision:
+        keras.mixed_precision.set_global_policy("float32")
+        return "float32"
+    policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+    keras.mixed_precision.set_global_policy(policy)
+    logging.info("Mixed precision policy: %s", policy)
+    return policy
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes summaries and final artefacts."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0)

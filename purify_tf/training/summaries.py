@@ -1,0 +1,60 @@
+"""TensorBoard summaries: loss terms, rates, image grids, histograms and the step graph."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+
+def image_grid(columns: Sequence[np.ndarray], max_rows: int = 4) -> np.ndarray:
+    """Stack equally sized (N, H, W, 3) uint8 batches side by side: one row per sample."""
+    cols = [np.asarray(c)[:max_rows] for c in columns]
+    rows = min(len(c) for c in cols)
+    return np.concatenate([np.concatenate([c[i] for c in cols], axis=1) for i in range(rows)], axis=0)
+
+
+def mask_to_rgb(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) labels -> (N, H, W, 3) uint8: other black, iris red, pupil white (as the paper)."""
+    palette = np.array([[0, 0, 0], [220, 40, 40], [255, 255, 255]], np.uint8)
+    return palette[np.clip(np.asarray(masks, np.int64), 0, 2)]
+
+
+class SummaryLogger:
+    """Writes summaries under ``<model_dir>/<name>`` (only on the chief)."""
+
+    def __init__(self, model_dir: str | os.PathLike, name: str = "train", enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.writer = (
+            tf.summary.create_file_writer(os.path.join(os.fspath(model_dir), name))
+            if enabled
+            else tf.summary.create_noop_writer()
+        )
+
+    def scalars(self, step: int, values: Mapping[str, float], prefix: str = "") -> None:
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(f"{prefix}{name}", float(value))
+
+    def image(self, step: int, tag: str, grid: np.ndarray) -> None:
+        with self.writer.as_default(step=step):
+            tf.summary.image(tag, np.asarray(grid, np.uint8)[None], max_outputs=1)
+
+    def histograms(self, step: int, variables: Sequence[tf.Variable], prefix: str = "weights/") -> None:
+        with self.writer.as_default(step=step):
+            for var in variables:
+                tf.summary.histogram(prefix + var.path.replace(":", "_"), var)
+
+    def trace_on(self) -> None:
+        if self.enabled:
+            tf.summary.trace_on(graph=True, profiler=False)
+
+    def trace_export(self, step: int, name: str = "train_step") -> None:
+        if self.enabled:
+            with self.writer.as_default(step=step):
+                tf.summary.trace_export(name=name, step=step)
+
+    def flush(self) -> None:
+        self.writer.flush()

@@ -1,0 +1,249 @@
+"""Training-loop behaviour: loss falls, exact resume, replica equivalence, summaries, NaN guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from purify_tf.losses.objective import LossWeights
+from purify_tf.models.vgg import build_loss_network
+from purify_tf.training.inputs import ArraySource, step_dataset
+from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainConfig, PurifyTrainer
+
+REPO = Path(__file__).resolve().parents[1]
+H, W = 32, 48
+
+
+def disc_eyes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny eye-like images: skin, white sclera band, coloured iris disc, dark pupil; with labels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W]
+    images = np.zeros((n, H, W, 3), np.uint8)
+    masks = np.zeros((n, H, W), np.uint8)
+    for i in range(n):
+        cx, cy = rng.uniform(16, 32), rng.uniform(12, 20)
+        r_iris, r_pupil = rng.uniform(6, 9), rng.uniform(2, 3.5)
+        d = np.hypot(xx - cx, yy - cy)
+        img = np.empty((H, W, 3))
+        img[:] = rng.uniform(120, 200, 3)
+        img[np.abs(yy - 16) < 9] = (230, 225, 220)
+        img[d < r_iris] = rng.uniform(40, 160, 3)
+        img[d < r_pupil] = (15, 10, 10)
+        img += rng.normal(0, 8, img.shape)
+        images[i] = np.clip(img, 0, 255)
+        masks[i][d < r_iris] = 1
+        masks[i][d < r_pupil] = 2
+    return images, masks
+
+
+@pytest.fixture(scope="module")
+def loss_network():
+    return build_loss_network("vgg16", "random", seed=3)
+
+
+def make_trainer(model_dir, loss_network, strategy=None, images=None, **overrides) -> PurifyTrainer:
+    images_, masks = disc_eyes(8) if images is None else images
+    style, style_mask = disc_eyes(1, seed=99)
+    tf.keras.utils.set_random_seed(1)
+    cfg = PurifyTrainConfig(
+        model_dir=str(model_dir), batch_size=4, learning_rate=1e-3, dropout_rate=0.0,
+        weights=LossWeights(), checkpoint_every=3, log_every=1, image_every=2, histogram_every=2,
+        progress=False, **overrides,
+    )
+    source = ArraySource(images_, H, W, masks=masks, seed=0)
+    return PurifyTrainer(cfg, strategy or tf.distribute.get_strategy(), loss_network, source, style[0], style_mask[0])
+
+
+def fixed_loss(trainer: PurifyTrainer) -> float:
+    batch = trainer.source.batch(0, 4)
+    _, terms = trainer._grad_fn(tf.constant(batch["image"], tf.float32), tf.constant(batch["mask"], tf.int32))
+    return float(terms["total"])
+
+
+def test_a_few_steps_lower_the_loss(tmp_path, loss_network):
+    trainer = make_trainer(tmp_path, loss_network)
+    before = fixed_loss(trainer)
+    trainer.train(train_steps=12)
+    after = fixed_loss(trainer)
+    assert np.isfinite(after) and after < 0.8 * before, (before, after)
+    assert int(trainer.step.numpy()) == 12
+
+
+def test_step_dataset_is_a_function_of_the_step():
+    images, masks = disc_eyes(10)
+    src = ArraySource(images, H, W, masks=masks, seed=5)
+    full = [b["image"].numpy() for b in step_dataset(src, 4, 0, 6)]
+    tail = [b["image"].numpy() for b in step_dataset(src, 4, 3, 6)]
+    for a, b in zip(full[3:], tail, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Epochs are reshuffled but cover every image.
+    seen = np.concatenate([src._indices(0, 10)])
+    assert sorted(seen.tolist()) == list(range(10))
+
+
+def test_resume_continues_from_the_saved_step_with_identical_weights(tmp_path, loss_network):
+    tf.config.experimental.enable_op_determinism()
+    straight = make_trainer(tmp_path / "straight", loss_network)
+    straight.train(train_steps=6)
+
+    first = make_trainer(tmp_path / "resumed", loss_network)
+    first.train(train_steps=3)  # checkpoint at step 3, then "interrupted"
+    second = make_trainer(tmp_path / "resumed", loss_network)
+    assert second.restore() == 3
+    second.train(train_steps=6)
+    assert int(second.step.numpy()) == 6
+    for a, b in zip(straight.model.weights, second.model.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_tensorboard_events_have_scalar_and_image_tags(tmp_path, loss_network):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = make_trainer(tmp_path, loss_network)
+    trainer.train(train_steps=2)
+    acc = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0, "images": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    for term in ("total", "global_content", "local_content", "global_style", "local_style", "tv"):
+        assert f"loss/{term}" in tags
+    for name in ("learning_rate", "steps_per_second", "images_per_second"):
+        assert f"train/{name}" in tags
+    assert "content|mask|output|style" in tags  # image summaries are tensors in TF2 event files
+    assert any(t.startswith("weights/") for t in tags)  # histograms
+
+
+def test_final_artefacts(tmp_path, loss_network):
+    import keras
+
+    trainer = make_trainer(tmp_path, loss_network)
+    trainer.train(train_steps=1)
+    paths = trainer.save_final()
+    assert set(paths) == {"model", "metadata", "grid"}
+    meta = json.loads(paths["metadata"].read_text())
+    assert meta["step"] == 1 and meta["loss_network"]["architecture"] == "vgg16"
+    loaded = keras.models.load_model(paths["model"])
+    x = disc_eyes(1)[0].astype(np.float32)
+    np.testing.assert_allclose(loaded(x), trainer.model(x, training=False), atol=1e-3)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
+
+
+class PoisonedSource(ArraySource):
+    """Returns NaN pixels from step ``bad_step`` on."""
+
+    bad_step = 4
+
+    def batch(self, step, batch_size):
+        out = super().batch(step, batch_size)
+        if step >= self.bad_step and step < 2**30:
+            out = dict(out, image=np.full(out["image"].shape, np.nan, np.float32))
+        return out
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, loss_network):
+    trainer = make_trainer(tmp_path, loss_network)
+    images, masks = disc_eyes(8)
+    trainer.source = PoisonedSource(images, H, W, masks=masks)
+    with pytest.raises(NonFiniteLossError, match="step 5"):
+        trainer.train(train_steps=8)
+    assert trainer.checkpoints.latest.endswith("ckpt-3")
+
+
+def _run_script(script: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], cwd=REPO, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+_COMMON = """
+import numpy as np, tensorflow as tf, sys
+sys.path.insert(0, "tests")
+from test_training import make_trainer
+from purify_tf.models.vgg import build_loss_network
+"""
+
+
+def test_mirrored_two_cpu_replicas_match_one_device(tmp_path):
+    script = _COMMON + f"""
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+net = build_loss_network("vgg16", "random", seed=3)
+
+def first_update(trainer):
+    # Plain SGD: its update is the gradient itself, so the comparison is well conditioned
+    # (Adam's first step is lr * sign(g), which flips on parameters whose gradient is ~0).
+    with trainer.strategy.scope():
+        trainer.optimizer = keras.optimizers.SGD(1e-3)
+        trainer.optimizer.build(trainer.model.trainable_variables)
+    before = [w.numpy().copy() for w in trainer.model.trainable_weights]
+    trainer.train(train_steps=1)
+    return [w.numpy() - b for w, b in zip(trainer.model.trainable_weights, before)]
+
+one = first_update(make_trainer(r"{tmp_path}/one", net))
+two_trainer = make_trainer(r"{tmp_path}/two", net, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+assert two_trainer.strategy.num_replicas_in_sync == 2
+two = first_update(two_trainer)
+scale = max(float(np.max(np.abs(a))) for a in one)
+worst = max(float(np.max(np.abs(a - b))) for a, b in zip(one, two))
+print("MAXDIFF", worst, "SCALE", scale)
+assert scale > 0 and worst < 1e-3 * scale, (worst, scale)
+"""
+    result = _run_script(script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MAXDIFF" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_worker_multiworker_mirrored_keeps_workers_equal(tmp_path):
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    script = _COMMON + f"""
+import os, json
+from purify_tf.training.strategy import select_strategy
+strategy = select_strategy("auto")
+assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
+assert strategy.num_replicas_in_sync == 2
+task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+net = build_loss_network("vgg16", "random", seed=3)
+trainer = make_trainer(r"{tmp_path}/mw", net, strategy=strategy)
+trainer.train(train_steps=3)
+np.savez(r"{tmp_path}/w%d.npz" % task, *[w.numpy() for w in trainer.model.weights])
+print("STEP", int(trainer.step.numpy()))
+"""
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script)], cwd=REPO, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=400))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("multi-worker training did not finish in time")
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+        assert "STEP 3" in out
+    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert len(w0.files) == len(w1.files) > 0
+    for key in w0.files:
+        np.testing.assert_allclose(w0[key], w1[key], atol=1e-6)

@@ -1,0 +1,193 @@
+"""Flags and set-up shared by the trainers: validation before any work starts, runtime, data, FCN."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from absl import flags, logging
+
+FLAGS = flags.FLAGS
+
+CONTENT_KINDS = ["renderer", "unityeyes", "mpiigaze", "lpw", "folder", "tfrecord"]
+VGG_WEIGHT_WORDS = ("auto", "imagenet", "random")
+
+
+# ----------------------------------------------------------------------------- flag groups
+def define_loss_network_flags() -> None:
+    flags.DEFINE_enum(
+        "loss_network", "auto", ["auto", "vgg19", "vgg16"],
+        "Loss network: vgg19 (the paper), vgg16, or auto (the architecture of the weights file, else vgg19).",
+    )
+    flags.DEFINE_string(
+        "vgg_weights", "auto",
+        "Loss-network weights: auto ($PURIFY_VGG_WEIGHTS, the Keras cache, download, else random), "
+        "imagenet, random (seeded, lower quality), or a path to a Keras weights file.",
+    )
+    flags.register_validator(
+        "vgg_weights",
+        lambda v: v in VGG_WEIGHT_WORDS or os.path.isfile(v),
+        message=f"--vgg_weights must be one of {VGG_WEIGHT_WORDS} or an existing weights file.",
+    )
+
+
+def define_content_flags() -> None:
+    flags.DEFINE_enum("content", "renderer", CONTENT_KINDS, "Where content (real) eye images come from.")
+    flags.DEFINE_string("content_dir", None, "Dataset directory for --content other than renderer.")
+    flags.DEFINE_enum("content_domain", "real", ["real", "synthetic"], "Renderer domain of the content images.")
+    flags.DEFINE_integer("max_content_images", 20_000, "At most this many images are loaded from a dataset reader.")
+    flags.register_validator(
+        "max_content_images", lambda v: v is not None and v > 0,
+        message="--max_content_images must be a positive integer.",
+    )
+    flags.register_multi_flags_validator(
+        ["content", "content_dir"],
+        lambda d: d["content"] == "renderer" or (d["content_dir"] and os.path.exists(d["content_dir"])),
+        message="--content_dir must name an existing dataset path when --content is not renderer.",
+    )
+
+
+def define_runtime_flags() -> None:
+    flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "default"],
+                      "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored.")
+    flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (MirroredStrategy without GPUs).")
+    flags.DEFINE_bool("mixed_precision", False, "Mixed precision (float16 on GPU, bfloat16 on CPU).")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the gradient computation.")
+    flags.DEFINE_integer("seed", 0, "Random seed for weights, data order and dropout.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar on the console.")
+    require_positive_int("cpu_replicas")
+
+
+# ----------------------------------------------------------------------------- validators
+def require_positive_int(name: str) -> None:
+    flags.register_validator(name, lambda v: v is not None and v > 0, message=f"--{name} must be a positive integer.")
+
+
+def require_positive(name: str) -> None:
+    flags.register_validator(name, lambda v: v is not None and v > 0, message=f"--{name} must be > 0.")
+
+
+def require_non_negative(name: str) -> None:
+    flags.register_validator(name, lambda v: v is not None and v >= 0, message=f"--{name} must be >= 0.")
+
+
+def require_multiple(name: str, k: int) -> None:
+    flags.register_validator(name, lambda v: v is None or v % k == 0, message=f"--{name} must be a multiple of {k}.")
+
+
+def require_not_a_file(name: str) -> None:
+    flags.register_validator(
+        name, lambda v: not v or not os.path.isfile(v),
+        message=f"--{name} must be a directory (or not exist yet), not an existing file.",
+    )
+
+
+# ----------------------------------------------------------------------------- runtime
+@dataclasses.dataclass
+class Runtime:
+    strategy: object
+    chief: bool
+    policy: str
+
+
+def setup_runtime() -> Runtime:
+    """Seeds, logical CPU devices, precision policy and the distribution strategy, in that order."""
+    import keras
+    import tensorflow as tf
+
+    from purify_tf.training.strategy import configure_precision, is_chief, select_strategy
+
+    if FLAGS.cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_replicas
+        )
+    keras.utils.set_random_seed(FLAGS.seed)
+    policy = configure_precision(FLAGS.mixed_precision)
+    strategy = select_strategy(FLAGS.strategy)
+    return Runtime(strategy=strategy, chief=is_chief(strategy), policy=policy)
+
+
+def loss_network_from_flags():
+    from purify_tf.models.vgg import build_loss_network
+
+    return build_loss_network(loss_network=FLAGS.loss_network, vgg_weights=FLAGS.vgg_weights, seed=FLAGS.seed)
+
+
+def layer_overrides(**roles: list[str] | None) -> dict[str, list[str]]:
+    """LossWeights keyword overrides for the layer lists the user gave."""
+    return {f"{role}_layers": list(layers) for role, layers in roles.items() if layers}
+
+
+# ----------------------------------------------------------------------------- data
+def content_source_from_flags(height: int, width: int, need_masks: bool = False):
+    """The training content stream named by --content (renderer by default)."""
+    from purify_tf.training.inputs import ArraySource, RendererSource
+
+    if FLAGS.content == "renderer":
+        return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
+    from purify_tf.data.readers import load_dataset
+
+    data = load_dataset(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images)
+    masks = data.get("mask")
+    if need_masks and masks is None:
+        from absl import app
+
+        raise app.UsageError(f"--content={FLAGS.content} has no masks; use --masks=fcn")
+    logging.info("Loaded %d content images from %s (%s)", len(data["image"]), FLAGS.content_dir, FLAGS.content)
+    return ArraySource(data["image"], height, width, masks=masks, seed=FLAGS.seed)
+
+
+def style_from_flags(height: int, width: int):
+    """(style image uint8 (H, W, 3), its oracle mask or None) from --style_image or --style_seed."""
+    import cv2
+
+    from purify_tf.data.renderer import render_eyes
+
+    if FLAGS.style_image:
+        from purify_tf.data.image_io import read_image
+
+        image = read_image(FLAGS.style_image)
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), None
+    eye = render_eyes(1, height=height, width=width, domain="synthetic", seed=FLAGS.style_seed)
+    return eye["image"][0], eye["mask"][0]
+
+
+def fcn_from_flags(model_dir: Path, strategy):
+    """Load --fcn_model, or <model_dir>/fcn.keras from an earlier run, or train and save one."""
+    import keras
+    import numpy as np
+
+    from purify_tf.atomic import atomic_path
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.training.inputs import MixedSource, RendererSource
+    from purify_tf.training.segment_loop import SegmentTrainConfig, evaluate_fcn, train_fcn
+
+    path = Path(FLAGS.fcn_model) if FLAGS.fcn_model else model_dir / "fcn.keras"
+    if path.exists():
+        logging.info("Using the FCN in %s", path)
+        return keras.models.load_model(path)
+    if FLAGS.fcn_model:
+        raise FileNotFoundError(f"--fcn_model={FLAGS.fcn_model} does not exist")
+    h, w = FLAGS.height, FLAGS.width
+    source = MixedSource([RendererSource(h, w, "real", FLAGS.seed + 101), RendererSource(h, w, "synthetic", FLAGS.seed + 202)])
+    cfg = SegmentTrainConfig(steps=FLAGS.fcn_steps, batch_size=FLAGS.fcn_batch_size, progress=FLAGS.progress)
+    fcn = train_fcn(source, cfg, strategy)
+    held_out = [render_eyes(32, h, w, domain=d, seed=999_983) for d in ("real", "synthetic")]
+    iou = evaluate_fcn(fcn, np.concatenate([e["image"] for e in held_out]), np.concatenate([e["mask"] for e in held_out]))
+    logging.info("FCN held-out IoU: %s", {k: round(v, 3) for k, v in iou.items()})
+    print("FCN held-out IoU: " + ", ".join(f"{k}={v:.3f}" for k, v in iou.items()))
+    with atomic_path(path) as tmp:
+        fcn.save(str(tmp))
+    return fcn
+
+
+def fcn_mask_fn(fcn):
+    """images (B, H, W, 3) [0, 255] -> int32 masks with the orphan-label fix, usable in tf.function."""
+    from purify_tf.models.segmentation import predict_masks_tf
+
+    def mask_fn(images):
+        return predict_masks_tf(fcn, images, fix_orphans=True)
+
+    return mask_fn

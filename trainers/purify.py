@@ -1,0 +1,142 @@
+r"""Train the purification transformer f_W: ``python -m trainers.purify --flagfile=configs/paper.flags``.
+
+Content images come from the ``real`` renderer domain (or a dataset reader), the style image is one
+``synthetic`` render (or a file); masks for both come from the coarse FCN with the orphan-label fix
+(trained first when no ``--fcn_model`` is given) or, with ``--masks=oracle``, from the renderer.
+Rerunning the same command resumes from the last checkpoint in ``--model_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from absl import app, flags, logging
+
+from trainers import common
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model_dir", "runs/purify", "Directory for checkpoints, TensorBoard logs and the final model.")
+flags.DEFINE_enum("config", "paper", ["paper", "johnson"], "Transformer architecture: the paper's or Johnson et al.'s.")
+flags.DEFINE_enum("loss", "masked", ["masked", "plain"], "masked: the paper's semantic objective; plain: Johnson's perceptual loss.")
+flags.DEFINE_enum("norm", "batch", ["batch", "instance"], "Normalisation layers in f_W.")
+flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"], "Upsampling: fractionally-strided convs or resize-convolution.")
+flags.DEFINE_float("dropout_rate", None, "Dropout in the residual blocks (default: the config's preset).")
+flags.DEFINE_integer("height", 256, "Training image height (divisible by 8).")
+flags.DEFINE_integer("width", 256, "Training image width (divisible by 8).")
+flags.DEFINE_integer("batch_size", 4, "Global batch size, split across replicas.")
+flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
+flags.DEFINE_integer("train_steps", 50_000, "Total training iterations.")
+flags.DEFINE_float("alpha", 1e2, "Weight alpha of the feature (content) reconstruction loss.")
+flags.DEFINE_float("beta", 1e4, "Weight beta of the style reconstruction loss.")
+flags.DEFINE_float("theta", 1e-6, "Weight theta of the total-variation regulariser (paper: 1e-7 to 1e-5).")
+flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
+flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) content/style terms.")
+flags.DEFINE_list("global_content_layers", None, "Loss-network layers for global content (default: block3_conv2).")
+flags.DEFINE_list("local_content_layers", None, "Layers for local content (default: block4_conv2).")
+flags.DEFINE_list("global_style_layers", None, "Layers for global style (default: block1..5 conv2/conv3 taps).")
+flags.DEFINE_list("local_style_layers", None, "Layers for local style (default: block1..5_conv1).")
+common.define_loss_network_flags()
+common.define_content_flags()
+flags.DEFINE_string("style_image", None, "Style image file (default: a synthetic-domain render chosen by --style_seed).")
+flags.DEFINE_integer("style_seed", 7, "Renderer seed of the synthetic style image when --style_image is not given.")
+flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
+flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
+flags.DEFINE_integer("fcn_steps", 600, "FCN training steps when no --fcn_model is given.")
+flags.DEFINE_integer("fcn_batch_size", 16, "FCN training batch size.")
+flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
+flags.DEFINE_integer("keep_checkpoints", 3, "How many checkpoints to keep.")
+flags.DEFINE_integer("log_every", 20, "Write scalar summaries every N steps.")
+flags.DEFINE_integer("image_every", 200, "Write an image grid every N steps.")
+flags.DEFINE_integer("histogram_every", 1000, "Write weight histograms every N steps (0: never).")
+common.define_runtime_flags()
+
+for _name in ("height", "width", "batch_size", "train_steps", "fcn_steps", "fcn_batch_size",
+              "checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
+    common.require_positive_int(_name)
+common.require_non_negative("histogram_every")
+for _name in ("learning_rate",):
+    common.require_positive(_name)
+for _name in ("alpha", "beta", "theta", "lambda_g", "lambda_l"):
+    common.require_non_negative(_name)
+common.require_multiple("height", 8)
+common.require_multiple("width", 8)
+common.require_not_a_file("model_dir")
+flags.register_validator(
+    "dropout_rate", lambda v: v is None or 0.0 <= v < 1.0, message="--dropout_rate must be in [0, 1)."
+)
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    import numpy as np
+
+    from purify_tf.losses.objective import LossWeights
+    from purify_tf.training.purify_loop import (
+        NonFiniteLossError,
+        PurifyTrainConfig,
+        PurifyTrainer,
+        describe_outputs,
+    )
+
+    runtime = common.setup_runtime()
+    strategy = runtime.strategy
+    model_dir = Path(FLAGS.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    loss_network = common.loss_network_from_flags()
+    logging.info("Loss network: %s", loss_network.info)
+
+    weights = LossWeights(
+        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, lambda_g=FLAGS.lambda_g, lambda_l=FLAGS.lambda_l,
+        **common.layer_overrides(
+            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
+            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
+        ),
+    )
+    source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
+    style_image, style_mask = common.style_from_flags(FLAGS.height, FLAGS.width)
+
+    mask_fn = None
+    use_masks = FLAGS.loss == "masked"
+    if use_masks and FLAGS.masks == "fcn":
+        fcn = common.fcn_from_flags(model_dir, strategy)
+        mask_fn = common.fcn_mask_fn(fcn)
+        style_mask = np.asarray(mask_fn(style_image[None].astype(np.float32)))[0]
+    elif use_masks and style_mask is None:
+        raise app.UsageError("--masks=oracle needs a rendered style image; use --masks=fcn with --style_image")
+
+    cfg = PurifyTrainConfig(
+        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
+        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks,
+        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
+    )
+    trainer = PurifyTrainer(cfg, strategy, loss_network, source, style_image, style_mask, mask_fn=mask_fn)
+    try:
+        history = trainer.train()
+    except NonFiniteLossError as err:
+        logging.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    if int(trainer.step.numpy()) < cfg.train_steps:
+        print(f"Stopped at step {int(trainer.step.numpy())}; rerun the same command to resume.")
+        return 0
+    if runtime.chief:
+        paths = trainer.save_final()
+        if history:
+            last = history[-1]
+            print("Final loss terms: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+        print(describe_outputs(paths, os.fspath(model_dir)))
+    return 0
+
+
+def run() -> None:
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    run()
