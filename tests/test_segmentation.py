@@ -177,6 +177,13 @@ def test_fcn_shapes_and_padding():
         assert set(np.unique(masks.numpy())) <= {0, 1, 2}
     single = predict_masks(model, x[0, :37, :61].astype(np.uint8), fix_orphans=False)
     assert tuple(single.shape) == (37, 61)
+    graph = tf.function(
+        lambda im: predict_masks(model, im),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+    )
+    np.testing.assert_array_equal(
+        graph(x[:, :37, :61]).numpy(), predict_masks(model, x[:, :37, :61])
+    )
     assert 100_000 < build_fcn().count_params() < 1_000_000
 
 

@@ -64,6 +64,11 @@ class LossWeights:
         default_factory=lambda: _unit_weights(LOCAL_STYLE_LAYERS)
     )
 
+    def __post_init__(self) -> None:
+        for role in ROLES:
+            setattr(self, f"{role}_layers", tuple(getattr(self, f"{role}_layers")))
+            setattr(self, f"{role}_layer_weights", dict(getattr(self, f"{role}_layer_weights")))
+
     def layers(self, role: str) -> tuple[str, ...]:
         return tuple(getattr(self, f"{role}_layers"))
 

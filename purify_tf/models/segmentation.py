@@ -99,6 +99,10 @@ def predict_masks(
     return masks[0] if single else masks
 
 
+# Graph-mode name: ``predict_masks`` is already pure TF (usable inside ``tf.function``).
+predict_masks_tf = predict_masks
+
+
 # --------------------------------------------------------------------------- orphan labels
 #
 # The rule, per image, with I = iris pixels (label 1), P = pupil pixels (label 2), R = I u P,
