@@ -36,14 +36,7 @@ def to_gaze_input(images: np.ndarray) -> np.ndarray:
     n, h, w = gray.shape
     if (h, w) != GAZE_SIZE and n:
         interp = cv2.INTER_AREA if h >= GAZE_SIZE[0] and w >= GAZE_SIZE[1] else cv2.INTER_LINEAR
-        stack = np.ascontiguousarray(gray.transpose(1, 2, 0))
-        parts = [
-            cv2.resize(stack[:, :, i : i + 128], GAZE_SIZE[::-1], interpolation=interp).reshape(
-                GAZE_SIZE[0], GAZE_SIZE[1], -1
-            )
-            for i in range(0, n, 128)
-        ]
-        gray = np.concatenate(parts, axis=2).transpose(2, 0, 1)
+        gray = np.stack([cv2.resize(g, GAZE_SIZE[::-1], interpolation=interp) for g in gray])
     return (np.clip(gray, 0, 255) / 255.0).astype(np.float32)[..., None]
 
 
@@ -245,5 +238,5 @@ def gaze_dataset(
             mirrored = gaze * tf.constant([-1.0, 1.0, 1.0])
             return tf.where(do, tf.reverse(img, [1]), img), tf.where(do, mirrored, gaze)
 
-        ds = ds.enumerate().map(lambda i, *ex: flip(i, ex), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(flip, num_parallel_calls=tf.data.AUTOTUNE)
     return _finish(ds, batch, shuffle, training, seed, shuffle_buffer)
