@@ -26,7 +26,7 @@ flags.DEFINE_integer("seed", 0, "Renderer seed.")
 flags.DEFINE_integer("count", 8, "Images per row.")
 
 TILE = (72, 120)  # (H, W) of one tile in the grid, before the zoom
-ZOOM = 2
+ZOOM = 1
 
 
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
