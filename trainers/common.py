@@ -127,9 +127,7 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
     if FLAGS.content == "renderer":
         return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
-    from purify_tf.data.readers import load_dataset
-
-    data = load_dataset(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images)
+    data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images)
     masks = data.get("mask")
     if need_masks and masks is None:
         from absl import app
@@ -137,6 +135,20 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
         raise app.UsageError(f"--content={FLAGS.content} has no masks; use --masks=fcn")
     logging.info("Loaded %d content images from %s (%s)", len(data["image"]), FLAGS.content_dir, FLAGS.content)
     return ArraySource(data["image"], height, width, masks=masks, seed=FLAGS.seed)
+
+
+def read_content(kind: str, path: str, limit: int | None = None) -> dict:
+    """Arrays from the dataset reader that ``kind`` names (see ``CONTENT_KINDS``)."""
+    import importlib
+
+    module, function = {
+        "unityeyes": ("purify_tf.data.unityeyes", "read_unityeyes"),
+        "mpiigaze": ("purify_tf.data.mpiigaze", "read_mpiigaze"),
+        "lpw": ("purify_tf.data.lpw", "read_lpw"),
+        "folder": ("purify_tf.data.folder", "read_folder"),
+        "tfrecord": ("purify_tf.data.tfrecord", "read_tfrecords"),
+    }[kind]
+    return getattr(importlib.import_module(module), function)(path, limit=limit)
 
 
 def style_from_flags(height: int, width: int):
@@ -185,9 +197,9 @@ def fcn_from_flags(model_dir: Path, strategy):
 
 def fcn_mask_fn(fcn):
     """images (B, H, W, 3) [0, 255] -> int32 masks with the orphan-label fix, usable in tf.function."""
-    from purify_tf.models.segmentation import predict_masks_tf
+    from purify_tf.models.segmentation import predict_masks
 
     def mask_fn(images):
-        return predict_masks_tf(fcn, images, fix_orphans=True)
+        return predict_masks(fcn, images, fix_orphans=True)
 
     return mask_fn
