@@ -131,7 +131,7 @@ def test_cnn_helper_lowers_error(eyes):
     model = _tiny_cnn()
     before = angular_error_deg(predict_gaze_cnn(model, Xt), gt).mean()
     trained = train_gaze_cnn(
-        X, g, epochs=40, batch_size=32, lr=3e-3, val_split=0.2, seed=0, patience=40, model=model
+        X, g, epochs=30, batch_size=32, lr=3e-3, val_split=0.2, seed=0, patience=30, model=model
     )
     pred = predict_gaze_cnn(trained, Xt)
     np.testing.assert_allclose(np.linalg.norm(pred, axis=1), 1.0, atol=1e-5)

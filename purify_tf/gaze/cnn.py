@@ -1,7 +1,7 @@
 """Training and prediction helpers for the gaze CNN (paper 4.2; model in purify_tf.models.gaze_cnn).
 
-The network regresses the 3D gaze vector with an L2 ("Euclidean") loss, Adam at lr 1e-3 and
-batch 512 as in the paper. Training stops early on the *validation angular error* (degrees),
+The network regresses the 3D gaze vector with the L2 ("Euclidean") loss of
+:mod:`purify_tf.models.gaze_cnn`, Adam at lr 1e-3 and batch 512 as in the paper. Training stops early on the *validation angular error* (degrees),
 the quantity Table 3 reports, rather than on the loss, and restores the best weights.
 ``CNNGaze`` wraps both helpers in the common estimator interface of
 :mod:`purify_tf.gaze.estimators` so that :func:`purify_tf.gaze.evaluation.evaluate_estimators`
@@ -38,16 +38,6 @@ def _as_unit(gaze: np.ndarray, n: int) -> np.ndarray:
     return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
 
 
-def angular_error_metric(y_true: Any, y_pred: Any) -> Any:
-    """Keras metric: per-sample angle in degrees between true and predicted gaze vectors."""
-    from keras import ops
-
-    t = y_true / ops.maximum(ops.norm(y_true, axis=-1, keepdims=True), 1e-12)
-    p = y_pred / ops.maximum(ops.norm(y_pred, axis=-1, keepdims=True), 1e-12)
-    cos = ops.clip(ops.sum(t * p, axis=-1), -1.0, 1.0)
-    return ops.arccos(cos) * (180.0 / np.pi)
-
-
 def train_gaze_cnn(
     train_X: np.ndarray,
     train_gaze: np.ndarray,
@@ -79,10 +69,11 @@ def train_gaze_cnn(
     x = _as_cnn_input(train_X)
     y = _as_unit(train_gaze, x.shape[0])
 
+    # One definition of the L2 loss and the angular metric, shared with the model module.
+    from purify_tf.models.gaze_cnn import AngularError, build_gaze_cnn, gaze_l2_loss
+
     keras.utils.set_random_seed(seed)
     if model is None:
-        from purify_tf.models.gaze_cnn import build_gaze_cnn
-
         model = build_gaze_cnn()
 
     perm = np.random.default_rng(seed).permutation(x.shape[0])
@@ -93,8 +84,8 @@ def train_gaze_cnn(
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss=keras.losses.MeanSquaredError(),
-        metrics=[keras.metrics.MeanMetricWrapper(angular_error_metric, name=ANGULAR_METRIC)],
+        loss=gaze_l2_loss,
+        metrics=[AngularError(name=ANGULAR_METRIC)],
     )
     callbacks = []
     validation_data = None
