@@ -1,0 +1,151 @@
+"""``Purifier``: one ``purify(uint8 images) -> uint8 images`` API over a .keras model or a SavedModel.
+
+Any image size works (reflect-pad to a multiple of 4 and crop back); images of mixed sizes are
+grouped by size and run in batches of ``batch_size``. A ``.keras`` model runs through the same
+``ServingModule`` graph that ``export.saved_model`` exports, so local and served outputs agree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference.serving import SIGNATURE_UINT8, ServingLimits, ServingModule
+
+_VERSION_DIR = re.compile(r"^\d+$")
+
+
+def load_keras_model(path: str | os.PathLike) -> Any:
+    """Load a ``.keras`` transformer (custom layers registered by importing the builder)."""
+    import keras
+
+    import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model file {path} does not exist")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise ConfigError(f"cannot load the Keras model {path}: {exc}") from exc
+
+
+def resolve_saved_model_dir(path: str | os.PathLike) -> Path:
+    """A SavedModel directory: ``path`` itself if it holds ``saved_model.pb``, else its highest
+    numeric version subdirectory (the TF Serving layout ``<name>/<version>/``)."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted(
+        (int(p.name), p)
+        for p in (path.iterdir() if path.is_dir() else [])
+        if p.is_dir() and _VERSION_DIR.match(p.name) and (p / "saved_model.pb").is_file()
+    )
+    if not versions:
+        raise ConfigError(
+            f"{path} is neither a SavedModel directory (no saved_model.pb) nor a TF Serving model "
+            "directory with numeric version subdirectories"
+        )
+    return versions[-1][1]
+
+
+def _as_batch_list(images: Any) -> tuple[list[np.ndarray], str]:
+    """Normalise the accepted inputs to a list of (H, W, 3) uint8 arrays and remember the form."""
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4:
+            return list(images), "batch"
+        if images.ndim == 3:
+            return [images], "single"
+        raise DataError(f"images must be (N, H, W, 3) or (H, W, 3), got shape {images.shape}")
+    if isinstance(images, Sequence):
+        return [np.asarray(im) for im in images], "list"
+    raise DataError(f"images must be a NumPy array or a list of arrays, got {type(images).__name__}")
+
+
+class Purifier:
+    """Purify uint8 RGB images with a trained transformer.
+
+    ``model`` is a path to a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside, or
+    the TF Serving ``<name>/`` directory whose latest numeric version is used), or a built Keras
+    model.
+    """
+
+    def __init__(self, model: Any, batch_size: int = 8, limits: ServingLimits | None = None) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if not path.exists():
+                raise ConfigError(f"model path {path} does not exist")
+            if path.is_file():
+                self._fn = ServingModule(load_keras_model(path), limits).serve_uint8
+                self.kind = "keras"
+            else:
+                self._fn = self._saved_model_fn(resolve_saved_model_dir(path))
+                self.kind = "saved_model"
+        else:
+            self._fn = ServingModule(model, limits).serve_uint8
+            self.kind = "keras"
+
+    def _saved_model_fn(self, directory: Path) -> Any:
+        try:
+            loaded = tf.saved_model.load(str(directory))
+        except Exception as exc:
+            raise ConfigError(f"cannot load the SavedModel in {directory}: {exc}") from exc
+        self._loaded = loaded  # keep the variables alive
+        if SIGNATURE_UINT8 not in loaded.signatures:
+            raise ConfigError(f"the SavedModel in {directory} has no {SIGNATURE_UINT8!r} signature")
+        signature = loaded.signatures[SIGNATURE_UINT8]
+        _, kwargs = signature.structured_input_signature
+        if len(kwargs) != 1:
+            raise ConfigError(f"{directory}: expected one input in {SIGNATURE_UINT8}, got {list(kwargs)}")
+        (name, spec), = kwargs.items()
+        logging.info("Loaded SavedModel %s (input %r, %s)", directory, name, spec.dtype.name)
+
+        def run(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            outputs = signature(**{name: tf.cast(images, spec.dtype)})
+            out = next(iter(outputs.values()))
+            if out.dtype != tf.uint8:  # a float model exported elsewhere
+                out = tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+            return {"images": out}
+
+        return run
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return next(iter(self._fn(tf.constant(batch)).values())).numpy()
+
+    def purify(self, images: Any) -> Any:
+        """uint8 (N, H, W, 3) -> uint8 (N, H, W, 3); also (H, W, 3) -> (H, W, 3), and a list of
+        arrays of mixed sizes -> a list in the same order."""
+        items, form = _as_batch_list(images)
+        for i, im in enumerate(items):
+            if im.ndim != 3 or im.shape[-1] != 3:
+                raise DataError(f"image {i} must be (H, W, 3) RGB, got shape {im.shape}")
+            if im.dtype != np.uint8:
+                raise DataError(f"image {i} must be uint8, got {im.dtype}")
+        results: list[np.ndarray | None] = [None] * len(items)
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, im in enumerate(items):
+            groups[im.shape[:2]].append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                out = self._run(np.stack([items[i] for i in chunk]))
+                for i, o in zip(chunk, out, strict=True):
+                    results[i] = o
+        if form == "batch":
+            return np.stack(results) if results else np.array(images, copy=True)
+        if form == "single":
+            return results[0]
+        return results
