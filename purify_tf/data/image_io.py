@@ -87,8 +87,12 @@ def to_rgb_uint8(image: np.ndarray, name: str = "<array>", bgr: bool = True) -> 
     elif img.dtype == np.uint16:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif np.issubdtype(img.dtype, np.floating):
-        scale = 255.0 if float(np.nanmax(img)) <= 1.0 else 1.0
-        img = np.clip(np.nan_to_num(img) * scale + 0.5, 0, 255).astype(np.uint8)
+        # NaN/inf would silently become black or white pixels (and decide the [0, 1] scale).
+        bad = int(np.count_nonzero(~np.isfinite(img)))
+        if bad:
+            raise DataError(f"{name}: image has {bad} non-finite (NaN or inf) pixel value(s)")
+        scale = 255.0 if float(img.max()) <= 1.0 else 1.0
+        img = np.clip(img * scale + 0.5, 0, 255).astype(np.uint8)
     elif np.issubdtype(img.dtype, np.integer):
         img = np.clip(img, 0, 255).astype(np.uint8)
     else:

@@ -17,9 +17,11 @@ def read_centres(path: str | Path) -> np.ndarray:
     """(F, 2) float32 pupil centres from an LPW label file."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DataError(f"{path}: cannot read pupil-centre file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: pupil-centre file is not text ({exc.reason})") from exc
     rows = []
     for k, line in enumerate(lines, 1):
         parts = line.replace(",", " ").split()
@@ -29,6 +31,8 @@ def read_centres(path: str | Path) -> np.ndarray:
             rows.append((float(parts[0]), float(parts[1])))
         except (ValueError, IndexError) as exc:
             raise DataError(f"{path}:{k}: expected 'x y' per line, got {line!r}") from exc
+        if not all(np.isfinite(rows[-1])):
+            raise DataError(f"{path}:{k}: pupil centre must be finite numbers, got {line!r}")
     if not rows:
         raise DataError(f"{path}: no pupil centres (expected one 'x y' line per frame)")
     return np.asarray(rows, np.float32)

@@ -30,13 +30,24 @@ def _field(obj: object, name: str, path: Path, where: str) -> object:
     return getattr(obj, name)
 
 
+def _numbers(value: object, path: Path, where: str) -> np.ndarray:
+    """A finite float64 array, or a DataError naming the field (text, structs and NaN labels)."""
+    try:
+        out = np.asarray(value, np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: field '{where}' should be numbers, got {type(value).__name__}") from exc
+    if not np.isfinite(out).all():
+        raise DataError(f"{path}: field '{where}' holds non-finite (NaN or inf) values")
+    return out
+
+
 def load_mat(path: str | Path, eyes: Sequence[str] = EYES) -> dict[str, np.ndarray]:
     """One ``dayYY.mat``: image (N, 36, 60, 3) uint8, gaze, pitchyaw, head_pose, eye (0 L, 1 R)."""
     path = Path(path)
     try:
         mat = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=True)
-    except (OSError, ValueError, TypeError, NotImplementedError) as exc:
-        raise DataError(f"{path}: cannot read .mat file ({exc})") from exc
+    except Exception as exc:  # scipy raises many types (MatReadError, IndexError, zlib...) on bad files
+        raise DataError(f"{path}: cannot read .mat file ({type(exc).__name__}: {exc})") from exc
     if "data" not in mat:
         raise DataError(
             f"{path}: missing variable 'data' (expected data.left/right.image/gaze/pose)"
@@ -47,8 +58,8 @@ def load_mat(path: str | Path, eyes: Sequence[str] = EYES) -> dict[str, np.ndarr
             raise DataError(f"eyes must be among {EYES}, got {eye!r}")
         side = _field(mat["data"], eye, path, "data")
         img = np.asarray(_field(side, "image", path, f"data.{eye}"))
-        gaze = np.asarray(_field(side, "gaze", path, f"data.{eye}"), np.float64)
-        pose = np.asarray(_field(side, "pose", path, f"data.{eye}"), np.float64)
+        gaze = _numbers(_field(side, "gaze", path, f"data.{eye}"), path, f"data.{eye}.gaze")
+        pose = _numbers(_field(side, "pose", path, f"data.{eye}"), path, f"data.{eye}.pose")
         if img.size == 0:
             continue
         if img.ndim == 2:  # a single sample, squeezed

@@ -41,6 +41,8 @@ def parse_tuple(text: str, name: str, field: str, min_len: int) -> np.ndarray:
     values = [float(v) for v in _FLOAT.findall(text)]
     if len(values) < min_len:
         raise DataError(f"{name}: field {field!r} should hold >= {min_len} numbers, got {text!r}")
+    if not all(np.isfinite(values[:min_len])):  # e.g. 1e999: would become garbage polygons
+        raise DataError(f"{name}: field {field!r} holds a non-finite number: {text!r}")
     return np.asarray(values, np.float64)
 
 
@@ -88,11 +90,15 @@ def parse_annotation(json_path: str | Path, height: int) -> dict[str, np.ndarray
     path = Path(json_path)
     name = str(path)
     try:
-        ann = json.loads(path.read_text())
+        ann = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DataError(f"{name}: cannot read annotation ({exc.strerror or exc})") from exc
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not valid JSON (not UTF-8 text: {exc.reason})") from exc
+    except RecursionError as exc:
+        raise DataError(f"{name}: not valid JSON (nested too deeply)") from exc
     if not isinstance(ann, dict):
         raise DataError(f"{name}: expected a JSON object with UnityEyes fields")
     details = ann.get("eye_details")
@@ -115,6 +121,8 @@ def parse_annotation(json_path: str | Path, height: int) -> dict[str, np.ndarray
             raise DataError(
                 f"{name}: 'eye_details.{key}' should be a number, got {details[key]!r}"
             ) from exc
+        if not np.isfinite(out[key]):
+            raise DataError(f"{name}: 'eye_details.{key}' should be finite, got {details[key]!r}")
     if out["iris_size"] <= 0:
         raise DataError(f"{name}: 'eye_details.iris_size' must be > 0")
     if "head_pose" in ann:

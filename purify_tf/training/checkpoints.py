@@ -28,13 +28,19 @@ class CheckpointKeeper:
         max_to_keep: int = 3,
         chief: bool = True,
         worker_id: int = 0,
+        optional: dict[str, tf.Module] | None = None,
         **trackables: tf.Module,
     ) -> None:
+        """``optional`` trackables are saved with every checkpoint but may be absent from older
+        ones (e.g. dropout random-stream state added later): such checkpoints still restore."""
         self.directory = Path(directory) / "checkpoints"
         self.chief = chief
         # Multi-worker saving needs every worker to write; non-chief copies go to a scratch dir.
         write_dir = self.directory if chief else self.directory.parent / f".worker{worker_id}_ckpt"
-        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self._optional = dict(optional or {})
+        self.checkpoint = tf.train.Checkpoint(**trackables, **self._optional)
+        # Restores checkpoints written without the optional objects.
+        self._required_only = tf.train.Checkpoint(**trackables) if self._optional else None
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(write_dir), max_to_keep=max_to_keep)
         self._write_dir = write_dir
 
@@ -43,7 +49,7 @@ class CheckpointKeeper:
         candidates = list(reversed(self.manager.checkpoints))
         for i, path in enumerate(candidates):
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                self._checkpoint_for(path).restore(path).assert_existing_objects_matched()
             except (tf.errors.OpError, ValueError, AssertionError) as err:
                 logging.warning(
                     "Checkpoint %s could not be restored (%s: %s); %s",
@@ -56,6 +62,16 @@ class CheckpointKeeper:
             logging.info("Restored checkpoint %s", path)
             return path
         return None
+
+    def _checkpoint_for(self, path: str) -> tf.train.Checkpoint:
+        """The full checkpoint object, or the one without optional objects the file lacks."""
+        if self._required_only is None:
+            return self.checkpoint
+        roots = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
+        if all(key in roots for key in self._optional):
+            return self.checkpoint
+        logging.warning("Checkpoint %s has no %s; restoring without it", path, sorted(self._optional))
+        return self._required_only
 
     def save(self, step: int) -> str:
         """Write checkpoint ``step`` (every worker must call this in multi-worker training)."""

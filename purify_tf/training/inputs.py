@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.errors import DataError
+
 # Steps at or above this index are reserved for fixed preview batches (never used in training).
 PREVIEW_STEP = 2**40
 
@@ -75,7 +77,13 @@ class ArraySource:
             raise ValueError(f"ArraySource needs a non-empty (N, H, W, C) image array, got {images.shape}")
         if images.shape[-1] == 1:
             images = np.repeat(images, 3, axis=-1)
-        self.images = resize_batch(images[..., :3].astype(np.uint8), height, width)
+        images = images[..., :3]
+        if images.dtype != np.uint8:
+            # A plain astype wraps around (-5 -> 251, 300 -> 44) and turns NaN into garbage.
+            if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+                raise DataError("ArraySource: images hold non-finite (NaN or inf) pixel values")
+            images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+        self.images = resize_batch(images, height, width)
         self.masks = None if masks is None else resize_batch(np.asarray(masks, np.uint8), height, width, cv2.INTER_NEAREST)
         self.height, self.width, self.seed = height, width, seed
         self.has_masks = masks is not None

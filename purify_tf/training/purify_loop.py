@@ -101,6 +101,7 @@ class PurifyTrainer:
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
             model=self.model, optimizer=self.optimizer, step=self.step,
+            optional={"rng": self._rng_states()},
         )
         self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
         # The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
@@ -116,6 +117,14 @@ class PurifyTrainer:
             self._grad_fn = self._gradients
         self._step_fn = tf.function(self._distributed_step)
         self.history: list[dict[str, float]] = []
+
+    def _rng_states(self) -> tf.Module:
+        """Dropout's random-stream counters, which ``tf.train.Checkpoint`` does not reach through
+        the Keras model: without them a resumed run draws other dropout masks than an
+        uninterrupted one and ends with different weights."""
+        rng = tf.Module()
+        rng.states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        return rng
 
     # ------------------------------------------------------------------ step functions
     def content_masks(self, images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
