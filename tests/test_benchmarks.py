@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark suite: ``--quick`` runs end to end and writes the expected JSON.
+
+Only the shape of the results is checked (keys present, numbers positive): speed targets are
+for ``make bench`` on a quiet machine, never for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_quick(tmp_path: Path, sections: str) -> dict:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("PURIFY_VGG_WEIGHTS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", f"--sections={sections}", f"--out={out}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "purify-tf benchmarks" in proc.stdout and "target" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0
+
+
+def test_quick_suite_writes_expected_keys(tmp_path):
+    results = run_quick(tmp_path, "inference,gatys,training")
+    assert results["quick"] is True
+    machine = results["machine"]
+    assert machine["cpu_model"] and positive(machine["cores_available"]) and "onednn" in machine
+
+    inference = results["inference"]
+    assert positive(inference["matmul_peak_gflops"])
+    eye = inference["sizes"]["36x60"]
+    for config in ("paper", "johnson"):
+        entry = eye[config]
+        assert entry["best_mode"] in entry["modes"]
+        for key in ("ms_per_image", "images_per_s", "gflops", "fraction_of_matmul"):
+            assert positive(entry[key]), (config, key, entry[key])
+        assert set(entry["modes"]) == {"graph", "xla"}
+    assert positive(results["paper_vs_johnson_ratio"]["36x60"])
+    assert positive(inference["eye_best_batch"])
+    assert positive(inference["bfloat16"]["36x60"]["speedup"])
+
+    gatys = results["gatys"]
+    for key in ("seconds_per_iteration", "feed_forward_s", "speedup_at_400"):
+        assert positive(gatys[key]), key
+
+    (train,) = results["training"]["sizes"].values()
+    assert positive(train["train"]["steps_per_s"]) and positive(train["pipeline"]["images_per_s"])
+    assert positive(train["pipeline_over_training_ratio"])
+
+    t = results["targets"]
+    assert t["eye_crops_per_s"]["measured"] == eye["paper"]["images_per_s"]
+    assert t["gpu_512_mixed_precision"]["met"] is None
+
+
+@pytest.mark.slow
+def test_quick_export_and_memory_sections(tmp_path):
+    results = run_quick(tmp_path, "export,memory")
+    export = results["export"]
+    if "skipped" not in export:
+        for name in ("keras_float32_graph", "saved_model_float32", "tflite_float32", "tflite_float16", "tflite_int8"):
+            assert positive(export["latency_ms"][name]), name
+        assert export["parity"]["tflite_int8"]["max_abs_diff"] >= 0
+    for kind in ("inference", "training"):
+        assert positive(results["memory"][kind]["peak_rss_mb"])
+        assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
