@@ -1,0 +1,128 @@
+"""Helpers shared by the experiments: loading and applying a purifier, resizing, image grids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from purify_tf.errors import ConfigError, DataError
+
+EYE_WIDTH = 55  # the paper measures pupil shifts at this eye width (MPIIGaze crops)
+
+
+def as_rgb_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, H, W[, 1|3|4]) images -> uint8 (N, H, W, 3) (gray repeated, alpha dropped)."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise DataError(f"expected (N, H, W, 1|3|4) images, got shape {x.shape}")
+    if x.dtype != np.uint8:
+        x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return np.ascontiguousarray(x[..., :3])
+
+
+def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (N, h, w, C) to (N, height, width, C): area when shrinking, bilinear when growing."""
+    x = np.asarray(images)
+    if x.shape[1:3] == (height, width):
+        return x
+    interp = cv2.INTER_AREA if x.shape[1] >= height and x.shape[2] >= width else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(im, (width, height), interpolation=interp) for im in x])
+    return out.reshape(len(x), height, width, *x.shape[3:])
+
+
+def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:
+    """A saved transformer and its training (H, W) from the ``.json`` written beside it, if any.
+
+    The paper applies f_W at the resolution it was trained at; the metadata records it.
+    """
+    import keras
+
+    import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"purifier {path} does not exist")
+    model = keras.saving.load_model(path, compile=False)
+    size = None
+    meta = path.with_suffix(".json")
+    if meta.is_file():
+        data = json.loads(meta.read_text())
+        if data.get("image_size"):
+            size = (int(data["image_size"][0]), int(data["image_size"][1]))
+    return model, size
+
+
+def purify(
+    model: Any, images: np.ndarray, size: tuple[int, int] | None = None, batch_size: int = 16
+) -> np.ndarray:
+    """Purify uint8 images with f_W at ``size`` (H, W) (default: their own size) -> uint8 at size.
+
+    Any size works (``apply_padded`` reflect-pads to a multiple of 4 and crops back).
+    """
+    import tensorflow as tf
+
+    from purify_tf.models.transformer import apply_padded
+
+    x = as_rgb_uint8(images)
+    if size is not None:
+        x = resize_images(x, *size)
+    fn = tf.function(lambda t: apply_padded(model, t), reduce_retracing=True)
+    outs = [
+        fn(tf.constant(x[i : i + batch_size], tf.float32)).numpy()
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)
+
+
+def image_grid(
+    columns: Sequence[np.ndarray], labels: Sequence[str] | None = None, max_rows: int = 8,
+    tile_height: int = 70,
+) -> np.ndarray:
+    """uint8 RGB grid, one column per image set (e.g. real | purified | style), one row per image.
+
+    Tiles are scaled to ``tile_height`` (nearest neighbour, so small eyes stay readable) and a
+    header strip carries the column labels.
+    """
+    cols = [as_rgb_uint8(c) for c in columns]
+    rows = min(max_rows, min(len(c) for c in cols))
+    tiles = []
+    for c in cols:
+        h, w = c.shape[1:3]
+        tw = max(1, int(round(w * tile_height / h)))
+        tiles.append(
+            [cv2.resize(c[i], (tw, tile_height), interpolation=cv2.INTER_NEAREST) for i in range(rows)]
+        )
+    gap = 4
+    widths = [t[0].shape[1] for t in tiles]
+    header = 18 if labels else 0
+    grid = np.full(
+        (header + rows * (tile_height + gap), sum(widths) + gap * (len(widths) + 1), 3), 255, np.uint8
+    )
+    x = gap
+    for j, col in enumerate(tiles):
+        if labels:
+            cv2.putText(grid, str(labels[j])[:24], (x, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+        for i, tile in enumerate(col):
+            y = header + i * (tile_height + gap)
+            grid[y : y + tile_height, x : x + widths[j]] = tile
+        x += widths[j] + gap
+    return grid
+
+
+def write_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write an RGB uint8 image as PNG (creating the folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(as_rgb_uint8(image[None])[0], cv2.COLOR_RGB2BGR)):
+        raise DataError(f"could not write {path}")
+    return path
