@@ -89,14 +89,19 @@ class Purifier:
             if not path.exists():
                 raise ConfigError(f"model path {path} does not exist")
             if path.is_file():
-                self._fn = ServingModule(load_keras_model(path), limits).serve_uint8
+                self._fn = self._keras_fn(load_keras_model(path), limits)
                 self.kind = "keras"
             else:
                 self._fn = self._saved_model_fn(resolve_saved_model_dir(path))
                 self.kind = "saved_model"
         else:
-            self._fn = ServingModule(model, limits).serve_uint8
+            self._fn = self._keras_fn(model, limits)
             self.kind = "keras"
+
+    def _keras_fn(self, model: Any, limits: ServingLimits | None) -> Any:
+        # tf.function methods hold their instance weakly: keep the module alive here.
+        self._module = ServingModule(model, limits)
+        return self._module.serve_uint8
 
     def _saved_model_fn(self, directory: Path) -> Any:
         try:

@@ -201,6 +201,13 @@ def header_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return size[0], size[1]
 
 
+class _Untracked:
+    """Holds an object out of tf.Module's attribute tracking."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 def _tf_variable(variable: Any) -> tf.Variable:
     inner = getattr(variable, "value", variable)
     if not isinstance(inner, tf.Variable):
@@ -218,12 +225,17 @@ class ServingModule(tf.Module):
         metadata: dict | None = None,
     ) -> None:
         super().__init__(name="purifier")
-        self.model = model
-        # Track the underlying tf.Variables explicitly: without this, Keras 3 variables are saved
-        # but not restored by TF1-style loaders (TF Serving, saved_model_cli run).
+        # Only the underlying tf.Variables are tracked (saved). Tracking the Keras model itself
+        # saves every weight twice and, without the explicit list, TF1-style loaders (TF Serving,
+        # saved_model_cli run) find the Keras variables unrestored.
+        self._model = _Untracked(model)
         self.model_variables = [_tf_variable(v) for v in model.variables]
         self.limits = limits or ServingLimits()
         self._metadata_json = json.dumps(metadata or {}, sort_keys=True)
+
+    @property
+    def model(self) -> keras.Model:
+        return self._model.value
 
     def _purify_float(self, images: tf.Tensor) -> tf.Tensor:
         padded, box = pad_to_multiple(images)

@@ -1,0 +1,265 @@
+"""Export the transformer to TFLite (float32, float16, int8) at a fixed input size, with parity.
+
+    python -m export.tflite --model=transformer.keras --out_dir=tflite --height=256 --width=256 \\
+        [--variants=float32,float16,int8]
+
+TFLite needs static shapes, so each file is for one (height, width); any size works (the graph
+reflect-pads to a multiple of 4 and crops back), but a different size needs another export.
+Batch size is 1. Files: ``purifier_<H>x<W>_<variant>.tflite`` plus ``purifier_<H>x<W>.json`` with
+metadata and the parity measured at export time.
+
+* ``float32``: input float32 (1, H, W, 3) RGB in [0, 255] -> float32 in [0, 255].
+* ``float16``: float16 weights (half the size), same float32 input/output; computed in float32 on
+  CPUs (weights dequantised at load), in float16 on GPU delegates.
+* ``int8``: dynamic-range quantisation: int8 weights (a quarter of the size), activations
+  quantised to int8 on the fly inside each conv/deconv; float32 input/output as above.
+* ``int8_full`` (not a default): full-integer quantisation calibrated on rendered real-domain eyes,
+  **uint8** (1, H, W, 3) input and output. Its parity is poor with this network (mean error tens of
+  levels, on both untrained and briefly trained weights: statically calibrated int8 activations do
+  not hold the transformer's ranges), so check the reported parity before using it.
+
+Interpreter: LiteRT (``ai_edge_litert``) when installed, else ``tf.lite.Interpreter``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from purify_tf.atomic import atomic_write_bytes
+from purify_tf.errors import ConfigError
+from purify_tf.inference.metadata import build_metadata
+from purify_tf.inference.purifier import load_keras_model
+from purify_tf.models.transformer import apply_padded, crop_back, pad_to_multiple
+
+VARIANTS = ("float32", "float16", "int8")
+# Full-integer int8 (uint8 in/out, calibrated activations) is available on request; see the
+# module docstring for why it is not a default.
+ALL_VARIANTS = (*VARIANTS, "int8_full")
+
+
+def make_interpreter(model_content: bytes | None = None, model_path: str | None = None) -> Any:
+    """A LiteRT interpreter when ``ai_edge_litert`` is importable, else ``tf.lite.Interpreter``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_content=model_content, model_path=model_path)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def interpreter_name() -> str:
+    """Which interpreter ``make_interpreter`` uses here."""
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return "tf.lite.Interpreter"
+    return "ai_edge_litert.interpreter.Interpreter"
+
+
+def representative_images(n: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Calibration images: rendered real-domain eyes, or uniform noise if the renderer is missing."""
+    try:
+        from purify_tf.data.renderer import render_eyes
+
+        return np.asarray(render_eyes(n, height, width, domain="real", seed=seed)["image"]), "renderer (real domain)"
+    except Exception as exc:  # missing module or renderer error: calibration still possible
+        logging.warning(
+            "Eye renderer unavailable (%s); calibrating int8 on uniform random images, which "
+            "makes the int8 model less accurate on real eyes.",
+            exc,
+        )
+        rng = np.random.default_rng(seed)
+        return rng.integers(0, 256, (n, height, width, 3), dtype=np.uint8), "uniform random"
+
+
+def _fixed_size_function(model: Any, height: int, width: int) -> tuple[tf.types.experimental.ConcreteFunction, tf.Module]:
+    holder = tf.Module()
+    holder.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, name="image")])
+    def purify(image: tf.Tensor) -> tf.Tensor:
+        padded, box = pad_to_multiple(image)
+        out = crop_back(model(padded, training=False), box)
+        return tf.ensure_shape(out, [1, height, width, 3])
+
+    holder.purify = purify
+    return purify.get_concrete_function(), holder
+
+
+def convert(
+    model: Any,
+    height: int,
+    width: int,
+    variant: str,
+    calibration: np.ndarray | None = None,
+) -> bytes:
+    """TFLite flatbuffer of ``model`` at (1, height, width, 3) for one of ``VARIANTS``."""
+    if variant not in ALL_VARIANTS:
+        raise ConfigError(f"--variants: unknown variant {variant!r}, expected some of {ALL_VARIANTS}")
+    fn, holder = _fixed_size_function(model, height, width)
+    # Freeze the weights into constants: Keras 3 variables otherwise stay resource variables in the
+    # flatbuffer (READ_VARIABLE ops, no weights), which calibration and most runtimes reject.
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(fn)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], holder)
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no dataset: dynamic range
+    elif variant == "int8_full":
+        if calibration is None:
+            raise ValueError("int8 conversion needs calibration images")
+
+        def dataset() -> Iterator[list[np.ndarray]]:
+            for image in calibration:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def run_tflite(interpreter: Any, image: np.ndarray) -> np.ndarray:
+    """Run one (H, W, 3) or (1, H, W, 3) image; returns float32 (H, W, 3) pixels in [0, 255]."""
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    x = np.asarray(image).reshape(inp["shape"])
+    if inp["dtype"] == np.float32:
+        x = x.astype(np.float32)
+    else:  # quantised input: real = scale * (q - zero_point)
+        scale, zero = inp["quantization"]
+        x = np.clip(np.round(x.astype(np.float32) / (scale or 1.0) + zero), 0, 255).astype(inp["dtype"])
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(out["index"])
+    if out["dtype"] != np.float32:
+        scale, zero = out["quantization"]
+        y = (y.astype(np.float32) - zero) * (scale or 1.0)
+    return y[0].astype(np.float32)
+
+
+def tflite_parity(
+    tflite: bytes | str | os.PathLike, keras_model: Any, images: np.ndarray
+) -> dict[str, float]:
+    """Mean and max |TFLite - Keras| in pixel units (0-255) over ``images`` (N, H, W, 3).
+
+    Keras runs in float32 with ``apply_padded``; TFLite outputs are compared as they come
+    (float32, or uint8 for int8). ``within_1`` is the fraction of pixels within 1 level.
+    """
+    if isinstance(tflite, (bytes, bytearray)):
+        interpreter = make_interpreter(model_content=bytes(tflite))
+    else:
+        interpreter = make_interpreter(model_path=str(tflite))
+    reference = apply_padded(keras_model, np.asarray(images, np.float32)).numpy()
+    diffs = np.stack([np.abs(run_tflite(interpreter, im) - ref) for im, ref in zip(images, reference, strict=True)])
+    return {
+        "mean_abs_diff": float(diffs.mean()),
+        "max_abs_diff": float(diffs.max()),
+        "within_1": float((diffs <= 1.0).mean()),
+        "images": int(len(images)),
+    }
+
+
+def export_tflite(
+    model: Any,
+    out_dir: str | os.PathLike,
+    height: int = 256,
+    width: int = 256,
+    variants: tuple[str, ...] = VARIANTS,
+    calibration_images: int = 32,
+    parity_images: int = 4,
+    overwrite: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Convert, write atomically and measure parity; returns {"files": {...}, "parity": {...}}."""
+    if height < 4 or width < 4:
+        raise ConfigError(f"--height and --width must be >= 4, got {height}x{width}")
+    unknown = [v for v in variants if v not in ALL_VARIANTS]
+    if unknown or not variants:
+        raise ConfigError(f"--variants must be a non-empty subset of {ALL_VARIANTS}, got {list(variants)}")
+    model_path = None
+    if isinstance(model, (str, os.PathLike)):
+        model_path = Path(model)
+        model = load_keras_model(model_path)
+    out = Path(out_dir)
+    calibration, source = (None, None)
+    if "int8_full" in variants:
+        calibration, source = representative_images(calibration_images, height, width, seed)
+    test_images, _ = representative_images(parity_images, height, width, seed + 1)
+    files: dict[str, str] = {}
+    parity: dict[str, dict[str, float]] = {}
+    for variant in variants:
+        flatbuffer = convert(model, height, width, variant, calibration)
+        path = atomic_write_bytes(out / f"purifier_{height}x{width}_{variant}.tflite", flatbuffer, overwrite)
+        files[variant] = str(path)
+        parity[variant] = tflite_parity(flatbuffer, model, test_images)
+        logging.info("%s: %s (%d bytes), parity %s", variant, path, len(flatbuffer), parity[variant])
+    metadata = build_metadata(
+        model,
+        model_path,
+        export={"format": "tflite", "height": height, "width": width, "batch": 1},
+        files={v: Path(p).name for v, p in files.items()},
+        sizes={v: Path(p).stat().st_size for v, p in files.items()},
+        parity=parity,
+        int8_calibration=source,
+        interpreter=interpreter_name(),
+    )
+    atomic_write_bytes(out / f"purifier_{height}x{width}.json", json.dumps(metadata, indent=2).encode(), overwrite)
+    return {"files": files, "parity": parity, "calibration": source}
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Flags of this command; defined on demand so that importing the module defines none."""
+    flags.DEFINE_string("model", None, "Path to the trained transformer (.keras).", flag_values=flag_values)
+    flags.DEFINE_string("out_dir", None, "Directory for the .tflite files and their metadata.", flag_values=flag_values)
+    flags.DEFINE_integer("height", 256, "Fixed input height (TFLite needs static shapes).", lower_bound=4, flag_values=flag_values)
+    flags.DEFINE_integer("width", 256, "Fixed input width (TFLite needs static shapes).", lower_bound=4, flag_values=flag_values)
+    flags.DEFINE_list("variants", list(VARIANTS), f"Which of {','.join(ALL_VARIANTS)} to write.", flag_values=flag_values)
+    flags.DEFINE_integer(
+        "calibration_images", 32, "Rendered real-domain eyes used to calibrate int8_full.", lower_bound=1, flag_values=flag_values
+    )
+    flags.DEFINE_integer("parity_images", 4, "Images used to measure parity against Keras.", lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_boolean("overwrite", True, "Replace existing files in out_dir.", flag_values=flag_values)
+    flags.mark_flags_as_required(["model", "out_dir"], flag_values=flag_values)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    fv = flags.FLAGS
+    try:
+        result = export_tflite(
+            fv.model, fv.out_dir, fv.height, fv.width, tuple(fv.variants),
+            fv.calibration_images, fv.parity_images, fv.overwrite,
+        )
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(f"interpreter: {interpreter_name()}; int8 calibration: {result['calibration'] or 'n/a'}")
+    for variant, path in result["files"].items():
+        p = result["parity"][variant]
+        print(
+            f"{variant:8s} {path} {os.path.getsize(path) / 1e6:.2f} MB  parity vs Keras: "
+            f"mean {p['mean_abs_diff']:.3f}, max {p['max_abs_diff']:.2f} levels, "
+            f"{100 * p['within_1']:.1f}% within 1"
+        )
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

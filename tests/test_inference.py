@@ -1,0 +1,102 @@
+"""Purifier (.keras and SavedModel) and file/folder/video purification."""
+
+from __future__ import annotations
+
+import cv2
+import export_fixtures
+import numpy as np
+import pytest
+from export_fixtures import keras_reference, random_images
+
+from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference.files import purify_path, purify_video
+from purify_tf.inference.purifier import Purifier, resolve_saved_model_dir
+
+keras_model_file = export_fixtures.keras_model_file
+saved_model_dir = export_fixtures.saved_model_dir
+
+
+@pytest.fixture(scope="module")
+def purifier(keras_model_file):
+    return Purifier(keras_model_file[1], batch_size=2)
+
+
+def test_keras_purifier_mixed_sizes(keras_model_file, purifier):
+    model, _ = keras_model_file
+    images = [random_images(1, h, w, seed=h)[0] for h, w in [(36, 60), (37, 61), (36, 60), (36, 60), (10, 9)]]
+    out = purifier.purify(images)
+    assert [o.shape for o in out] == [im.shape for im in images]
+    for im, o in zip(images, out, strict=True):
+        assert o.dtype == np.uint8
+        assert np.abs(o.astype(np.float32) - keras_reference(model, im[None])[0]).max() <= 1.0
+    batch = np.stack(images[:1] + images[2:4])
+    assert np.array_equal(purifier.purify(batch), np.stack([out[0], out[2], out[3]]))
+    assert np.array_equal(purifier.purify(images[0]), out[0])
+
+
+def test_saved_model_purifier_uses_latest_version(saved_model_dir, purifier):
+    base = saved_model_dir.parent
+    (base / "0").mkdir(exist_ok=True)  # an empty lower version is ignored
+    assert resolve_saved_model_dir(base) == saved_model_dir
+    served = Purifier(base)
+    images = random_images(2, 36, 60, seed=3)
+    assert served.kind == "saved_model"
+    assert np.abs(served.purify(images).astype(int) - purifier.purify(images).astype(int)).max() <= 1
+
+
+def test_purifier_errors(tmp_path, purifier):
+    with pytest.raises(ConfigError, match="does not exist"):
+        Purifier(tmp_path / "missing.keras")
+    with pytest.raises(ConfigError, match="neither a SavedModel"):
+        Purifier(tmp_path)
+    with pytest.raises(ConfigError, match="cannot load"):
+        (tmp_path / "bad.keras").write_bytes(b"not a zip")
+        Purifier(tmp_path / "bad.keras")
+    with pytest.raises(DataError, match="RGB"):
+        purifier.purify(np.zeros((1, 8, 8, 4), np.uint8))
+    with pytest.raises(DataError, match="uint8"):
+        purifier.purify(np.zeros((8, 8, 3), np.float32))
+
+
+def _write_video(path, frames: int, size=(48, 64), fps=10.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (size[1], size[0]))
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.full((*size, 3), 20 * i % 255, np.uint8)
+        cv2.circle(frame, (32, 24), 8 + i % 5, (40, 80, 160), -1)
+        writer.write(frame)
+    writer.release()
+
+
+def test_video_roundtrip(purifier, tmp_path):
+    src, dst = tmp_path / "clip.avi", tmp_path / "out" / "clip.avi"
+    _write_video(src, 12)
+    summary = purify_video(purifier, src, dst, batch_size=5, verbose=False)
+    assert (summary.done, summary.failed, summary.frames) == (1, 0, 12)
+    cap = cv2.VideoCapture(str(dst))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (64, 48)
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    assert count == 12 and not [p for p in dst.parent.iterdir() if p.name.startswith(".")]
+    again = purify_video(purifier, src, dst, verbose=False)
+    assert (again.done, again.skipped) == (0, 1)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"RIFF....AVI garbage")
+    bad = purify_video(purifier, broken, tmp_path / "out" / "broken.avi", verbose=False)
+    assert bad.failed == 1 and not (tmp_path / "out" / "broken.avi").exists()
+
+
+def test_single_image_and_format(purifier, tmp_path):
+    src = tmp_path / "eye.jpg"
+    cv2.imwrite(str(src), random_images(1, 36, 60)[0])
+    summary = purify_path(purifier, src, tmp_path / "out", fmt="png", verbose=False)
+    assert summary.done == 1 and (tmp_path / "out" / "eye.png").is_file()
+    assert cv2.imread(str(tmp_path / "out" / "eye.png")).shape == (36, 60, 3)
+    with pytest.raises(ConfigError, match="--format"):
+        purify_path(purifier, src, tmp_path / "o2", fmt="gif", verbose=False)
+    with pytest.raises(ConfigError, match="inside the input folder"):
+        purify_path(purifier, tmp_path, tmp_path / "out", verbose=False)
