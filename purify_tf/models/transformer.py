@@ -57,10 +57,35 @@ class ReflectionPadding2D(layers.Layer):
         super().__init__(**kwargs)
         self.padding = int(padding)
 
+    def _static_steps(self, size: int | None) -> list[int] | None:
+        """The reflect steps for a statically known side, without the zero-width ones."""
+        if size is None:
+            return None
+        steps, remaining = [], self.padding
+        for _ in range(_REFLECT_STEPS):
+            step = min(remaining, max(size - 1, 0))
+            if step == 0:
+                break
+            steps.append(step)
+            remaining -= step
+            size += 2 * step
+        return steps
+
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         # A single MirrorPad needs padding < size. Small inputs (e.g. 36x60 eye crops under the
         # Johnson config's 40 px) are padded in a few reflect steps of at most size - 1 each,
         # which equals one reflection whenever that is possible (later steps pad 0).
+        # When H and W are static (tf.function with a fixed signature, TFLite, XLA), the steps are
+        # computed here and the zero-width pads dropped: usually one MirrorPad instead of eight
+        # (the same values: reflection is separable per axis).
+        h_steps, w_steps = (self._static_steps(inputs.shape[axis]) for axis in (1, 2))
+        if h_steps is not None and w_steps is not None:
+            x = inputs
+            for i in range(max(len(h_steps), len(w_steps))):
+                ph = h_steps[i] if i < len(h_steps) else 0
+                pw = w_steps[i] if i < len(w_steps) else 0
+                x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
+            return x
         x = inputs
         for axis in (1, 2):
             remaining = tf.constant(self.padding, tf.int32)
