@@ -34,6 +34,11 @@ flags.DEFINE_float("beta", 1e4, "Weight beta of the style reconstruction loss.")
 flags.DEFINE_float("theta", 1e-6, "Weight theta of the total-variation regulariser (paper: 1e-7 to 1e-5).")
 flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
 flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) content/style terms.")
+flags.DEFINE_enum(
+    "layer_weights", "balanced", ["balanced", "unit"],
+    "Per-layer weights: balanced = each layer's term relative to the style image's energy at that "
+    "layer (ImageNet VGG layers differ by orders of magnitude); unit = 1.0 for every layer.",
+)
 flags.DEFINE_list("global_content_layers", None, "Loss-network layers for global content (default: block3_conv2).")
 flags.DEFINE_list("local_content_layers", None, "Layers for local content (default: block4_conv2).")
 flags.DEFINE_list("global_style_layers", None, "Layers for global style (default: block1..5 conv2/conv3 taps).")

@@ -247,3 +247,48 @@ class PurificationObjective:
             "local_style": ls,
             "tv": tv,
         }
+
+
+LAYER_WEIGHTINGS = ("unit", "balanced")
+
+
+def balanced_layer_weights(
+    objective: PurificationObjective, style_image, style_mask=None
+) -> LossWeights:
+    """Per-layer weights that make every layer's term relative to the style image's energy.
+
+    With unnormalised ImageNet VGG features, layer magnitudes differ by orders of magnitude
+    (a conv1 tap of block 4 outweighs block 1 by ~1e3 in the Gram loss), so with unit layer
+    weights one or two deep layers decide the objective and colour (shallow layers) is left
+    unconstrained. Each layer's weight is divided by that term's value for an all-zero feature
+    map against the style image's own features: the term then reads as a relative error
+    (``||G[O] - G[S]||^2 / ||G[S]||^2`` for style, ``||F[O] - F[I]||^2 / ||F[S]||^2`` for content),
+    of order 1 at every layer. The formulas of the objective are unchanged; only the per-layer
+    weights (DESIGN.md: configurable) are set, once, from the style image.
+    """
+    weights = objective.weights
+    style_image = tf.convert_to_tensor(style_image, tf.float32)
+    features = objective._features(style_image)
+    one_hot = _as_one_hot(style_mask) if style_mask is not None else None
+    targets = objective.style_targets(style_image, style_mask)
+
+    def zero_term(role: str, name: str) -> tf.Tensor:
+        f = features[name]
+        zeros = tf.zeros_like(f)
+        if role == "global_content":
+            return global_content_loss(zeros, f)
+        if role == "global_style":
+            return global_style_loss(zeros, targets["gram"][name], targets["positions"][name])
+        masks = downsample_masks(one_hot, _spatial_hw(f))
+        if role == "local_content":
+            return local_content_loss(zeros, f, masks)
+        return local_style_loss(zeros, masks, targets["class_gram"][name], targets["class_area"][name])
+
+    new = dataclasses.replace(weights)
+    for role in objective.roles:
+        table = dict(getattr(weights, f"{role}_layer_weights"))
+        for name in weights.layers(role):
+            energy = float(_mean(zero_term(role, name)))
+            table[name] = weights.layer_weight(role, name) / max(energy, 1e-12)
+        setattr(new, f"{role}_layer_weights", table)
+    return new

@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.losses.objective import LossWeights, PurificationObjective
+from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
 from purify_tf.models.transformer import build_transformer
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
 from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
@@ -50,6 +50,7 @@ class PurifyTrainConfig:
     train_steps: int = 50_000
     weights: LossWeights = dataclasses.field(default_factory=LossWeights)
     use_masks: bool = True
+    layer_weighting: str = "balanced"  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 20
@@ -93,9 +94,13 @@ class PurifyTrainer:
         self.objective = PurificationObjective(loss_network, cfg.weights, use_masks=cfg.use_masks)
         self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
         self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
-        self.targets = self.objective.style_targets(
-            tf.constant(self.style_image), None if self.style_mask is None else tf.constant(self.style_mask)
-        )
+        style_t = tf.constant(self.style_image)
+        mask_t = None if self.style_mask is None else tf.constant(self.style_mask)
+        if cfg.layer_weighting == "balanced":
+            self.objective.weights = balanced_layer_weights(self.objective, style_t, mask_t)
+        elif cfg.layer_weighting != "unit":
+            raise ValueError(f"layer_weighting must be 'unit' or 'balanced', got {cfg.layer_weighting!r}")
+        self.targets = self.objective.style_targets(style_t, mask_t)
         resolver = getattr(strategy, "cluster_resolver", None)
         worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
         self.checkpoints = CheckpointKeeper(
@@ -246,7 +251,8 @@ class PurifyTrainer:
             "upsample": self.cfg.upsample,
             "step": int(self.step.numpy()),
             "use_masks": self.cfg.use_masks,
-            "loss_weights": dataclasses.asdict(self.cfg.weights),
+            "layer_weighting": self.cfg.layer_weighting,
+            "loss_weights": dataclasses.asdict(self.objective.weights),
             "loss_network": getattr(self.objective.loss_network, "info", {}),
             "batch_size": self.cfg.batch_size,
             "learning_rate": self.cfg.learning_rate,
