@@ -1,0 +1,45 @@
+"""Balanced per-layer weights turn every layer's term into a relative error (NumPy reference)."""
+
+import numpy as np
+import tensorflow as tf
+
+from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
+from purify_tf.models.vgg import build_loss_network
+
+
+def _np_gram(f):
+    f = f.reshape(-1, f.shape[-1]).astype(np.float64)
+    return f.T @ f / f.shape[0]
+
+
+def test_balanced_global_style_is_relative_gram_error():
+    net = build_loss_network("vgg16", "random", seed=4)
+    rng = np.random.default_rng(0)
+    style = rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32)
+    style_mask = np.zeros((1, 32, 40), np.int32)
+    style_mask[:, 8:24, 10:30] = 1
+    style_mask[:, 12:20, 16:24] = 2
+    objective = PurificationObjective(net, LossWeights())
+    balanced = balanced_layer_weights(objective, style, style_mask)
+    assert set(balanced.global_style_layer_weights) == set(LossWeights().global_style_layers)
+    other = rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32)
+    feats_s = {k: v.numpy() for k, v in net(tf.constant(style)).items()}
+    feats_o = {k: v.numpy() for k, v in net(tf.constant(other)).items()}
+    for name in balanced.global_style_layers:
+        g_s, g_o = _np_gram(feats_s[name]), _np_gram(feats_o[name])
+        want = np.sum((g_o - g_s) ** 2) / np.sum(g_s**2)
+        n = feats_s[name].shape[-1]
+        raw = np.sum((g_o - g_s) ** 2) / (4 * n * n)  # DESIGN.md's l_gs for equal sizes
+        np.testing.assert_allclose(raw * balanced.layer_weight("global_style", name), want, rtol=2e-3)
+    # Unit weights stay untouched in the original, and every weight is finite and positive.
+    assert all(v == 1.0 for v in objective.weights.global_style_layer_weights.values())
+    for role in ("global_content", "local_content", "global_style", "local_style"):
+        for name in balanced.layers(role):
+            w = balanced.layer_weight(role, name)
+            assert np.isfinite(w) and w > 0
+    # The style image itself scores zero global style with the balanced objective.
+    balanced_obj = PurificationObjective(net, balanced)
+    targets = balanced_obj.style_targets(style, style_mask)
+    terms = balanced_obj(tf.constant(style), tf.constant(style), tf.constant(style_mask), targets)
+    assert float(terms["global_style"]) < 1e-6
+    assert float(terms["local_style"]) < 1e-6
