@@ -78,6 +78,7 @@ def main(argv: list[str]) -> int:
     del argv
     import numpy as np
 
+    from purify_tf.errors import ConfigError
     from purify_tf.losses.objective import LossWeights
     from purify_tf.training.purify_loop import (
         NonFiniteLossError,
@@ -88,10 +89,17 @@ def main(argv: list[str]) -> int:
 
     runtime = common.setup_runtime()
     strategy = runtime.strategy
+    # A weights file with the wrong layers is only found when it is loaded: do that before
+    # anything is written or trained.
+    try:
+        loss_network = common.loss_network_from_flags()
+    except ConfigError as err:
+        print(f"error: --vgg_weights={FLAGS.vgg_weights} (--loss_network={FLAGS.loss_network}): {err}",
+              file=sys.stderr)
+        return 2
+    logging.info("Loss network: %s", loss_network.info)
     model_dir = Path(FLAGS.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    loss_network = common.loss_network_from_flags()
-    logging.info("Loss network: %s", loss_network.info)
 
     weights = LossWeights(
         alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, lambda_g=FLAGS.lambda_g, lambda_l=FLAGS.lambda_l,

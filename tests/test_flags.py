@@ -1,0 +1,134 @@
+"""Bad flags and configs stop the trainer before any work starts, with a message naming the flag.
+
+Each case runs ``python -m trainers.purify`` in a subprocess, as a user would. Flag errors are
+caught while parsing (before TensorFlow is even imported), so they must fail within seconds,
+create no model directory and write no checkpoint. A weights file with the wrong layers can only
+be found by loading it, which the trainer does before creating anything.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Parsing fails before TensorFlow is imported; generous for a loaded shared machine.
+PARSE_SECONDS = 15.0
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def run_trainer(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PURIFY_OFFLINE="1")
+    env.pop("PURIFY_VGG_WEIGHTS", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainers.purify", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=110, env=env,
+    )
+    return proc, time.monotonic() - start
+
+
+def assert_nothing_written(model_dir: Path) -> None:
+    if model_dir.is_file():
+        return  # the "model_dir is a file" case: the file itself must be untouched (checked there)
+    assert not model_dir.exists(), f"{model_dir} was created by a rejected command"
+
+
+# (flags, words that must all appear in the error: the flag and what it allows)
+CASES = {
+    "unknown flag": (["--bogus_flag=1"], ["bogus_flag", "Unknown command line flag"]),
+    "misspelt flag": (["--batchsize=4"], ["batchsize", "Unknown command line flag"]),
+    "wrong type int": (["--batch_size=four"], ["--batch_size", "int"]),
+    "wrong type float": (["--learning_rate=fast"], ["--learning_rate", "float"]),
+    "wrong type bool": (["--progress=maybe"], ["--progress", "boolean"]),
+    "negative learning rate": (["--learning_rate=-1e-4"], ["--learning_rate", "> 0"]),
+    "zero learning rate": (["--learning_rate=0"], ["--learning_rate", "> 0"]),
+    "batch 0": (["--batch_size=0"], ["--batch_size", "positive integer"]),
+    "height not a multiple of 8": (["--height=30"], ["--height", "multiple of 8"]),
+    "height negative": (["--height=-64"], ["--height", "positive integer"]),
+    "height not an integer": (["--height=64.5"], ["--height", "int"]),
+    "width zero": (["--width=0"], ["--width", "positive integer"]),
+    "train_steps zero": (["--train_steps=0"], ["--train_steps", "positive integer"]),
+    "negative beta": (["--beta=-1"], ["--beta", ">= 0"]),
+    "dropout out of range": (["--dropout_rate=1.5"], ["--dropout_rate", "[0, 1)"]),
+    "enum out of range": (["--loss_network=vgg11"], ["--loss_network", "auto|vgg19|vgg16"]),
+    "bad masks": (["--masks=magic"], ["--masks", "fcn|oracle"]),
+    "missing flagfile": (["--flagfile=does_not_exist.flags"], ["flagfile", "does_not_exist.flags"]),
+    "missing vgg_weights file": (
+        ["--vgg_weights=no/such/vgg.weights.h5"], ["--vgg_weights", "auto", "imagenet", "random"]
+    ),
+    "content_dir missing": (
+        ["--content=folder", "--content_dir=no/such/folder"], ["--content_dir", "existing"]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_flag_is_rejected_before_any_work(tmp_path, name):
+    args, words = CASES[name]
+    model_dir = tmp_path / "run"
+    proc, seconds = run_trainer(f"--model_dir={model_dir}", *args, cwd=tmp_path)
+    assert proc.returncode != 0, proc.stdout
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    assert seconds < PARSE_SECONDS, f"rejection took {seconds:.1f}s: work started before validation?"
+    assert_nothing_written(model_dir)
+    assert not list(tmp_path.rglob("checkpoint"))
+
+
+def test_model_dir_that_is_a_file(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    proc, seconds = run_trainer(f"--model_dir={target}", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "--model_dir" in proc.stderr and "not an existing file" in proc.stderr
+    assert seconds < PARSE_SECONDS
+    assert target.read_text() == "keep me"
+
+
+def test_flagfile_values_are_validated_too(tmp_path):
+    flagfile = tmp_path / "bad.flags"
+    flagfile.write_text("--height=64\n--batch_size=-2\n")
+    proc, seconds = run_trainer(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode != 0 and "--batch_size" in proc.stderr and "positive integer" in proc.stderr
+    assert seconds < PARSE_SECONDS
+    assert_nothing_written(tmp_path / "run")
+
+
+def test_weights_file_with_wrong_layers_names_vgg_weights(tmp_path):
+    """Only loading finds this: the trainer must do it before creating or training anything."""
+    import keras
+
+    tiny = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="block1_conv1"), keras.layers.Dense(2)]
+    )
+    weights = tmp_path / "tiny.weights.h5"
+    tiny.save_weights(str(weights))
+    model_dir = tmp_path / "run"
+    proc, seconds = run_trainer(
+        f"--model_dir={model_dir}", f"--vgg_weights={weights}", "--masks=fcn", cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--vgg_weights=" in proc.stderr and "tiny.weights.h5" in proc.stderr
+    assert "VGG16 (13 conv layers) or VGG19 (16 conv layers)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert seconds < 90
+    assert_nothing_written(model_dir)
+
+
+def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
+    from purify_tf.errors import ConfigError
+    from purify_tf.models.vgg import build_loss_network
+
+    text = tmp_path / "vgg.weights.h5"
+    text.write_text("not HDF5")
+    with pytest.raises(ConfigError, match=r"vgg\.weights\.h5.*not a readable Keras HDF5"):
+        build_loss_network("auto", str(text))
