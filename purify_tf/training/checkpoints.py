@@ -50,7 +50,8 @@ class CheckpointKeeper:
         for i, path in enumerate(candidates):
             try:
                 self._checkpoint_for(path).restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as err:
+            # A truncated .data file surfaces as IndexError ("Read less bytes than requested").
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as err:
                 logging.warning(
                     "Checkpoint %s could not be restored (%s: %s); %s",
                     path,
