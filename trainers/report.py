@@ -10,6 +10,7 @@ pupil-centre preservation, the objective vs Gatys iterations (Fig. 8), speed (Ta
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import sys
@@ -166,14 +167,35 @@ def train_transformer(name, config, use_masks, steps, source, style, style_mask,
     )
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style, style_mask if use_masks else None,
                             mask_fn=mask_fn if use_masks else None)
+    summary_path = Path(cfg.model_dir) / "training_summary.json"
     start = time.perf_counter()
     history = trainer.train()
     seconds = time.perf_counter() - start
+    if history:
+        summary = {"seconds": seconds, "final_terms": history[-1]}
+        summary_path.write_text(json.dumps(summary))
+    elif summary_path.is_file():  # resumed a finished run: report what it logged then
+        summary = json.loads(summary_path.read_text())
+    else:
+        summary = {"seconds": None, "final_terms": _last_logged_terms(Path(cfg.model_dir) / "train")}
     trainer.save_final()
-    return trainer.model, {
-        "config": config, "loss": "masked" if use_masks else "plain", "steps": steps, "seconds": seconds,
-        "final_terms": history[-1] if history else {},
-    }
+    return trainer.model, {"config": config, "loss": "masked" if use_masks else "plain", "steps": steps, **summary}
+
+
+def _last_logged_terms(log_dir: Path) -> dict:
+    """The last loss/* scalars in a TensorBoard log (for a run finished by an earlier process)."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    terms: dict = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for v in event.summary.value:
+                if v.tag.startswith("loss/"):
+                    terms[v.tag[5:]] = float(tf.make_ndarray(v.tensor))
+                    terms["step"] = int(event.step)
+    return terms
 
 
 def main(argv: list[str]) -> int:
@@ -213,8 +235,16 @@ def main(argv: list[str]) -> int:
     # ---- coarse FCN
     stage("training the coarse FCN")
     fcn_source = MixedSource([RendererSource(h, w, "real", FLAGS.seed + 101), RendererSource(h, w, "synthetic", FLAGS.seed + 202)])
-    fcn = train_fcn(fcn_source, SegmentTrainConfig(steps=FLAGS.fcn_steps, batch_size=FLAGS.fcn_batch_size,
-                                                   progress=FLAGS.progress), strategy)
+    fcn_path = out_dir / "runs" / "fcn.keras"
+    if fcn_path.is_file():  # a rerun reuses the FCN the transformers were trained with
+        import keras
+
+        fcn = keras.models.load_model(fcn_path)
+    else:
+        fcn = train_fcn(fcn_source, SegmentTrainConfig(steps=FLAGS.fcn_steps, batch_size=FLAGS.fcn_batch_size,
+                                                       progress=FLAGS.progress), strategy)
+        fcn_path.parent.mkdir(parents=True, exist_ok=True)
+        fcn.save(fcn_path)
     held = [render_eyes(32, h, w, domain=d, seed=999_983) for d in ("real", "synthetic")]
     iou = evaluate_fcn(fcn, np.concatenate([e["image"] for e in held]), np.concatenate([e["mask"] for e in held]))
     results["fcn"] = {"iou": iou, "steps": FLAGS.fcn_steps}

@@ -75,9 +75,9 @@ def purify(
     x = as_rgb_uint8(images)
     if size is not None:
         x = resize_images(x, *size)
-    fn = tf.function(lambda t: apply_padded(model, t), reduce_retracing=True)
+    # Eager calls: a tf.function with autograph would try to convert the Keras model's call.
     outs = [
-        fn(tf.constant(x[i : i + batch_size], tf.float32)).numpy()
+        apply_padded(model, tf.constant(x[i : i + batch_size], tf.float32)).numpy()
         for i in range(0, len(x), batch_size)
     ]
     return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)

@@ -30,7 +30,7 @@ def time_feed_forward(model: Any, height: int, width: int, repeats: int = 5, see
     x = tf.constant(
         np.random.default_rng(seed).uniform(0, 255, (1, height, width, 3)).astype(np.float32)
     )
-    fn = tf.function(lambda t: model(t, training=False),
+    fn = tf.function(lambda t: model(t, training=False), autograph=False,
                      input_signature=[tf.TensorSpec((1, height, width, 3), tf.float32)])
     for _ in range(2):
         fn(x).numpy()
