@@ -74,7 +74,7 @@ def test_random_kill_resume_soak(tmp_path):
                 proc = start_trainer(model_dir, fault=(kind, step))
             else:
                 kind, proc = "sigkill", start_trainer(model_dir)
-                delay = rng.uniform(0.5, 1.2 * run_seconds * stretch)
+                delay = rng.uniform(0.5, 0.9 * run_seconds * stretch)
                 try:
                     proc.wait(timeout=delay)
                 except subprocess.TimeoutExpired:  # still running: kill it now
