@@ -129,20 +129,22 @@ def _norm(kind: str, name: str) -> layers.Layer:
     return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
 
 
+# Convolutions followed by a normalisation carry no bias: the norm's mean subtraction cancels it,
+# and a parameter with an exactly-zero gradient only adds noise to Adam's updates.
 def _conv_norm_relu(x, filters: int, kernel: int, strides: int, norm: str, name: str):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=f"{name}_conv")(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = _norm(norm, f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def _residual_block(x, filters: int, dropout_rate: float, norm: str, name: str):
     """conv 3x3 valid -> dropout -> norm -> ReLU -> conv 3x3 valid -> norm, plus a 2 px-cropped skip."""
-    y = layers.Conv2D(filters, 3, padding="valid", name=f"{name}_conv1")(x)
+    y = layers.Conv2D(filters, 3, padding="valid", use_bias=False, name=f"{name}_conv1")(x)
     if dropout_rate > 0:
         y = layers.Dropout(dropout_rate, name=f"{name}_dropout")(y)
     y = _norm(norm, f"{name}_norm1")(y)
     y = layers.ReLU(name=f"{name}_relu")(y)
-    y = layers.Conv2D(filters, 3, padding="valid", name=f"{name}_conv2")(y)
+    y = layers.Conv2D(filters, 3, padding="valid", use_bias=False, name=f"{name}_conv2")(y)
     y = _norm(norm, f"{name}_norm2")(y)
     skip = layers.Cropping2D(2, name=f"{name}_crop")(x)
     return layers.Add(name=f"{name}_add")([skip, y])
@@ -150,10 +152,12 @@ def _residual_block(x, filters: int, dropout_rate: float, norm: str, name: str):
 
 def _upsample(x, filters: int, kernel: int, upsample: str, norm: str, name: str):
     if upsample == "deconv":
-        x = layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", name=f"{name}_deconv")(x)
+        x = layers.Conv2DTranspose(
+            filters, kernel, strides=2, padding="same", use_bias=False, name=f"{name}_deconv"
+        )(x)
     else:  # resize-convolution (Odena et al.): nearest x2 then a 3x3 conv.
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
-        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = _norm(norm, f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
