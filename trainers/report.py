@@ -40,6 +40,8 @@ flags.DEFINE_float("beta", 1e-6, "Weight beta of the style terms.")
 flags.DEFINE_float("theta", 1e-6, "Weight theta of total variation.")
 flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global terms.")
 flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) terms.")
+flags.DEFINE_enum("layer_weights", "balanced", ["balanced", "unit"],
+                  "Per-layer loss weights (see trainers.purify --layer_weights).")
 flags.DEFINE_list("local_style_layers", None, "Layers of the local style term (default: block1..5_conv1).")
 flags.DEFINE_list("global_style_layers", None, "Layers of the global style term (default: DESIGN.md's taps).")
 flags.DEFINE_integer("style_seed", 7, "Renderer seed of the synthetic style image for the renderer experiments.")
@@ -145,11 +147,13 @@ def weights_note(balance: dict) -> str:
     return (
         f"alpha = {w.alpha:g}, beta = {w.beta:g}, theta = {w.theta:g}, lambda_g = {w.lambda_g:g}, "
         f"lambda_l = {w.lambda_l:g}; local style layers {', '.join(w.local_style_layers)}; global style "
-        f"layers {', '.join(w.global_style_layers)}. DESIGN.md's defaults (alpha 1e2, beta 1e4) with the "
-        "unnormalised-by-channels Gram terms of VGG16 make the style terms exceed the content terms by "
-        "many orders of magnitude on eyes of this size, and the transformer then repaints pupil and iris "
-        "to match the style eye's statistics. The weights here were chosen so that the two are of the "
-        "same order, measured on 8 rendered eyes in this run: with the raw real-domain eye as the output, "
+        f"layers {', '.join(w.global_style_layers)}; per-layer weights: {FLAGS.layer_weights}. With unit "
+        "per-layer weights, the unnormalised Gram terms of ImageNet VGG16 differ by orders of magnitude "
+        "between layers (block3/4_conv1 decide everything, colour is left free) and DESIGN.md's alpha 1e2 / "
+        "beta 1e4 make style outweigh content by ~1e8; 'balanced' divides each layer's term by its value "
+        "for zero features against the style image (a relative error of order 1 per layer), and beta/alpha "
+        "is then chosen so that content and style are of the same order, measured on 8 rendered eyes in "
+        "this run: with the raw real-domain eye as the output, "
         f"beta * style = {raw['style']:.3g} (content 0); with its synthetic-domain twin (same geometry, "
         f"the ideal purified eye) as the output, alpha * content = {twin['content']:.3g} and beta * "
         f"style = {twin['style']:.3g}; theta * TV = {raw['tv']:.3g}."
@@ -162,6 +166,7 @@ def train_transformer(name, config, use_masks, steps, source, style, style_mask,
     cfg = PurifyTrainConfig(
         model_dir=str(out_dir / "runs" / name), config=config, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, train_steps=steps, weights=_loss_weights(), use_masks=use_masks,
+        layer_weighting=FLAGS.layer_weights,
         checkpoint_every=max(steps, 1), log_every=max(1, steps // 10), image_every=max(steps, 1),
         histogram_every=0, seed=FLAGS.seed, progress=FLAGS.progress,
     )
@@ -208,7 +213,7 @@ def main(argv: list[str]) -> int:
     from purify_tf.experiments import gaze as gaze_exp
     from purify_tf.experiments.common import purify
     from purify_tf.experiments.report import write_report
-    from purify_tf.losses.objective import PurificationObjective
+    from purify_tf.losses.objective import PurificationObjective, balanced_layer_weights
     from purify_tf.training.inputs import MixedSource, RendererSource
     from purify_tf.training.segment_loop import SegmentTrainConfig, evaluate_fcn, train_fcn
 
@@ -257,6 +262,9 @@ def main(argv: list[str]) -> int:
     style_eye = render_eyes(1, h, w, domain="synthetic", seed=FLAGS.style_seed)
     style, style_mask = style_eye["image"][0], fcn_masks(style_eye["image"])[0]
     objective = PurificationObjective(loss_network, _loss_weights(), use_masks=True)
+    if FLAGS.layer_weights == "balanced":  # the objective the paper transformer is trained on
+        objective.weights = balanced_layer_weights(
+            objective, tf.constant(style[None], tf.float32), tf.constant(style_mask[None]))
     balance = loss_balance(objective, fcn_masks, style, style_mask)
     results["loss_balance"] = balance
     results["weights_note"] = weights_note(balance)
