@@ -261,3 +261,23 @@ print("STEP", int(trainer.step.numpy()))
     assert len(w0.files) == len(w1.files) > 0
     for key in w0.files:
         np.testing.assert_allclose(w0[key], w1[key], atol=1e-6)
+
+
+def test_mixed_precision_and_xla_steps_run(tmp_path):
+    """--mixed_precision (bfloat16 on CPU) and --jit_compile train with finite float32 losses."""
+    script = _COMMON + f"""
+import keras
+from purify_tf.training.strategy import configure_precision
+assert configure_precision(True) == "mixed_bfloat16"
+net = build_loss_network("vgg16", "random", seed=3)
+trainer = make_trainer(r"{tmp_path}/mp", net, jit_compile=True)
+assert trainer.model.get_layer("down1_conv").compute_dtype == "bfloat16"
+trainer.train(train_steps=2)
+last = trainer.history[-1]
+assert all(np.isfinite(v) for v in last.values()), last
+assert trainer.model.output.dtype == "float32"
+print("OK", last["total"])
+"""
+    result = _run_script(script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK" in result.stdout

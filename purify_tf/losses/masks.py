@@ -18,14 +18,20 @@ def one_hot_masks(labels: tf.Tensor, num_classes: int = NUM_CLASSES) -> tf.Tenso
     return tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=tf.float32)
 
 
-def downsample_masks(one_hot: tf.Tensor, target_hw) -> tf.Tensor:
-    """Average one-hot (B, H, W, K) masks down to ``target_hw`` = (h, w) by area resampling.
+def downsample_masks(one_hot: tf.Tensor, target_hw, stride: int | None = None) -> tf.Tensor:
+    """Average one-hot (B, H, W, K) masks down to ``target_hw`` = (h, w).
 
-    For integer factors (H = k*h) this is exactly k x k average pooling (what DESIGN.md asks
-    for); for the floor-halved sizes VGG's pooling gives on odd inputs it is the area-weighted
-    generalisation. ``target_hw`` may hold tensors, so it works on dynamic shapes.
+    With ``stride`` (a VGG tap's 2^(block-1)) this is ``stride x stride`` average pooling with
+    'VALID' padding: exactly the feature map's floor-halved size, identical to averaging 2x2 at each
+    of VGG's pooling steps, and XLA-compilable (DESIGN.md's average pooling). Without it, area
+    resampling to ``target_hw`` (the same for integer factors, the area-weighted generalisation
+    otherwise; not XLA-compilable). ``target_hw`` may hold tensors (dynamic shapes).
     """
     masks = tf.cast(one_hot, tf.float32)
+    if stride is not None:
+        if stride == 1:
+            return masks
+        return tf.nn.avg_pool2d(masks, ksize=stride, strides=stride, padding="VALID")
     size = tf.stack([tf.cast(target_hw[0], tf.int32), tf.cast(target_hw[1], tf.int32)])
     return tf.image.resize(masks, size, method="area")
 

@@ -28,6 +28,7 @@ from purify_tf.models.vgg import (
     GLOBAL_STYLE_LAYERS,
     LOCAL_CONTENT_LAYERS,
     LOCAL_STYLE_LAYERS,
+    layer_stride,
 )
 
 TERMS = ("total", "global_content", "local_content", "global_style", "local_style", "tv")
@@ -82,6 +83,11 @@ class LossWeights:
 
 def _mean(x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.cast(x, tf.float32))
+
+
+def _stride(name: str) -> int | None:
+    """The input-to-tap stride of a VGG ``blockK_convJ`` layer (None for other names)."""
+    return layer_stride(name) if name.startswith("block") and "_conv" in name else None
 
 
 def _spatial_hw(features: tf.Tensor) -> tf.Tensor:
@@ -153,7 +159,7 @@ class PurificationObjective:
             targets["class_gram"], targets["class_area"] = {}, {}
             for name in self.weights.layers("local_style"):
                 f = features[name]
-                masks = downsample_masks(one_hot, _spatial_hw(f))
+                masks = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
                 targets["class_gram"][name] = class_gram_matrices(f, masks)
                 targets["class_area"][name] = mask_areas(masks)
         return targets
@@ -222,12 +228,12 @@ class PurificationObjective:
         ls = zero
         if self.use_masks:
             for name in w.layers("local_content"):
-                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]))
+                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]), _stride(name))
                 lc += w.layer_weight("local_content", name) * _mean(
                     local_content_loss(out_f[name], in_f[name], masks)
                 )
             for name in w.layers("local_style"):
-                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]))
+                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]), _stride(name))
                 ls += w.layer_weight("local_style", name) * _mean(
                     local_style_loss(
                         out_f[name], masks, targets["class_gram"][name], targets["class_area"][name]
@@ -279,7 +285,7 @@ def balanced_layer_weights(
             return global_content_loss(zeros, f)
         if role == "global_style":
             return global_style_loss(zeros, targets["gram"][name], targets["positions"][name])
-        masks = downsample_masks(one_hot, _spatial_hw(f))
+        masks = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
         if role == "local_content":
             return local_content_loss(zeros, f, masks)
         return local_style_loss(zeros, masks, targets["class_gram"][name], targets["class_area"][name])
