@@ -27,15 +27,9 @@ FLAGS = flags.FLAGS
 
 
 def _interpreter(flatbuffer: bytes, threads: int) -> Any:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+    from export.tflite import make_interpreter
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
+    return make_interpreter(model_content=flatbuffer, num_threads=threads)
 
 
 def run(quick: bool = False) -> dict[str, Any]:

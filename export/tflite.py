@@ -46,13 +46,15 @@ VARIANTS = ("float32", "float16", "int8")
 ALL_VARIANTS = (*VARIANTS, "int8_full")
 
 
-def make_interpreter(model_content: bytes | None = None, model_path: str | None = None) -> Any:
+def make_interpreter(
+    model_content: bytes | None = None, model_path: str | None = None, num_threads: int | None = None
+) -> Any:
     """A LiteRT interpreter when ``ai_edge_litert`` is importable, else ``tf.lite.Interpreter``."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_content=model_content, model_path=model_path)
+    interpreter = Interpreter(model_content=model_content, model_path=model_path, num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
 
