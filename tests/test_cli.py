@@ -58,6 +58,7 @@ def test_folder_with_bad_files(keras_model_file, folder, tmp_path, capsys):
         (["--model=MODEL", "--input=IN", "--output=OUT", "--batch_size=0"], "--batch_size"),
         (["--model=MODEL", "--input=IN", "--output=OUT", "--format=gif"], "--format"),
         (["--input=IN", "--output=OUT"], "--model"),
+        (["--model=MODEL", "--input=IN", "--output=OUT", "--precision=float64"], "--precision"),
     ],
 )
 def test_bad_arguments(keras_model_file, folder, tmp_path, capsys, extra, message):

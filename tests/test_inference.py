@@ -44,6 +44,19 @@ def test_saved_model_purifier_uses_latest_version(saved_model_dir, purifier):
     assert np.abs(served.purify(images).astype(int) - purifier.purify(images).astype(int)).max() <= 1
 
 
+def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, purifier):
+    fast = Purifier(keras_model_file[1], batch_size=2, precision="mixed_bfloat16")
+    conv = next(la for la in fast._module.model.layers if la.name == "down1_conv")
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    images = random_images(3, 36, 60, seed=5)
+    diff = np.abs(fast.purify(images).astype(int) - purifier.purify(images).astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.5
+    with pytest.raises(ConfigError, match="needs a .keras model"):
+        Purifier(saved_model_dir, precision="mixed_bfloat16")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        Purifier(keras_model_file[1], precision="int4")
+
+
 def test_purifier_errors(tmp_path, purifier):
     with pytest.raises(ConfigError, match="does not exist"):
         Purifier(tmp_path / "missing.keras")

@@ -76,12 +76,24 @@ class Purifier:
 
     ``model`` is a path to a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside, or
     the TF Serving ``<name>/`` directory whose latest numeric version is used), or a built Keras
-    model.
+    model. ``precision`` (``float32``, ``mixed_bfloat16``, ``mixed_float16``) applies to Keras
+    models; a SavedModel runs in the precision it was exported with.
     """
 
-    def __init__(self, model: Any, batch_size: int = 8, limits: ServingLimits | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        batch_size: int = 8,
+        limits: ServingLimits | None = None,
+        precision: str = "float32",
+    ) -> None:
+        from purify_tf.models.transformer import PRECISIONS
+
         if batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self.batch_size = int(batch_size)
         self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
         if isinstance(model, (str, os.PathLike)):
@@ -92,6 +104,11 @@ class Purifier:
                 self._fn = self._keras_fn(load_keras_model(path), limits)
                 self.kind = "keras"
             else:
+                if precision != "float32":
+                    raise ConfigError(
+                        f"precision {precision!r} needs a .keras model; the SavedModel {path} runs "
+                        "in the precision it was exported with"
+                    )
                 self._fn = self._saved_model_fn(resolve_saved_model_dir(path))
                 self.kind = "saved_model"
         else:
@@ -99,6 +116,10 @@ class Purifier:
             self.kind = "keras"
 
     def _keras_fn(self, model: Any, limits: ServingLimits | None) -> Any:
+        if self.precision != "float32":
+            from purify_tf.models.transformer import with_precision
+
+            model = with_precision(model, self.precision)
         # tf.function methods hold their instance weakly: keep the module alive here.
         self._module = ServingModule(model, limits)
         return self._module.serve_uint8

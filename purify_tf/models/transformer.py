@@ -203,6 +203,30 @@ def build_transformer(
     return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def with_precision(model: keras.Model, policy: str) -> keras.Model:
+    """A copy of a trained transformer that computes under the dtype ``policy``, same weights.
+
+    Why: a ``.keras`` file stores each layer's policy, so a global policy set before loading has
+    no effect. bfloat16 is 1.6-1.8x faster on CPUs with AVX512_BF16 (docs/BENCHMARKS.md) and
+    float16 is the GPU choice; variables stay float32 and ``ScaledTanh`` keeps a float32 output.
+    """
+    if policy not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {policy!r}")
+
+    def clone(layer: layers.Layer) -> layers.Layer:
+        config = layer.get_config()
+        if not isinstance(layer, ScaledTanh):
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def pad_amounts(size: tf.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[tf.Tensor, tf.Tensor]:
     """Split the padding that brings ``size`` to a multiple of ``multiple`` into (before, after)."""
     total = (-size) % multiple
