@@ -29,9 +29,16 @@ def test_keras_purifier_mixed_sizes(keras_model_file, purifier):
     for im, o in zip(images, out, strict=True):
         assert o.dtype == np.uint8
         assert np.abs(o.astype(np.float32) - keras_reference(model, im[None])[0]).max() <= 1.0
+    # The same image gives the same result whatever batch it travels in, up to the float
+    # rounding of the convolution kernels that oneDNN picks per batch size (one level at most).
     batch = np.stack(images[:1] + images[2:4])
-    assert np.array_equal(purifier.purify(batch), np.stack([out[0], out[2], out[3]]))
-    assert np.array_equal(purifier.purify(images[0]), out[0])
+    again = purifier.purify(batch)
+    assert again.shape == (3, 36, 60, 3) and again.dtype == np.uint8
+    assert np.abs(again.astype(int) - np.stack([out[0], out[2], out[3]]).astype(int)).max() <= 1
+    single = purifier.purify(images[0])
+    assert single.shape == (36, 60, 3)
+    diff = np.abs(single.astype(int) - out[0].astype(int))
+    assert diff.max() <= 1 and diff.mean() < 0.01
 
 
 def test_saved_model_purifier_uses_latest_version(saved_model_dir, purifier):
