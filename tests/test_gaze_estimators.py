@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gaze_fixtures import toy_eyes
 
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.gaze.estimators import (
@@ -17,19 +18,11 @@ from purify_tf.gaze.estimators import (
     lu_region_features,
     make_estimator,
 )
-from purify_tf.gaze.vectors import angular_error_deg, pitchyaw_to_vector
+from purify_tf.gaze.vectors import angular_error_deg
 
 
 def make_eyes(n: int, seed: int, noise: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 35, 55, 1) float32 eyes in [0, 1] and their (n, 3) unit gaze vectors."""
-    rng = np.random.default_rng(seed)
-    py = np.stack([rng.uniform(-0.4, 0.4, n), rng.uniform(-0.5, 0.5, n)], axis=1)
-    yy, xx = np.mgrid[0:35, 0:55].astype(np.float64)
-    cx = 27.0 + 30.0 * py[:, 1]
-    cy = 17.0 + 20.0 * py[:, 0]
-    d2 = (xx[None] - cx[:, None, None]) ** 2 + (yy[None] - cy[:, None, None]) ** 2
-    img = 0.8 - 0.6 * np.exp(-d2 / (2 * 4.0**2)) + noise * rng.standard_normal((n, 35, 55))
-    return np.clip(img, 0, 1)[..., None].astype(np.float32), pitchyaw_to_vector(py)
+    return toy_eyes(n, seed, noise=noise)
 
 
 @pytest.fixture(scope="module")

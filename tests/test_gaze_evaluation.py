@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gaze_fixtures import toy_eyes
 
 from purify_tf.errors import ConfigError
 from purify_tf.gaze.estimators import KNNGaze, make_estimator
@@ -13,18 +14,11 @@ from purify_tf.gaze.evaluation import (
     mean_angular_error,
     plot_cumulative_curves,
 )
-from purify_tf.gaze.vectors import pitchyaw_to_vector
 
 
 def _eyes(n: int, seed: int, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Eyes whose dark blob follows gaze; ``shift`` brightens them (a crude domain change)."""
-    rng = np.random.default_rng(seed)
-    py = np.stack([rng.uniform(-0.3, 0.3, n), rng.uniform(-0.4, 0.4, n)], axis=1)
-    yy, xx = np.mgrid[0:35, 0:55].astype(np.float64)
-    cx, cy = 27.0 + 30.0 * py[:, 1], 17.0 + 20.0 * py[:, 0]
-    d2 = (xx[None] - cx[:, None, None]) ** 2 + (yy[None] - cy[:, None, None]) ** 2
-    img = 0.7 + shift - 0.5 * np.exp(-d2 / 32.0) + 0.02 * rng.standard_normal((n, 35, 55))
-    return np.clip(img, 0, 1)[..., None].astype(np.float32), pitchyaw_to_vector(py)
+    """Toy eyes; ``shift`` brightens them (a crude domain change)."""
+    return toy_eyes(n, seed, pitch=0.3, yaw=0.4, base=0.7 + shift, depth=0.5)
 
 
 def test_mean_angular_error_known_angles():
