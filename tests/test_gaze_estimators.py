@@ -21,14 +21,10 @@ from purify_tf.gaze.estimators import (
 from purify_tf.gaze.vectors import angular_error_deg
 
 
-def make_eyes(n: int, seed: int, noise: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-    return toy_eyes(n, seed, noise=noise)
-
-
 @pytest.fixture(scope="module")
 def eyes():
-    train = make_eyes(300, seed=0)
-    test = make_eyes(100, seed=1)
+    train = toy_eyes(300, seed=0)
+    test = toy_eyes(100, seed=1)
     return train, test
 
 
@@ -85,7 +81,7 @@ def test_flat_input_and_pitchyaw_target_match_image_input(eyes):
 
 
 def test_lu_region_features_are_fractions():
-    X, _ = make_eyes(4, seed=3)
+    X, _ = toy_eyes(4, seed=3)
     f = lu_region_features(X)
     assert f.shape == (4, 15)
     np.testing.assert_allclose(f.sum(axis=1), 1.0)
@@ -97,7 +93,7 @@ def test_bad_inputs_raise():
         make_estimator("nope")
     with pytest.raises(ConfigError):
         KNNGaze(features="hog")
-    X, g = make_eyes(6, seed=0)
+    X, g = toy_eyes(6, seed=0)
     with pytest.raises(DataError):
         KNNGaze().fit(X, g[:5])
     with pytest.raises(RuntimeError):
