@@ -31,7 +31,14 @@ flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
 flags.DEFINE_integer("train_steps", 50_000, "Total training iterations.")
 flags.DEFINE_float("alpha", 1e2, "Weight alpha of the feature (content) reconstruction loss.")
 flags.DEFINE_float("beta", 1e4, "Weight beta of the style reconstruction loss.")
-flags.DEFINE_float("theta", 1e-6, "Weight theta of the total-variation regulariser (paper: 1e-7 to 1e-5).")
+flags.DEFINE_float("theta", 1e-6, "Weight theta of the total-variation regulariser (paper: 1e-7 to 1e-5; "
+                   "with --layer_weights=balanced, relative to a synthetic eye's own TV).")
+flags.DEFINE_float("gamma", 0.0, "Weight gamma of the low-frequency luminance term (Mahalanobis distance of the "
+                   "output's coarse log-luminance map under the style set's Gaussian; 0: off, the paper).")
+flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
+                  "gradients and exposure with the style set's luminance prior; not in the paper).")
+flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"],
+                  "Learning-rate schedule: constant (the paper) or cosine decay to 1% at --train_steps.")
 flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
 flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) content/style terms.")
 flags.DEFINE_enum(
@@ -45,8 +52,17 @@ flags.DEFINE_list("global_style_layers", None, "Layers for global style (default
 flags.DEFINE_list("local_style_layers", None, "Layers for local style (default: block1..5_conv1).")
 common.define_loss_network_flags()
 common.define_content_flags()
-flags.DEFINE_string("style_image", None, "Style image file (default: a synthetic-domain render chosen by --style_seed).")
-flags.DEFINE_integer("style_seed", 7, "Renderer seed of the synthetic style image when --style_image is not given.")
+flags.DEFINE_enum("style_source", "image", ["image", "folder", "renderer"],
+                  "Style target: image = one style image (the paper; --style_image or the render of "
+                  "--style_seed), folder = synthetic eye images in --style_dir, renderer = the renderer's "
+                  "synthetic domain (--style_set_size eyes).")
+flags.DEFINE_enum("style_mode", "mean", ["mean", "per_batch"],
+                  "With a style set: mean = the set's mean Grams; per_batch = a new style eye per content eye.")
+flags.DEFINE_string("style_image", None, "Style image file for --style_source=image (default: a synthetic-domain "
+                    "render chosen by --style_seed).")
+flags.DEFINE_string("style_dir", None, "Folder of synthetic eye images for --style_source=folder.")
+flags.DEFINE_integer("style_set_size", 64, "Renderer eyes in the style set for --style_source=renderer.")
+flags.DEFINE_integer("style_seed", 7, "Renderer seed of the synthetic style image(s).")
 flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
 flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
 flags.DEFINE_integer("fcn_steps", 600, "FCN training steps when no --fcn_model is given.")
@@ -64,7 +80,8 @@ for _name in ("height", "width", "batch_size", "train_steps", "fcn_steps", "fcn_
 common.require_non_negative("histogram_every")
 for _name in ("learning_rate",):
     common.require_positive(_name)
-for _name in ("alpha", "beta", "theta", "lambda_g", "lambda_l"):
+common.require_positive_int("style_set_size")
+for _name in ("alpha", "beta", "theta", "gamma", "lambda_g", "lambda_l"):
     common.require_non_negative(_name)
 common.require_multiple("height", 8)
 common.require_multiple("width", 8)
@@ -76,10 +93,9 @@ flags.register_validator(
 
 def main(argv: list[str]) -> int:
     del argv
-    import numpy as np
-
     from purify_tf.errors import ConfigError
     from purify_tf.losses.objective import LossWeights
+    from purify_tf.training.style_source import load_style_set
     from purify_tf.training.purify_loop import (
         NonFiniteLossError,
         PurifyTrainConfig,
@@ -102,33 +118,37 @@ def main(argv: list[str]) -> int:
     model_dir.mkdir(parents=True, exist_ok=True)
 
     weights = LossWeights(
-        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, lambda_g=FLAGS.lambda_g, lambda_l=FLAGS.lambda_l,
+        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
+        lambda_l=FLAGS.lambda_l,
         **common.layer_overrides(
             global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
             global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
         ),
     )
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
-    style_image, style_mask = common.style_from_flags(FLAGS.height, FLAGS.width)
-
+    style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, image=FLAGS.style_image,
+                           folder=FLAGS.style_dir, set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
+    logging.info("Style: %s (%s)", style.description, FLAGS.style_mode)
+    style_mask = style.masks
     mask_fn = None
     use_masks = FLAGS.loss == "masked"
     if use_masks and FLAGS.masks == "fcn":
-        fcn = common.fcn_from_flags(model_dir, strategy)
-        mask_fn = common.fcn_mask_fn(fcn)
-        style_mask = np.asarray(mask_fn(style_image[None].astype(np.float32)))[0]
+        mask_fn = common.fcn_mask_fn(common.fcn_from_flags(model_dir, strategy))
+        style_mask = None  # the trainer labels the style set with the FCN too
     elif use_masks and style_mask is None:
-        raise app.UsageError("--masks=oracle needs a rendered style image; use --masks=fcn with --style_image")
+        raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
 
     cfg = PurifyTrainConfig(
         model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks, layer_weighting=FLAGS.layer_weights,
+        style_mode=FLAGS.style_mode, illumination=FLAGS.illumination, lr_schedule=FLAGS.lr_schedule,
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
     )
-    trainer = PurifyTrainer(cfg, strategy, loss_network, source, style_image, style_mask, mask_fn=mask_fn)
+    trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
+                            mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

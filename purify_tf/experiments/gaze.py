@@ -16,7 +16,7 @@ import numpy as np
 
 from purify_tf.data.pipeline import to_gaze_input
 from purify_tf.data.renderer import render_eyes
-from purify_tf.gaze.evaluation import EvaluationResults, evaluate_estimators
+from purify_tf.gaze.evaluation import EvaluationResults, bootstrap_gap, evaluate_estimators
 
 DISPLAY_NAMES = {"cnn": "CNN", "knn": "kNN", "svr": "SVR", "rf": "RF", "alr": "ALR"}
 ESTIMATORS = tuple(DISPLAY_NAMES)
@@ -46,20 +46,75 @@ def make_estimators(
 def render_gaze_sets(
     n_train: int, n_test: int, height: int, width: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Synthetic training eyes and real-domain test eyes (disjoint seeds), rendered at H x W.
+    """Synthetic training eyes, real-domain test eyes and their synthetic twins, rendered at H x W.
 
-    Returns ``train_X`` (35x55 gaze input), ``train_gaze``, ``test_images`` uint8 (for
-    purification), ``test_gaze``, ``test_pupil_center``, ``test_mask``.
+    The twins share each test eye's seed and so its geometry (gaze, lids, iris, pupil) and
+    differ only in appearance: they are the ideal purification, the ceiling of what a purifier
+    can gain. ``in_domain_images`` are further synthetic eyes (disjoint seed) for the estimators'
+    in-domain error. Returns ``train_X`` (35x55 gaze input), ``train_gaze``, ``test_images``
+    uint8 (for purification), ``test_twin_images``, ``test_gaze``, ``test_pupil_center``,
+    ``test_mask``, ``in_domain_images``, ``in_domain_gaze``.
     """
     train = render_eyes(n_train, height, width, domain="synthetic", seed=seed + 1)
     test = render_eyes(n_test, height, width, domain="real", seed=seed + 2)
+    twin = render_eyes(n_test, height, width, domain="synthetic", seed=seed + 2)
+    in_domain = render_eyes(n_test, height, width, domain="synthetic", seed=seed + 3)
     return {
         "train_X": to_gaze_input(train["image"]),
         "train_gaze": train["gaze"],
         "test_images": test["image"],
+        "test_twin_images": twin["image"],
         "test_gaze": test["gaze"],
         "test_pupil_center": test["pupil_center"],
         "test_mask": test["mask"],
+        "in_domain_images": in_domain["image"],
+        "in_domain_gaze": in_domain["gaze"],
+    }
+
+
+RAW, TWIN, IN_DOMAIN = "raw", "twin", "in_domain"
+
+
+def gap_shares(results: EvaluationResults, purified: Sequence[str], n_boot: int = 2000,
+               seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """{estimator: {purifier: bootstrap_gap(...)}}: the share of the raw -> twin gap each purifier
+    closes, with 95% paired-bootstrap intervals over test eyes (test sets named RAW, TWIN and
+    one per purifier)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    estimators = list(dict.fromkeys(est for est, _ in results.errors))
+    for est in estimators:
+        raw, twin = results.errors[(est, RAW)], results.errors[(est, TWIN)]
+        out[est] = {name: bootstrap_gap(raw, twin, results.errors[(est, name)], n_boot=n_boot, seed=seed)
+                    for name in purified}
+    return out
+
+
+def gaze_benchmark(
+    estimators: Mapping[str, Any], sets: Mapping[str, np.ndarray], purified: Mapping[str, np.ndarray],
+    n_boot: int = 2000, seed: int = 0,
+) -> dict[str, Any]:
+    """The task metric: every estimator on in-domain synthetic, raw real, twin and purified eyes.
+
+    Returns the JSON block of ``results.json["gaze"]``: ``errors[est][set]`` (mean degrees; sets
+    ``in_domain``, ``raw``, ``twin`` and one per purifier), ``gap_share[est][purifier]`` (with
+    ``gap_share_lo/hi`` and ``delta_deg`` with ``delta_lo/hi``), ``per_eye`` errors for Fig. 10,
+    and ``n_test``.
+    """
+    test_sets = {RAW: sets["test_images"], TWIN: sets["test_twin_images"], **purified}
+    res = gaze_experiment(estimators, sets["train_X"], sets["train_gaze"], sets["test_gaze"], test_sets)
+    in_dom = evaluate_estimators(estimators, None, None,
+                                 {IN_DOMAIN: (to_gaze_input(sets["in_domain_images"]), sets["in_domain_gaze"])},
+                                 fit=False)
+    errors: dict[str, dict[str, float]] = {}
+    for row in in_dom.rows + res.rows:
+        errors.setdefault(row["estimator"], {})[row["test_set"]] = row["mean_error_deg"]
+    return {
+        "errors": errors,
+        "gap_share": gap_shares(res, list(purified), n_boot=n_boot, seed=seed),
+        "per_eye": {f"{est} / {ts}": [round(float(e), 4) for e in err] for (est, ts), err in res.errors.items()},
+        "rows": res.rows,
+        "n_test": int(len(sets["test_gaze"])),
+        "n_train": int(len(sets["train_gaze"])),
     }
 
 

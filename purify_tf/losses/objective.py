@@ -1,9 +1,18 @@
 """The total purification objective (paper Eq. 18-19) over a VGG loss network.
 
 ``L = alpha * (lambda_g * l_gc + lambda_l * l_lc) + beta * (lambda_g * l_gs + lambda_l * l_ls)
-+ theta * TV(O)``, where each term is a per-layer-weighted sum over its layers (DESIGN.md's
++ theta * tv_scale * TV(O) + gamma * l_lum``, where each term is a per-layer-weighted sum over its layers (DESIGN.md's
 table) and everything is averaged over the batch. The reported terms are those weighted layer
 sums before alpha, beta, lambda and theta, so that they can be compared across settings.
+
+``l_lum`` (:mod:`purify_tf.losses.luminance`, not in the paper) is the Mahalanobis distance of
+the output's coarse log-luminance map under the synthetic set's Gaussian: the term that sees
+shadows and light gradients, which Gram statistics cannot. It is 0 unless ``gamma > 0`` and the
+objective has a ``luminance_prior``.
+
+The style target is one image (the paper), or a set of synthetic eyes: :meth:`style_set_targets`
+averages the area-normalised Grams over the set (per class for the local terms), and
+:meth:`style_targets` on a batch of style images gives each content image its own target.
 
 The plain perceptual loss of Johnson et al. is the same objective with ``use_masks=False``: the
 local terms are then not computed (reported as 0) and no masks are needed.
@@ -20,8 +29,9 @@ import tensorflow as tf
 from purify_tf.errors import ConfigError
 from purify_tf.losses.content import global_content_loss, local_content_loss
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
+from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
 from purify_tf.losses.masks import NUM_CLASSES, downsample_masks, mask_areas, one_hot_masks
-from purify_tf.losses.style import global_style_loss, local_style_loss
+from purify_tf.losses.style import AREA_EPS, global_style_loss, local_style_loss
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.models.vgg import (
     GLOBAL_CONTENT_LAYERS,
@@ -31,7 +41,7 @@ from purify_tf.models.vgg import (
     layer_stride,
 )
 
-TERMS = ("total", "global_content", "local_content", "global_style", "local_style", "tv")
+TERMS = ("total", "global_content", "local_content", "global_style", "local_style", "tv", "luminance")
 ROLES = ("global_content", "local_content", "global_style", "local_style")
 
 
@@ -46,6 +56,8 @@ class LossWeights:
     alpha: float = 1e2
     beta: float = 1e4
     theta: float = 1e-6
+    gamma: float = 0.0
+    tv_scale: float = 1.0
     lambda_g: float = 1.0
     lambda_l: float = 1.0
     global_content_layers: tuple[str, ...] = GLOBAL_CONTENT_LAYERS
@@ -109,8 +121,10 @@ class PurificationObjective:
     that ``weights`` names (``purify_tf.models.vgg.build_loss_network`` taps them by default).
     """
 
-    def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True):
+    def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
+                 luminance_prior: LuminancePrior | None = None):
         self.loss_network = loss_network
+        self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
         self.use_masks = bool(use_masks)
         roles = ROLES if self.use_masks else ("global_content", "global_style")
@@ -162,6 +176,42 @@ class PurificationObjective:
                 masks = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
                 targets["class_gram"][name] = class_gram_matrices(f, masks)
                 targets["class_area"][name] = mask_areas(masks)
+        return targets
+
+    def style_set_targets(self, style_images, style_masks=None, batch_size: int = 32) -> dict[str, Any]:
+        """Style targets of a *set* of images: Grams normalised by their area, averaged over the set.
+
+        The result has the layout of :meth:`style_targets` with ``positions`` 1 and ``class_area``
+        1 (0 for a class absent from every image), so the style losses compare the output's
+        normalised Gram with the set's mean normalised Gram. A class's mean is taken over the
+        images where it is present.
+        """
+        images = tf.convert_to_tensor(style_images, tf.float32)
+        n = int(images.shape[0])
+        sums: dict[str, Any] = {"gram": {}, "class_gram": {}, "class_count": {}}
+        for start in range(0, n, batch_size):
+            part = images[start : start + batch_size]
+            masks = None if style_masks is None else style_masks[start : start + batch_size]
+            t = self.style_targets(part, masks)
+            for name, g in t["gram"].items():
+                sums["gram"][name] = sums["gram"].get(name, 0.0) + tf.reduce_sum(g / t["positions"][name], 0)
+            for name, g in t.get("class_gram", {}).items():
+                area = t["class_area"][name]  # (b, K)
+                present = tf.cast(area > AREA_EPS, tf.float32)
+                safe = tf.where(area > AREA_EPS, area, tf.ones_like(area))
+                normed = g / safe[..., None, None] * present[..., None, None]
+                sums["class_gram"][name] = sums["class_gram"].get(name, 0.0) + tf.reduce_sum(normed, 0)
+                sums["class_count"][name] = sums["class_count"].get(name, 0.0) + tf.reduce_sum(present, 0)
+        targets: dict[str, Any] = {
+            "gram": {k: (v / n)[None] for k, v in sums["gram"].items()},
+            "positions": dict.fromkeys(sums["gram"], tf.constant(1.0)),
+        }
+        if self.use_masks:
+            targets["class_gram"], targets["class_area"] = {}, {}
+            for name, total in sums["class_gram"].items():
+                count = sums["class_count"][name]
+                targets["class_gram"][name] = (total / tf.maximum(count, 1.0)[:, None, None])[None]
+                targets["class_area"][name] = tf.cast(count > 0, tf.float32)[None]
         return targets
 
     def content_targets(self, contents, content_masks=None) -> dict[str, Any]:
@@ -240,10 +290,14 @@ class PurificationObjective:
                     )
                 )
         tv = _mean(total_variation_loss(outputs))
+        lum = zero
+        if self.luminance_prior is not None:
+            lum = _mean(luminance_prior_loss(outputs, self.luminance_prior))
         total = (
             w.alpha * (w.lambda_g * gc + w.lambda_l * lc)
             + w.beta * (w.lambda_g * gs + w.lambda_l * ls)
-            + w.theta * tv
+            + w.theta * w.tv_scale * tv
+            + w.gamma * lum
         )
         return {
             "total": total,
@@ -252,49 +306,73 @@ class PurificationObjective:
             "global_style": gs,
             "local_style": ls,
             "tv": tv,
+            "luminance": lum,
         }
 
 
-LAYER_WEIGHTINGS = ("unit", "balanced")
-
-
 def balanced_layer_weights(
-    objective: PurificationObjective, style_image, style_mask=None
+    objective: PurificationObjective, style_images, style_masks=None, batch_size: int = 16
 ) -> LossWeights:
-    """Per-layer weights that make every layer's term relative to the style image's energy.
+    """The rule that makes alpha, beta, theta and gamma mean what they say (``--layer_weights=balanced``).
 
-    With unnormalised ImageNet VGG features, layer magnitudes differ by orders of magnitude
-    (a conv1 tap of block 4 outweighs block 1 by ~1e3 in the Gram loss), so with unit layer
-    weights one or two deep layers decide the objective and colour (shallow layers) is left
-    unconstrained. Each layer's weight is divided by that term's value for an all-zero feature
-    map against the style image's own features: the term then reads as a relative error
-    (``||G[O] - G[S]||^2 / ||G[S]||^2`` for style, ``||F[O] - F[I]||^2 / ||F[S]||^2`` for content),
-    of order 1 at every layer. The formulas of the objective are unchanged; only the per-layer
-    weights (DESIGN.md: configurable) are set, once, from the style image.
+    With unnormalised ImageNet VGG features, layer magnitudes differ by orders of magnitude (a
+    conv1 tap of block 4 outweighs block 1 by ~1e3 in the Gram loss), so with unit weights one
+    or two deep layers decide the objective. Here, per layer and role, the weight is divided by
+    that term's value for an all-zero feature map against the style images' own features (averaged
+    over the style set, one image or many) and by the number of layers in the role:
+
+    * each role (global/local content, global/local style) is then the *mean relative error*
+      over its layers (``||F[O] - F[I]||^2 / ||F[S]||^2``, ``||G[O] - G[S]||^2 / ||G[S]||^2``): 1
+      for all-zero features, 0 for a perfect match;
+    * ``tv_scale`` is 1 / the style images' own mean TV, so ``theta * tv_scale * TV`` is the
+      output's roughness relative to a synthetic eye's;
+    * the luminance term is already per cell (about 1 for a synthetic eye).
+
+    So ``alpha : beta : theta : gamma`` are the relative importances of content, style,
+    smoothness and illumination, all of order 1-100 (docs/DESIGN.md). The formulas of the
+    objective are unchanged; only per-layer weights and ``tv_scale`` are set, once.
     """
     weights = objective.weights
-    style_image = tf.convert_to_tensor(style_image, tf.float32)
-    features = objective._features(style_image)
-    one_hot = _as_one_hot(style_mask) if style_mask is not None else None
-    targets = objective.style_targets(style_image, style_mask)
+    images = tf.convert_to_tensor(style_images, tf.float32)
+    if images.shape.rank == 3:
+        images = images[None]
+    masks = None if style_masks is None else tf.convert_to_tensor(style_masks)
+    if masks is not None and masks.shape.rank == 2:
+        masks = masks[None]
+    n = int(images.shape[0])
 
-    def zero_term(role: str, name: str) -> tf.Tensor:
+    def zero_term(role: str, name: str, features, one_hot, targets) -> tf.Tensor:
         f = features[name]
         zeros = tf.zeros_like(f)
         if role == "global_content":
             return global_content_loss(zeros, f)
         if role == "global_style":
             return global_style_loss(zeros, targets["gram"][name], targets["positions"][name])
-        masks = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
+        m = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
         if role == "local_content":
-            return local_content_loss(zeros, f, masks)
-        return local_style_loss(zeros, masks, targets["class_gram"][name], targets["class_area"][name])
+            return local_content_loss(zeros, f, m)
+        return local_style_loss(zeros, m, targets["class_gram"][name], targets["class_area"][name])
+
+    energy: dict[tuple[str, str], float] = {}
+    tv_total = 0.0
+    for start in range(0, n, batch_size):
+        part = images[start : start + batch_size]
+        part_masks = None if masks is None else masks[start : start + batch_size]
+        features = objective._features(part)
+        one_hot = _as_one_hot(part_masks) if part_masks is not None else None
+        targets = objective.style_targets(part, part_masks)
+        for role in objective.roles:
+            for name in weights.layers(role):
+                value = float(tf.reduce_sum(zero_term(role, name, features, one_hot, targets)))
+                energy[(role, name)] = energy.get((role, name), 0.0) + value
+        tv_total += float(tf.reduce_sum(total_variation_loss(part)))
 
     new = dataclasses.replace(weights)
     for role in objective.roles:
         table = dict(getattr(weights, f"{role}_layer_weights"))
+        count = len(weights.layers(role))
         for name in weights.layers(role):
-            energy = float(_mean(zero_term(role, name)))
-            table[name] = weights.layer_weight(role, name) / max(energy, 1e-12)
+            table[name] = weights.layer_weight(role, name) / (count * max(energy[(role, name)] / n, 1e-12))
         setattr(new, f"{role}_layer_weights", table)
+    new.tv_scale = 1.0 / max(tv_total / n, 1e-12)
     return new

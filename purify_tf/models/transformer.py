@@ -44,6 +44,7 @@ CONFIGS: dict[str, TransformerConfig] = {
 }
 NORMS = ("batch", "instance")
 UPSAMPLES = ("deconv", "resize")
+ILLUMINATION_LAYER = "illumination"
 SIZE_MULTIPLE = 4
 # Reflect steps: from a 4 px side, 3 + 9 + 27 + 81 px cover any preset padding.
 _REFLECT_STEPS = 4
@@ -119,6 +120,28 @@ class ScaledTanh(layers.Layer):
         return 127.5 * (tf.tanh(tf.cast(inputs, tf.float32)) + 1.0)
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ResidualOutput(layers.Layer):
+    """``clip(I + 127.5 * tanh(x), 0, 255)``: f_W predicts a correction of its input ``I``.
+
+    With the output conv initialised to zero, f_W starts as the identity (or as the front end
+    alone), so training starts from a purifier that keeps every gaze cue and only learns what the
+    objective asks to change; the paper's absolute output must first relearn the whole eye,
+    which a few thousand CPU steps do not achieve (docs/report). Always float32.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
+        base, x = (tf.cast(t, tf.float32) for t in inputs)
+        return tf.clip_by_value(base + 127.5 * tf.tanh(x), 0.0, 255.0)
+
+    def compute_output_shape(self, input_shape: list) -> tuple:
+        return tuple(input_shape[0])
+
+
 def _norm(kind: str, name: str) -> layers.Layer:
     if kind == "batch":
         # synchronized: the global batch's statistics under a multi-replica strategy, so N replicas
@@ -169,11 +192,15 @@ def build_transformer(
     dropout_rate: float | None = None,
     input_shape: tuple[int | None, int | None] = (None, None),
     name: str | None = None,
+    illumination: bool = False,
+    residual: bool = False,
 ) -> keras.Model:
     """Build f_W: (N, H, W, 3) float RGB in [0, 255] -> same shape in [0, 255].
 
     ``input_shape`` may fix (H, W) (both divisible by 4) for FLOP counting or TFLite; the default
-    is dynamic. ``dropout_rate`` overrides the preset's rate.
+    is dynamic. ``dropout_rate`` overrides the preset's rate. ``illumination`` puts the
+    illumination-normalising front end (:mod:`purify_tf.models.illumination`, layer name
+    ``illumination``) before the network; load its prior with ``set_prior`` before training.
     """
     cfg = CONFIGS[config] if isinstance(config, str) and config in CONFIGS else config
     if not isinstance(cfg, TransformerConfig):
@@ -189,7 +216,13 @@ def build_transformer(
     f1, f2, f3 = cfg.filters
 
     inputs = keras.Input(shape=(*input_shape, 3), name="image")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
+    x = inputs
+    if illumination:
+        from purify_tf.models.illumination import IlluminationNormalization
+
+        x = IlluminationNormalization(name=ILLUMINATION_LAYER)(x)
+    base = x
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
     x = ReflectionPadding2D(cfg.padding, name="reflection_pad")(x)
     x = _conv_norm_relu(x, f1, cfg.edge_kernel, 1, norm, "down1")
     x = _conv_norm_relu(x, f2, 3, 2, norm, "down2")
@@ -198,8 +231,12 @@ def build_transformer(
         x = _residual_block(x, f3, rate, norm, f"res{i + 1}")
     x = _upsample(x, f2, cfg.deconv_kernel, upsample, norm, "up1")
     x = _upsample(x, f1, cfg.deconv_kernel, upsample, norm, "up2")
-    x = layers.Conv2D(3, cfg.edge_kernel, padding="same", name="output_conv")(x)
-    outputs = ScaledTanh(name="scaled_tanh")(x)
+    if residual:
+        x = layers.Conv2D(3, cfg.edge_kernel, padding="same", kernel_initializer="zeros", name="output_conv")(x)
+        outputs = ResidualOutput(name="residual_output")([base, x])
+    else:
+        x = layers.Conv2D(3, cfg.edge_kernel, padding="same", name="output_conv")(x)
+        outputs = ScaledTanh(name="scaled_tanh")(x)
     return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
 
 
@@ -218,7 +255,7 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
 
     def clone(layer: layers.Layer) -> layers.Layer:
         config = layer.get_config()
-        if not isinstance(layer, ScaledTanh):
+        if not isinstance(layer, (ScaledTanh, ResidualOutput)) and layer.name != ILLUMINATION_LAYER:
             config["dtype"] = policy
         return layer.__class__.from_config(config)
 

@@ -106,19 +106,32 @@ class ArraySource:
         return {"image": self.images[idx], "mask": masks}
 
 
-def step_dataset(source: ContentSource, global_batch: int, start_step: int, end_step: int) -> tf.data.Dataset:
-    """tf.data stream of the global batches for steps [start_step, end_step), in order, prefetched."""
-    h, w = source.height, source.width
+def step_dataset(
+    source: ContentSource, global_batch: int, start_step: int, end_step: int,
+    style_source: ContentSource | None = None,
+) -> tf.data.Dataset:
+    """tf.data stream of the global batches for steps [start_step, end_step), in order, prefetched.
 
-    def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
-        b = source.batch(int(step), global_batch)
-        return b["image"].astype(np.float32), b["mask"].astype(np.int32)
+    With ``style_source`` every batch also carries ``style`` / ``style_mask``: one style eye per
+    content eye, also a pure function of the step.
+    """
+    h, w = source.height, source.width
+    sources = [source] if style_source is None else [source, style_source]
+    keys = ("image", "mask") if style_source is None else ("image", "mask", "style", "style_mask")
+
+    def make(step: np.int64) -> tuple[np.ndarray, ...]:
+        out: list[np.ndarray] = []
+        for src in sources:
+            b = src.batch(int(step), global_batch)
+            out += [b["image"].astype(np.float32), b["mask"].astype(np.int32)]
+        return tuple(out)
 
     def load(step: tf.Tensor) -> dict[str, tf.Tensor]:
-        image, mask = tf.numpy_function(make, [step], (tf.float32, tf.int32), stateful=False)
-        image.set_shape((global_batch, h, w, 3))
-        mask.set_shape((global_batch, h, w))
-        return {"image": image, "mask": mask}
+        types = (tf.float32, tf.int32) * len(sources)
+        parts = tf.numpy_function(make, [step], types, stateful=False)
+        for k, part in enumerate(parts):
+            part.set_shape((global_batch, h, w, 3) if k % 2 == 0 else (global_batch, h, w))
+        return dict(zip(keys, parts, strict=True))
 
     ds = tf.data.Dataset.range(start_step, end_step)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import cv2
@@ -22,14 +23,30 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
+from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
 from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
-from purify_tf.models.transformer import build_transformer
+from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
 from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
 from purify_tf.training.strategy import is_chief
 from purify_tf.training.summaries import SummaryLogger, image_grid, mask_to_rgb
 
 MaskFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+STYLE_MODES = ("mean", "per_batch")
+BALANCE_IMAGES = 16
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_schedule(rate: float, schedule: str, steps: int):
+    """Adam's learning rate: constant, or cosine decay to 1% over ``steps`` (converges in fewer steps
+    at a higher starting rate, measured in docs/report)."""
+    if schedule == "constant":
+        return rate
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(rate, max(int(steps), 1), alpha=0.01)
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
 
 
 class NonFiniteLossError(PurifyError):
@@ -51,6 +68,11 @@ class PurifyTrainConfig:
     weights: LossWeights = dataclasses.field(default_factory=LossWeights)
     use_masks: bool = True
     layer_weighting: str = "balanced"  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
+    style_mode: str = "mean"  # "mean": mean Grams of the style set; "per_batch": a new style eye per content eye
+    illumination: bool = False  # the illumination-normalising front end (models.illumination)
+    residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
+    lr_schedule: str = "constant"  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
+    eval_every: int = 0  # gaze evaluation every N steps (0: never); needs a GazeMonitor
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 20
@@ -73,34 +95,71 @@ class PurifyTrainer:
         style_image: np.ndarray,
         style_mask: np.ndarray | None,
         mask_fn: MaskFn | None = None,
+        style_stream: ContentSource | None = None,
+        monitor: Any = None,
+        prior_images: np.ndarray | None = None,
     ) -> None:
+        """``style_image`` is one style image (H, W, 3) (the paper) or a set (N, H, W, 3) of synthetic
+        eyes, with its labels ``style_mask`` ((H, W) or (N, H, W)) when the loss is masked and
+        ``mask_fn`` is None. The set gives the mean Grams (``style_mode="mean"``), the balanced
+        layer weights and the luminance prior; with ``style_mode="per_batch"``, ``style_stream``
+        yields a new style eye per content eye at every step. ``monitor`` (a
+        :class:`~purify_tf.gaze.monitor.GazeMonitor`) scores gaze every ``eval_every`` steps.
+        ``prior_images`` (default: the style set) are the synthetic eyes the luminance prior is
+        fitted on; it needs no VGG pass, so it can be larger than the style set.
+        """
         if cfg.batch_size % strategy.num_replicas_in_sync:
             raise ValueError(
                 f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
             )
+        if cfg.style_mode not in STYLE_MODES:
+            raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
+        if cfg.style_mode == "per_batch" and style_stream is None:
+            raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
+        self.style_stream, self.monitor = style_stream, monitor
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
         with strategy.scope():
             self.model = build_transformer(
-                cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate
+                cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
+                illumination=cfg.illumination, residual=cfg.residual,
             )
-            optimizer = keras.optimizers.Adam(cfg.learning_rate)
+            optimizer = keras.optimizers.Adam(
+                learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps)
+            )
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.objective = PurificationObjective(loss_network, cfg.weights, use_masks=cfg.use_masks)
         self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
         self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
         style_t = tf.constant(self.style_image)
         mask_t = None if self.style_mask is None else tf.constant(self.style_mask)
+        if cfg.use_masks and mask_t is None and mask_fn is not None:
+            mask_t = tf.concat([tf.cast(mask_fn(style_t[i : i + 32]), tf.int32)
+                                for i in range(0, len(self.style_image), 32)], axis=0)
+            self.style_mask = mask_t.numpy()
+        self.luminance_prior: LuminancePrior | None = None
+        if cfg.weights.gamma > 0 or cfg.illumination:
+            self.luminance_prior = fit_luminance_prior(
+                self.style_image if prior_images is None else np.asarray(prior_images)
+            )
+        if cfg.illumination:
+            self.model.get_layer(ILLUMINATION_LAYER).set_prior(self.luminance_prior)
+        self.objective = PurificationObjective(
+            loss_network, cfg.weights, use_masks=cfg.use_masks,
+            luminance_prior=self.luminance_prior if cfg.weights.gamma > 0 else None,
+        )
         if cfg.layer_weighting == "balanced":
-            self.objective.weights = balanced_layer_weights(self.objective, style_t, mask_t)
+            # A scale per layer: 16 style eyes estimate it as well as the whole set.
+            self.objective.weights = balanced_layer_weights(
+                self.objective, style_t[:BALANCE_IMAGES], None if mask_t is None else mask_t[:BALANCE_IMAGES]
+            )
         elif cfg.layer_weighting != "unit":
             raise ValueError(f"layer_weighting must be 'unit' or 'balanced', got {cfg.layer_weighting!r}")
-        self.targets = self.objective.style_targets(style_t, mask_t)
+        self.targets = self.objective.style_set_targets(style_t, mask_t)
         resolver = getattr(strategy, "cluster_resolver", None)
         worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
         self.checkpoints = CheckpointKeeper(
@@ -122,6 +181,7 @@ class PurifyTrainer:
             self._grad_fn = self._gradients
         self._step_fn = tf.function(self._distributed_step)
         self.history: list[dict[str, float]] = []
+        self.gaze_history: list[dict[str, float]] = []
 
     def _rng_states(self) -> tf.Module:
         """Dropout's random-stream counters, which ``tf.train.Checkpoint`` does not reach through
@@ -136,11 +196,22 @@ class PurifyTrainer:
         """Masks S[I] for the loss: the FCN's (with the orphan fix) or the source's oracle masks."""
         return masks if self.mask_fn is None else tf.cast(self.mask_fn(images), tf.int32)
 
-    def _gradients(self, images: tf.Tensor, masks: tf.Tensor):
+    def loss_contents(self, images: tf.Tensor) -> tf.Tensor:
+        """The content the loss compares with: the front end's normalised image when there is one
+        (otherwise the content loss would pull the shadows back in)."""
+        if not self.cfg.illumination:
+            return images
+        return self.model.get_layer(ILLUMINATION_LAYER)(images)
+
+    def _gradients(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
         masks = self.content_masks(images, masks)
+        targets = self.targets
+        if style is not None:
+            targets = self.objective.style_targets(style, self.content_masks(style, style_masks))
+        contents = self.loss_contents(images)
         with tf.GradientTape() as tape:
             outputs = self.model(images, training=True)
-            terms = self.objective(outputs, images, masks, self.targets)
+            terms = self.objective(outputs, contents, masks, targets)
             # Each replica averages its share; dividing by the replica count makes the summed
             # gradient the global-batch mean.
             loss = terms["total"] / tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
@@ -150,7 +221,7 @@ class PurifyTrainer:
         return grads, terms
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        grads, terms = self._grad_fn(batch["image"], batch["mask"])
+        grads, terms = self._grad_fn(batch["image"], batch["mask"], batch.get("style"), batch.get("style_mask"))
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
         return terms
 
@@ -172,7 +243,8 @@ class PurifyTrainer:
         return int(self.step.numpy())
 
     def distributed_dataset(self, start: int, end: int):
-        ds = step_dataset(self.source, self.cfg.batch_size, start, end)
+        stream = self.style_stream if self.cfg.style_mode == "per_batch" else None
+        ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream)
         return self.strategy.experimental_distribute_dataset(ds)
 
     def preview_batch(self, n: int = 4) -> dict[str, np.ndarray]:
@@ -230,6 +302,10 @@ class PurifyTrainer:
                         "images_per_second": rate * cfg.batch_size,
                     }, prefix="train/")
                     self.history.append({"step": step, **terms})
+                if self.monitor is not None and cfg.eval_every and (step % cfg.eval_every == 0 or step == total):
+                    scores = self.monitor(self.model)
+                    self.summaries.scalars(step, scores, prefix="gaze/")
+                    self.gaze_history.append({"step": step, "total": terms["total"], **scores})
                 if self.chief and (step % cfg.image_every == 0 or step == total):
                     self.summaries.image(step, "content|mask|output|style", self.preview_grid())
                 if self.chief and cfg.histogram_every and step % cfg.histogram_every == 0:
@@ -252,6 +328,13 @@ class PurifyTrainer:
             "step": int(self.step.numpy()),
             "use_masks": self.cfg.use_masks,
             "layer_weighting": self.cfg.layer_weighting,
+            "style_mode": self.cfg.style_mode,
+            "style_images": int(len(self.style_image)),
+            "illumination": self.cfg.illumination,
+            "residual": self.cfg.residual,
+            "lr_schedule": self.cfg.lr_schedule,
+            "train_steps": self.cfg.train_steps,
+            "seed": self.cfg.seed,
             "loss_weights": dataclasses.asdict(self.objective.weights),
             "loss_network": getattr(self.objective.loss_network, "info", {}),
             "batch_size": self.cfg.batch_size,

@@ -1,0 +1,124 @@
+"""The purifiers the report trains: the paper-faithful one, each change on its own, and the best.
+
+Every variant is the paper's transformer trained on real-domain renders with the masked
+objective; a variant changes only what its row of the ablation table says (style source and
+mode, luminance term, illumination front end). The same step budget, learning rate, seed and
+FCN are used for all, so that the gaze gap shares are comparable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from purify_tf.losses.objective import LossWeights
+from purify_tf.training.inputs import RendererSource
+from purify_tf.training.style_source import load_style_set
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One purifier of the ablation: what differs from the paper-faithful configuration."""
+
+    name: str
+    label: str
+    style_source: str = "image"  # image | renderer (see training.style_source)
+    style_mode: str = "mean"
+    illumination: bool = False
+    gamma: float = 0.0
+    config: str = "paper"
+    use_masks: bool = True
+
+
+PAPER = Variant("paper", "paper-faithful (one style image)")
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    PAPER,
+    Variant("johnson", "Johnson et al. (plain loss, one style image)", config="johnson", use_masks=False),
+    Variant("style_set", "+ style set: mean Grams of 64 synthetic eyes", style_source="renderer"),
+    Variant("style_per_batch", "+ style set: a new synthetic eye per content eye",
+            style_source="renderer", style_mode="per_batch"),
+    Variant("luminance_loss", "+ style set + luminance term (gamma 1)", style_source="renderer", gamma=1.0),
+    Variant("front_end", "+ style set + illumination front end", style_source="renderer", illumination=True),
+    Variant("front_end_luminance", "+ style set + front end + luminance term",
+            style_source="renderer", illumination=True, gamma=1.0),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """What every variant shares (the report's flags)."""
+
+    height: int
+    width: int
+    steps: int
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    alpha: float = 1.0
+    beta: float = 1.0
+    theta: float = 0.1
+    layer_weighting: str = "balanced"
+    style_seed: int = 7
+    style_set_size: int = 64
+    eval_every: int = 0
+    seed: int = 0
+    progress: bool = False
+
+
+def train_variant(
+    variant: Variant, settings: TrainSettings, loss_network: Any, strategy: Any, mask_fn: Any,
+    out_dir: Path, monitor: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Train (or resume, or reload) one variant under ``out_dir/<name>``; returns (model, summary).
+
+    The summary has the settings, the seconds trained, the final loss terms and the gaze
+    history (``monitor`` scores every ``eval_every`` steps), and is also written to
+    ``training_summary.json`` so that a rerun of a finished report reuses it.
+    """
+    from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
+
+    s = settings
+    style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
+    weights = LossWeights(alpha=s.alpha, beta=s.beta, theta=s.theta, gamma=variant.gamma)
+    model_dir = Path(out_dir) / variant.name
+    cfg = PurifyTrainConfig(
+        model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,
+        lr_schedule=s.lr_schedule, train_steps=s.steps, weights=weights, use_masks=variant.use_masks,
+        layer_weighting=s.layer_weighting, style_mode=variant.style_mode, illumination=variant.illumination,
+        checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
+        histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
+    )
+    trainer = PurifyTrainer(
+        cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,
+        style.masks if variant.use_masks and mask_fn is None else None,
+        mask_fn=mask_fn if variant.use_masks else None, style_stream=style.stream, monitor=monitor,
+        prior_images=style.prior_images,
+    )
+    summary_path = model_dir / "training_summary.json"
+    start = time.perf_counter()
+    history = trainer.train()
+    if history:
+        summary = {"seconds": time.perf_counter() - start, "final_terms": history[-1],
+                   "history": history, "gaze_history": trainer.gaze_history}
+        summary_path.write_text(json.dumps(summary))
+    elif summary_path.is_file():  # a finished run: report what it logged then
+        summary = json.loads(summary_path.read_text())
+    else:
+        summary = {"seconds": None, "final_terms": {}, "history": [], "gaze_history": []}
+    trainer.save_final()
+    summary.update({"variant": dataclasses.asdict(variant), "steps": s.steps, "style": style.description,
+                    "loss_weights": {k: v for k, v in trainer.objective.weights.to_dict().items()
+                                     if isinstance(v, float)}})
+    return trainer.model, summary
+
+
+def style_preview(settings: TrainSettings, variant: Variant, n: int = 8) -> np.ndarray:
+    """The first ``n`` style images a variant trains towards (one image repeated for the paper)."""
+    style = load_style_set(variant.style_source, settings.height, settings.width,
+                           set_size=settings.style_set_size, seed=settings.style_seed)
+    return style.images[np.arange(n) % len(style.images)]
