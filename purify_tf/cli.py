@@ -42,8 +42,12 @@ dataset scale (Apache Beam, pip install 'purify-tf[beam]'):
 exit status: 0 all inputs purified or skipped, 1 some inputs failed, 2 bad usage or unusable model.
 """
 
-# Environment that silences TensorFlow's C++ and gRPC logging; read when TensorFlow is imported.
-_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "3"}
+# Environment that silences TensorFlow's C++, gRPC and OpenCV logging (a corrupt file would
+# otherwise be reported twice: by libpng through OpenCV, and by our one ``failed:`` line).
+_QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "3",
+    "OPENCV_LOG_LEVEL": "ERROR",
+}
 
 
 def _positive_int(text: str) -> int:
@@ -148,7 +152,7 @@ def _stderr_swallowed() -> Iterator[None]:
 
 
 def start_tensorflow(verbose: bool = False) -> None:
-    """Import TensorFlow and probe devices once, quietly unless ``verbose``."""
+    """Import TensorFlow and probe devices once, quietly (OpenCV too) unless ``verbose``."""
     from absl import logging
 
     if verbose:
@@ -165,6 +169,10 @@ def start_tensorflow(verbose: bool = False) -> None:
         tf.config.list_physical_devices()  # CUDA probing (cuInit) happens here
     tf.get_logger().setLevel("ERROR")
     logging.set_verbosity(logging.WARNING)
+    import cv2
+
+    # Errors only: OPENCV_LOG_LEVEL is read once, when OpenCV is first imported.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _error(message: str) -> None:
