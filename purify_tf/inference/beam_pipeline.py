@@ -55,6 +55,12 @@ class BeamJob:
     num_shards: int = 0
 
     def __post_init__(self) -> None:
+        # Local paths are made absolute: Beam matches relative globs against nothing, and
+        # workers need not share the launcher's working directory.
+        for name in ("output", "input_glob", "tfrecord_glob", "model"):
+            value = getattr(self, name)
+            if value is not None and _is_local(value):
+                object.__setattr__(self, name, os.path.abspath(value))
         if (self.input_glob is None) == (self.tfrecord_glob is None):
             raise ConfigError("give exactly one of --input (image files) or --input_tfrecords")
         if self.batch_size < 1:
@@ -74,7 +80,7 @@ def glob_root(pattern: str) -> str:
     """The folder part of ``pattern`` before its first wildcard: outputs mirror the tree below it."""
     cut = min((i for i, ch in enumerate(pattern) if ch in _WILDCARDS), default=len(pattern))
     head = pattern[:cut]
-    return head if head.endswith(("/", os.sep)) else posixpath.dirname(head)
+    return head.rstrip("/") if head.endswith("/") else posixpath.dirname(head)
 
 
 def _is_local(path: str) -> bool:
@@ -108,7 +114,7 @@ class DecodeFiles(beam.DoFn):
         self.skipped = Metrics.counter(NAMESPACE, "skipped_existing")
 
     def output_path(self, src: str) -> str:
-        rel = os.path.relpath(src, self.root) if _is_local(src) else src[len(self.root):].lstrip("/")
+        rel = os.path.relpath(src, self.root or ".") if _is_local(src) else src[len(self.root):].lstrip("/")
         out = FileSystems.join(self.job.output, rel)
         if self.job.image_format:
             out = os.path.splitext(out)[0] + "." + self.job.image_format.lower().lstrip(".")
