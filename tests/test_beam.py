@@ -121,3 +121,5 @@ def test_entry_point_passes_runner_options_through(keras_model_file, eye_folder,
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["eye0.png", "eye2.png", "eye4.png"]
     bad = _run_entry_point(["--output=out"], cwd=tmp_path)
     assert bad.returncode != 0 and "exactly one of --input" in bad.stderr
+    missing = _run_entry_point(["--input=*.png", "--output=out", "--model=none.keras"], cwd=tmp_path)
+    assert missing.returncode == 2 and "--model:" in missing.stderr and "none.keras" in missing.stderr

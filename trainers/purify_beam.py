@@ -49,6 +49,10 @@ def main(argv: list[str]) -> int:
     from purify_tf.inference.beam_pipeline import BeamJob, run
 
     try:
+        if FLAGS.model is None:  # fail now, not on every worker after the job has started
+            from purify_tf.pretrained import verified_path
+
+            verified_path()
         job = BeamJob(
             output=FLAGS.output, input_glob=FLAGS.input, tfrecord_glob=FLAGS.input_tfrecords,
             model=FLAGS.model, batch_size=FLAGS.batch_size, image_format=FLAGS.format,

@@ -61,6 +61,8 @@ class BeamJob:
             value = getattr(self, name)
             if value is not None and _is_local(value):
                 object.__setattr__(self, name, os.path.abspath(value))
+        if self.model is not None and _is_local(self.model) and not os.path.exists(self.model):
+            raise ConfigError(f"--model: {self.model} does not exist")
         if (self.input_glob is None) == (self.tfrecord_glob is None):
             raise ConfigError("give exactly one of --input (image files) or --input_tfrecords")
         if self.batch_size < 1:
