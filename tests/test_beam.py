@@ -34,6 +34,7 @@ def eye_folder(tmp_path):
         cv2.imwrite(str(src / ("left" if i % 2 else "") / f"eye{i}.png"), eye[:, :, ::-1])
     (src / "truncated.png").write_bytes((src / "eye0.png").read_bytes()[:40])
     (src / "empty.png").write_bytes(b"")
+    cv2.imwrite(str(src / "left" / "tiny.png"), eyes[0][:2, :2])  # decodes, but too small to purify
     return src, eyes
 
 
@@ -42,14 +43,16 @@ def test_image_files_good_and_bad(pretrained_dir, eye_folder, tmp_path):
     out = tmp_path / "out"
     job = beam_pipeline.BeamJob(output=str(out), input_glob=f"{src}/**", batch_size=2, image_format="png")
     counts = beam_pipeline.run(job, LOCAL)  # the pretrained purifier (PURIFY_PRETRAINED_DIR)
-    assert counts["inputs"] == 7 and counts["purified"] == 5 and counts["written"] == 5
-    assert counts["bad_inputs"] == 2
+    assert counts["inputs"] == 8 and counts["purified"] == 5 and counts["written"] == 5
+    assert counts["bad_inputs"] == 3
     for i in range(5):
         image = cv2.imread(str(out / ("left" if i % 2 else "") / f"eye{i}.png"))
         assert image is not None and image.shape == (36, 60, 3)
     failed = (out / "failed.tsv").read_text().splitlines()
-    assert failed[0] == "input\treason" and len(failed) == 3
-    assert {line.split("\t")[0].rsplit("/", 1)[-1] for line in failed[1:]} == {"truncated.png", "empty.png"}
+    assert failed[0] == "input\treason" and len(failed) == 4
+    reasons = {line.split("\t")[0].rsplit("/", 1)[-1]: line.split("\t")[1] for line in failed[1:]}
+    assert set(reasons) == {"truncated.png", "empty.png", "tiny.png"}
+    assert reasons["tiny.png"].startswith("cannot purify an image of shape (2, 2, 3)")
     assert all(line.split("\t")[1] for line in failed[1:])  # every bad file has a reason
     assert not glob.glob(str(out / "**" / ".*tmp*"), recursive=True)
     again = beam_pipeline.run(job, LOCAL)  # a rerun skips what exists

@@ -18,6 +18,7 @@ from purify_tf import cli
 
 keras_model_file = export_fixtures.keras_model_file
 pretrained_dir = export_fixtures.pretrained_dir
+saved_model_dir = export_fixtures.saved_model_dir
 
 
 @pytest.fixture
@@ -136,3 +137,29 @@ def test_info_describes_a_model(pretrained_dir, keras_model_file, capsys):
     model.unlink()
     assert cli.main(["info"]) == 1
     assert "not installed" in capsys.readouterr().err
+
+
+def test_native_stderr_is_hidden_unless_something_fails(capfd):
+    with cli._stderr_swallowed():
+        os.write(2, b"I0000 cudart_stub.cc: noise\n")
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ImportError), cli._stderr_swallowed():
+        os.write(2, b"libfoo.so: cannot open shared object file\n")
+        raise ImportError("tensorflow")
+    assert "libfoo.so" in capfd.readouterr().err  # replayed: the reason an import failed
+
+
+def test_verbose_leaves_tensorflow_logging_alone(monkeypatch):
+    for key in cli._QUIET_ENV:
+        monkeypatch.delenv(key, raising=False)
+    cli.start_tensorflow(verbose=True)
+    assert not any(key in os.environ for key in cli._QUIET_ENV)
+    cli.start_tensorflow(verbose=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_info_on_a_saved_model(saved_model_dir, keras_model_file, capsys):
+    assert cli.main(["info", f"--model={saved_model_dir.parent}", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["usable"] and facts["parameters"] >= keras_model_file[0].count_params()
+    assert facts["card"].endswith("purify_tf.json") and "transformer" in facts["metadata"]

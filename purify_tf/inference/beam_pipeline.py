@@ -195,10 +195,12 @@ class PurifyBatches(beam.DoFn):
     def process(self, batch: list[Record]) -> Iterator[Any]:
         try:
             outputs = self.purifier.purify([image for _, image, _ in batch])
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
+                from purify_tf.inference.files import short_error
+
                 key, image, _ = batch[0]
-                yield _fail(self.bad, key, f"cannot purify an image of shape {image.shape}")
+                yield _fail(self.bad, key, f"cannot purify an image of shape {image.shape}: {short_error(exc)}")
                 return
             for item in batch:  # retry one by one so that only the bad image fails
                 yield from self.process([item])

@@ -128,7 +128,7 @@ def _purify_batch(purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], sum
                 _purify_batch(purifier, [item], summary)
         else:
             src, _, image = batch[0]
-            summary.fail(src, f"cannot purify an image of shape {image.shape}: {_short(exc)}")
+            summary.fail(src, f"cannot purify an image of shape {image.shape}: {short_error(exc)}")
         return
     for (src, dst, _), out in zip(batch, outputs, strict=True):
         try:
@@ -139,7 +139,8 @@ def _purify_batch(purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], sum
             summary.fail(src, f"cannot write {dst}: {exc}")
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
+    """The one line of an exception that says what is wrong (a failure line must be one line)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for ln in lines:  # a serving assertion says what is wrong in one line
         if "purify_tf serving:" in ln:
@@ -260,7 +261,7 @@ def _purify_video(
     except FileExistsError:
         summary.skipped += 1
     except Exception as exc:
-        summary.fail(src, _short(exc))
+        summary.fail(src, short_error(exc))
     finally:
         capture.release()
 

@@ -112,7 +112,7 @@ def _saved_model_card(directory: Path) -> tuple[Path | None, dict[str, Any] | No
 
 
 def _count_parameters(path: Path) -> int:
-    """Parameters of a .keras file or a SavedModel (sum of its variables' sizes)."""
+    """Parameters of a .keras file, or of a SavedModel (read off its variables checkpoint)."""
     if path.is_file():
         from purify_tf.inference.purifier import load_keras_model
 
@@ -122,8 +122,11 @@ def _count_parameters(path: Path) -> int:
 
     from purify_tf.inference.purifier import resolve_saved_model_dir
 
-    loaded = tf.saved_model.load(str(resolve_saved_model_dir(path)))
-    return int(sum(np.prod(v.shape) for v in loaded.variables))
+    prefix = resolve_saved_model_dir(path) / "variables" / "variables"
+    return int(sum(
+        np.prod(shape) for name, shape in tf.train.list_variables(str(prefix))
+        if name.endswith("VARIABLE_VALUE")
+    ))
 
 
 def describe_model(path: str | os.PathLike, pretrained: bool = False) -> dict[str, Any]:
