@@ -217,6 +217,10 @@ def purify_command(args: argparse.Namespace) -> int:
 
     reporter = Reporter(progress=not args.quiet)
     try:
+        if args.model is None:  # a damaged archive is reported as the pretrained model's damage
+            from purify_tf.pretrained import load_pretrained
+
+            model = load_pretrained()
         purifier = Purifier(model, batch_size=args.batch_size, precision=args.precision)
         started = time.perf_counter()
         summary = purify_path(

@@ -60,3 +60,25 @@ def test_terminal_gets_a_bar_and_failures_above_it():
     text = stream.getvalue()
     assert "\r" in text and "4/4" in text and "10 frames" in text  # a redrawn tqdm bar
     assert text.count("purify-tf: failed: b.png: broken") == 1
+
+
+def test_library_calls_report_to_stderr_when_verbose(tmp_path, capsys):
+    """purify_path without a reporter: one progress line and one failure line, nothing twice."""
+    import cv2
+    import numpy as np
+
+    from purify_tf.inference.files import purify_path
+
+    class Identity:
+        def purify(self, images):
+            return [np.asarray(im) for im in images]
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (src / "b.png").write_bytes(b"broken")
+    summary = purify_path(Identity(), src, tmp_path / "out")
+    assert summary.done == 1 and summary.failed == 1 and summary.images == 1
+    err = capsys.readouterr().err.splitlines()
+    assert sum(line.startswith("purify-tf: 2/2 files (100%), 1 failed, ") for line in err) == 1
+    assert sum("failed: " in line and "b.png" in line for line in err) == 1

@@ -17,6 +17,7 @@ Videos keep their fps, size and frame count.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -76,13 +77,20 @@ class Summary:
         return f"done {self.done}{frames}, skipped {self.skipped} (output exists), failed {self.failed}"
 
 
-def _reporter(reporter: Reporter | None, verbose: bool, total: int | None) -> Reporter | None:
-    """The caller's reporter (started if it was not), a new stderr one when verbose, else None."""
-    if reporter is None and verbose:
+@contextlib.contextmanager
+def _reporting(reporter: Reporter | None, verbose: bool, total: int | None) -> Iterator[Reporter | None]:
+    """The caller's reporter (started if it was not), or a stderr one when verbose (closed after
+    the block, so a terminal bar ends cleanly), or None."""
+    owned = reporter is None and verbose
+    if owned:
         reporter = Reporter()
     if reporter is not None and not reporter.started:
         reporter.start(total)
-    return reporter
+    try:
+        yield reporter
+    finally:
+        if owned and reporter is not None:
+            reporter.close()
 
 
 def _check_format(fmt: str | None) -> str | None:
@@ -157,7 +165,13 @@ def purify_images(
     reporter: Reporter | None = None,
 ) -> Summary:
     """Purify (src, dst) image pairs in batches; dst suffixes are final."""
-    reporter = _reporter(reporter, verbose, len(pairs))
+    with _reporting(reporter, verbose, len(pairs)) as reporter:
+        return _purify_images(purifier, pairs, overwrite, batch_size, reporter)
+
+
+def _purify_images(
+    purifier: Any, pairs: list[tuple[Path, Path]], overwrite: bool, batch_size: int, reporter: Reporter | None
+) -> Summary:
     summary = Summary(reporter=reporter)
     pending = 0  # files read into ``batch`` (or failed there) but not yet counted as progress
     batch: list[tuple[Path, Path, np.ndarray]] = []
@@ -207,14 +221,14 @@ def purify_video(
 ) -> Summary:
     """Purify every frame of ``src`` into ``dst`` with the same fps, size and frame count."""
     src, dst = Path(src), Path(dst)
-    reporter = _reporter(reporter, verbose, 1)
-    summary = Summary(reporter=reporter)
-    try:
-        _purify_video(purifier, src, dst, overwrite, batch_size, summary)
-    finally:
-        if reporter is not None:
-            reporter.advance()
-    return summary
+    with _reporting(reporter, verbose, 1) as reporter:
+        summary = Summary(reporter=reporter)
+        try:
+            _purify_video(purifier, src, dst, overwrite, batch_size, summary)
+        finally:
+            if reporter is not None:
+                reporter.advance()
+        return summary
 
 
 def _purify_video(
@@ -305,20 +319,20 @@ def purify_path(
         files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if _kind(p) == "image"]
         videos = [p for p in files if _kind(p) == "video"]
-        reporter = _reporter(reporter, verbose, len(images) + len(videos))
-        summary = purify_images(
-            purifier,
-            [(p, image_output_path(p, dst / p.relative_to(src), fmt)) for p in images],
-            overwrite,
-            batch_size,
-            verbose,
-            reporter,
-        )
-        for video in videos:
-            summary.merge(purify_video(
-                purifier, video, dst / video.relative_to(src), overwrite, batch_size, verbose, reporter
-            ))
-        return summary
+        with _reporting(reporter, verbose, len(images) + len(videos)) as reporter:
+            summary = purify_images(
+                purifier,
+                [(p, image_output_path(p, dst / p.relative_to(src), fmt)) for p in images],
+                overwrite,
+                batch_size,
+                verbose,
+                reporter,
+            )
+            for video in videos:
+                summary.merge(purify_video(
+                    purifier, video, dst / video.relative_to(src), overwrite, batch_size, verbose, reporter
+                ))
+            return summary
     kind = _kind(src)
     if kind is None:
         raise ConfigError(
