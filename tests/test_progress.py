@@ -82,3 +82,9 @@ def test_library_calls_report_to_stderr_when_verbose(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert sum(line.startswith("purify-tf: 2/2 files (100%), 1 failed, ") for line in err) == 1
     assert sum("failed: " in line and "b.png" in line for line in err) == 1
+
+
+def test_bar_has_a_size_where_the_terminal_reports_none():
+    from purify_tf.inference.progress import _bar_size
+
+    assert _bar_size(io.StringIO()) == {"ncols": 100, "nrows": 24}  # tqdm would hide a 0-row bar

@@ -8,6 +8,7 @@ printed when it happens (above the bar), naming the file and the reason.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,19 @@ def _is_tty(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _bar_size(stream: Any) -> dict[str, Any]:
+    """tqdm size options: follow the terminal, or a fixed 100x24 when it reports no size (a
+    pseudo-terminal of size 0x0, as under ``script`` or some CI runners, where tqdm would hide
+    the bar entirely)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        size = os.terminal_size((0, 0))
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": 100, "nrows": 24}
 
 
 class Reporter:
@@ -62,7 +76,7 @@ class Reporter:
         if self.progress and self.use_bar:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=f" {unit}", file=self.stream, dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=total, unit=f" {unit}", file=self.stream, leave=True, **_bar_size(self.stream))
 
     def advance(self, n: int = 1) -> None:
         """``n`` more items are done (purified, skipped or failed)."""
