@@ -1,22 +1,53 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
-    purify-tf purify --model=transformer.keras --input=eyes/ --output=purified/ \\
-        [--batch_size=8] [--precision=float32] [--overwrite] [--format=png] [--quiet]
+    purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
+        [--batch_size=8] [--precision=float32] [--overwrite] [--format=png] [--quiet] [--verbose]
+    purify-tf info [--model=transformer.keras] [--json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
-Serving ``<name>/`` directory: the latest version is used). ``--input`` is an image, a video, or a
-folder (recursive; outputs mirror the tree). Exit status: 0 when every file was purified or
-skipped, 1 when any failed, 2 for bad arguments.
+Serving ``<name>/`` directory: the latest version is used); without it the pretrained purifier
+shipped in ``purify_tf/pretrained/`` is used. ``--input`` is an image, a video, or a folder
+(recursive; outputs mirror the tree). Exit status: 0 when every file was purified or skipped, 1
+when any failed (one ``failed:`` line each on stderr), 2 for bad arguments or an unusable model.
+
+TensorFlow's start-up chatter (CUDA probing, CPU-feature notices) is kept off stderr unless
+``--verbose``: a user's log should hold progress, failures and the summary, nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """examples:
+  purify-tf purify --input=eye.png --output=eye_purified.png
+  purify-tf purify --model=runs/demo/purifier.keras --input=eyes/ --output=purified/ --batch_size=32
+  purify-tf purify --model=serving/purifier --input=clip.mp4 --output=out/ --overwrite
+  purify-tf purify --input=eyes/ --output=purified/ 2> purify.log   # plain progress lines in the log
+  purify-tf info                                  # the pretrained purifier shipped with the package
+  purify-tf info --model=runs/demo/purifier.keras --json
+
+dataset scale (Apache Beam, pip install 'purify-tf[beam]'):
+  python -m trainers.purify_beam --input='eyes/*.png' --output=purified/
+
+exit status: 0 all inputs purified or skipped, 1 some inputs failed, 2 bad usage or unusable model.
+"""
+
+# Environment that silences TensorFlow's C++, gRPC and OpenCV logging (a corrupt file would
+# otherwise be reported twice: by libpng through OpenCV, and by our one ``failed:`` line).
+_QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "3",
+    "OPENCV_LOG_LEVEL": "ERROR",
+}
 
 
 def _positive_int(text: str) -> int:
@@ -33,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="purify-tf",
         description="Purify real eye images towards the synthetic style (Zhao et al.).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -40,10 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         "purify",
         help="Purify an image, a folder of images and videos, or a video.",
         description="Purify an image, a folder (recursively, mirroring the tree) or a video.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     purify.add_argument(
-        "--model", required=True,
-        help="Trained transformer: a .keras file or a SavedModel directory (latest version is used).",
+        "--model", default=None,
+        help="Trained transformer: a .keras file or a SavedModel directory (latest version is used). "
+        "Default: the pretrained purifier shipped with the package.",
     )
     purify.add_argument("--input", required=True, help="Image file, video file, or folder of them.")
     purify.add_argument(
@@ -66,16 +102,100 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", default=None, choices=("png", "jpg", "jpeg", "bmp", "tif", "tiff"),
         help="Image output format (default: the input's format). Videos keep their container.",
     )
-    purify.add_argument("--quiet", action="store_true", help="No progress bar.")
+    purify.add_argument(
+        "--quiet", action="store_true",
+        help="No progress (failed files and the summary are still printed).",
+    )
+    _add_verbose(purify)
+    info = commands.add_parser(
+        "info",
+        help="Describe a purifier: its card (training, scores), parameters, size, sha256.",
+        description="Describe a purifier model; without --model, the pretrained one.",
+    )
+    info.add_argument(
+        "--model", default=None,
+        help="A .keras file or SavedModel directory (default: the pretrained purifier).",
+    )
+    info.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
+    _add_verbose(info)
     return parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="Show TensorFlow's start-up and device logs (hidden by default).",
+    )
+
+
+@contextlib.contextmanager
+def _stderr_swallowed() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file; replay it if the block raises.
+
+    TensorFlow's native code logs to fd 2 before Python-level settings can apply (CUDA stubs,
+    cuInit), so only an fd-level redirect keeps it off the user's terminal.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def start_tensorflow(verbose: bool = False) -> None:
+    """Import TensorFlow and probe devices once, quietly (OpenCV too) unless ``verbose``."""
+    from absl import logging
+
+    if verbose:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        logging.set_verbosity(logging.INFO)
+        return
+    for key, value in _QUIET_ENV.items():
+        os.environ[key] = value
+    with _stderr_swallowed():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA probing (cuInit) happens here
+    tf.get_logger().setLevel("ERROR")
+    logging.set_verbosity(logging.WARNING)
+    import cv2
+
+    # Errors only: OPENCV_LOG_LEVEL is read once, when OpenCV is first imported.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _error(message: str) -> None:
+    print(f"purify-tf: error: {message}", file=sys.stderr)
+
+
+def _model_path(model: str | None) -> Path:
+    """The --model path, or the verified pretrained purifier (PretrainedModelError if unusable)."""
+    if model is not None:
+        return Path(model)
+    from purify_tf.pretrained import verified_path
+
+    return verified_path()
+
+
 def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    model, src = Path(args.model), Path(args.input)
-    if not model.exists():
-        parser.error(f"--model: {model} does not exist")
-    if model.is_file() and model.suffix != ".keras":
-        parser.error(f"--model: {model} is not a .keras file or a SavedModel directory")
+    src = Path(args.input)
+    if args.model is not None:
+        model = Path(args.model)
+        if not model.exists():
+            parser.error(f"--model: {model} does not exist")
+        if model.is_file() and model.suffix != ".keras":
+            parser.error(f"--model: {model} is not a .keras file or a SavedModel directory")
     if not src.exists():
         parser.error(f"--input: {src} does not exist")
     if not os.access(src, os.R_OK):
@@ -83,39 +203,72 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def purify_command(args: argparse.Namespace) -> int:
-    from absl import logging
-
     from purify_tf.errors import ConfigError
+
+    try:
+        model = _model_path(args.model)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    start_tensorflow(args.verbose)
     from purify_tf.inference.files import purify_path
+    from purify_tf.inference.progress import Reporter
     from purify_tf.inference.purifier import Purifier
 
-    logging.set_verbosity(logging.WARNING)
+    reporter = Reporter(progress=not args.quiet)
     try:
-        purifier = Purifier(args.model, batch_size=args.batch_size, precision=args.precision)
+        if args.model is None:  # a damaged archive is reported as the pretrained model's damage
+            from purify_tf.pretrained import load_pretrained
+
+            model = load_pretrained()
+        purifier = Purifier(model, batch_size=args.batch_size, precision=args.precision)
+        started = time.perf_counter()
         summary = purify_path(
             purifier, args.input, args.output, overwrite=args.overwrite, fmt=args.format,
-            batch_size=args.batch_size, verbose=not args.quiet,
+            batch_size=args.batch_size, reporter=reporter,
         )
     except ConfigError as exc:
-        print(f"purify-tf: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_USAGE
     except OSError as exc:
-        print(f"purify-tf: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_FAILED
-    for path, reason in summary.failures:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
-    print(f"purify-tf: {summary.line()}; outputs in {args.output}")
+    finally:
+        reporter.close()
+    seconds = time.perf_counter() - started
+    rate = summary.images / max(seconds, 1e-9)
+    print(f"purify-tf: {summary.line()}; {summary.images} images in {seconds:.1f} s "
+          f"({rate:.1f} images/s); outputs in {args.output}")
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def info_command(args: argparse.Namespace) -> int:
+    from purify_tf.inference.model_card import describe_model, format_description
+    from purify_tf.pretrained import is_installed, pretrained_path
+
+    if args.model is None and not is_installed():
+        _error(f"the pretrained purifier is not installed (expected {pretrained_path()}); "
+               "create it with `make pretrained` or pass --model=PATH")
+        return EXIT_FAILED
+    path = Path(args.model) if args.model is not None else pretrained_path()
+    if not path.exists():
+        _error(f"--model: {path} does not exist")
+        return EXIT_USAGE
+    start_tensorflow(args.verbose)
+    facts = describe_model(path, pretrained=args.model is None)
+    print(json.dumps(facts, indent=2, sort_keys=True, default=str) if args.json else format_description(facts))
+    return EXIT_OK if facts.get("usable") else EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "purify":
         _check_paths(parser, args)
         return purify_command(args)
+    if args.command == "info":
+        return info_command(args)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 

@@ -62,3 +62,21 @@ def random_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.stack(
         [cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR) for b in base]
     ).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def pretrained_dir(keras_model_file, tmp_path, monkeypatch) -> Path:
+    """A signed ``purifier.keras`` + ``purifier.json`` that ``$PURIFY_PRETRAINED_DIR`` points at."""
+    import shutil
+
+    from purify_tf.inference.model_card import write_model_metadata
+
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    shutil.copyfile(keras_model_file[1], folder / "purifier.keras")
+    write_model_metadata(folder / "purifier.keras", {
+        "objective": "paper", "data": "renderer (real domain)", "steps": 3, "seed": 7,
+        "image_size": [36, 60], "scores": {"gaze_error_deg": 9.5},
+    })
+    monkeypatch.setenv("PURIFY_PRETRAINED_DIR", str(folder))
+    return folder

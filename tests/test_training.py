@@ -148,6 +148,12 @@ def test_final_artefacts(tmp_path, loss_network):
     x = disc_eyes(1)[0].astype(np.float32)
     np.testing.assert_allclose(loaded(x), trainer.model(x, training=False), atol=1e-3)
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
+    from purify_tf.data.image_io import read_image
+    from purify_tf.palette import LEGEND_HEIGHT, MASK_PALETTE
+
+    legend = read_image(paths["grid"])[-LEGEND_HEIGHT:].reshape(-1, 3)  # the iris/pupil legend strip
+    for colour in MASK_PALETTE[1:]:
+        assert (legend == colour).all(axis=1).any()
 
 
 class PoisonedSource(ArraySource):

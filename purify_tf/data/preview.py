@@ -14,6 +14,7 @@ from absl import app, flags, logging
 
 from purify_tf.data.image_io import read_image
 from purify_tf.data.renderer import render_eyes
+from purify_tf.palette import overlay, with_legend
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "docs/renders_grid.png", "Where to write the PNG grid.")
@@ -27,14 +28,6 @@ flags.DEFINE_integer("count", 8, "Images per row.")
 
 TILE = (72, 120)  # (H, W) of one tile in the grid, before the zoom
 ZOOM = 1
-
-
-def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Iris green, pupil red, blended over the image."""
-    colour = image.copy()
-    colour[mask == 1] = (40, 220, 40)
-    colour[mask == 2] = (230, 30, 30)
-    return ((image.astype(np.uint16) + colour) // 2).astype(np.uint8)
 
 
 def _tile(img: np.ndarray) -> np.ndarray:
@@ -64,7 +57,7 @@ def make_grid(shared: Path, count: int = 8, seed: int = 0) -> np.ndarray:
             _label(np.hstack(list(b["image"])), f"rendered '{domain}' ({TILE[1]}x{TILE[0]})")
         )
         over = [overlay(im, m) for im, m in zip(b["image"], b["mask"], strict=True)]
-        rows.append(_label(np.hstack(over), f"'{domain}' masks: iris green, pupil red"))
+        rows.append(_label(np.hstack(over), f"'{domain}' masks: iris blue, pupil yellow"))
     blank = np.full((*TILE, 3), 255, np.uint8)
     for sub, text in (
         ("data/mpiigaze-55x35", "real MPIIGaze crops (55x35, ../shared)"),
@@ -75,7 +68,7 @@ def make_grid(shared: Path, count: int = 8, seed: int = 0) -> np.ndarray:
             logging.warning("%s not found; its row is left blank", shared / sub)
         imgs += [blank] * (count - len(imgs))
         rows.append(_label(np.hstack(imgs), text))
-    grid = np.vstack(rows)
+    grid = with_legend(np.vstack(rows))
     return cv2.resize(grid, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.palette import with_legend
 
 EYE_WIDTH = 55  # the paper measures pupil shifts at this eye width (MPIIGaze crops)
 
@@ -85,12 +86,13 @@ def purify(
 
 def image_grid(
     columns: Sequence[np.ndarray], labels: Sequence[str] | None = None, max_rows: int = 8,
-    tile_height: int = 70,
+    tile_height: int = 70, legend: bool | None = None,
 ) -> np.ndarray:
     """uint8 RGB grid, one column per image set (e.g. real | purified | style), one row per image.
 
     Tiles are scaled to ``tile_height`` (nearest neighbour, so small eyes stay readable) and a
-    header strip carries the column labels.
+    header strip carries the column labels. ``legend`` appends the iris/pupil colour legend of
+    ``purify_tf.palette``; by default it does so when a column label mentions a mask.
     """
     cols = [as_rgb_uint8(c) for c in columns]
     rows = min(max_rows, min(len(c) for c in cols))
@@ -116,7 +118,9 @@ def image_grid(
             y = header + i * (tile_height + gap)
             grid[y : y + tile_height, x : x + widths[j]] = tile
         x += widths[j] + gap
-    return grid
+    if legend is None:
+        legend = any("mask" in str(label).lower() for label in labels or ())
+    return with_legend(grid) if legend else grid
 
 
 def write_png(image: np.ndarray, path: str | Path) -> Path:

@@ -2,8 +2,9 @@
 
 Batch jobs over user folders meet broken files and get interrupted, so:
 
-* a file that cannot be read or purified is reported (an absl warning naming the file and why),
-  counted as failed, and skipped: the rest of the job goes on;
+* a file that cannot be read or purified is reported once (to the ``Reporter`` when one is given,
+  else as an absl warning, naming the file and why), counted as failed, and skipped: the rest of
+  the job goes on;
 * an existing output is never replaced without ``overwrite=True`` (it is counted as skipped), so a
   rerun of an interrupted job does only what is left;
 * every output is written under a temporary name and renamed into place (``purify_tf.atomic``):
@@ -16,6 +17,7 @@ Videos keep their fps, size and frame count.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from absl import logging
 from purify_tf.atomic import atomic_path, atomic_write_bytes
 from purify_tf.data.image_io import IMAGE_EXTENSIONS, read_image
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference.progress import Reporter
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
@@ -39,16 +42,25 @@ _JPEG_QUALITY = 95
 
 @dataclasses.dataclass
 class Summary:
-    """Counts of a job; ``failures`` holds (path, reason) for each failed file."""
+    """Counts of a job; ``failures`` holds (path, reason) for each failed file.
+
+    ``images`` counts purified images plus video frames (the throughput figure); ``reporter``
+    receives each failure as it happens (else it is logged as an absl warning).
+    """
 
     done: int = 0
     skipped: int = 0
     failed: int = 0
     frames: int = 0
+    images: int = 0
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    reporter: Reporter | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def fail(self, path: str | os.PathLike, reason: str) -> None:
-        logging.warning("Skipping %s: %s", path, reason)
+        if self.reporter is not None:
+            self.reporter.fail(path, reason)
+        else:
+            logging.warning("Skipping %s: %s", path, reason)
         self.failed += 1
         self.failures.append((str(path), reason))
 
@@ -57,6 +69,7 @@ class Summary:
         self.skipped += other.skipped
         self.failed += other.failed
         self.frames += other.frames
+        self.images += other.images
         self.failures.extend(other.failures)
 
     def line(self) -> str:
@@ -64,21 +77,20 @@ class Summary:
         return f"done {self.done}{frames}, skipped {self.skipped} (output exists), failed {self.failed}"
 
 
-class _Progress:
-    """``keras.utils.Progbar`` when verbose, else nothing."""
-
-    def __init__(self, total: int | None, verbose: bool, unit: str = "files") -> None:
-        self.bar = None
-        if verbose:
-            import keras
-
-            self.bar = keras.utils.Progbar(total, unit_name=unit)
-        self.count = 0
-
-    def add(self, n: int = 1) -> None:
-        self.count += n
-        if self.bar is not None:
-            self.bar.update(self.count)
+@contextlib.contextmanager
+def _reporting(reporter: Reporter | None, verbose: bool, total: int | None) -> Iterator[Reporter | None]:
+    """The caller's reporter (started if it was not), or a stderr one when verbose (closed after
+    the block, so a terminal bar ends cleanly), or None."""
+    owned = reporter is None and verbose
+    if owned:
+        reporter = Reporter()
+    if reporter is not None and not reporter.started:
+        reporter.start(total)
+    try:
+        yield reporter
+    finally:
+        if owned and reporter is not None:
+            reporter.close()
 
 
 def _check_format(fmt: str | None) -> str | None:
@@ -124,17 +136,19 @@ def _purify_batch(purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], sum
                 _purify_batch(purifier, [item], summary)
         else:
             src, _, image = batch[0]
-            summary.fail(src, f"cannot purify an image of shape {image.shape}: {_short(exc)}")
+            summary.fail(src, f"cannot purify an image of shape {image.shape}: {short_error(exc)}")
         return
     for (src, dst, _), out in zip(batch, outputs, strict=True):
         try:
             atomic_write_bytes(dst, encode_image(out, dst.suffix), overwrite=True)
             summary.done += 1
+            summary.images += 1
         except Exception as exc:  # full disk, read-only folder, encoder error
             summary.fail(src, f"cannot write {dst}: {exc}")
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
+    """The one line of an exception that says what is wrong (a failure line must be one line)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for ln in lines:  # a serving assertion says what is wrong in one line
         if "purify_tf serving:" in ln:
@@ -148,10 +162,18 @@ def purify_images(
     overwrite: bool = False,
     batch_size: int = 8,
     verbose: bool = True,
+    reporter: Reporter | None = None,
 ) -> Summary:
     """Purify (src, dst) image pairs in batches; dst suffixes are final."""
-    summary = Summary()
-    progress = _Progress(len(pairs), verbose)
+    with _reporting(reporter, verbose, len(pairs)) as reporter:
+        return _purify_images(purifier, pairs, overwrite, batch_size, reporter)
+
+
+def _purify_images(
+    purifier: Any, pairs: list[tuple[Path, Path]], overwrite: bool, batch_size: int, reporter: Reporter | None
+) -> Summary:
+    summary = Summary(reporter=reporter)
+    pending = 0  # files read into ``batch`` (or failed there) but not yet counted as progress
     batch: list[tuple[Path, Path, np.ndarray]] = []
     for src, dst in pairs:
         if dst.exists() and not overwrite:
@@ -163,9 +185,14 @@ def purify_images(
             if len(batch) >= batch_size:
                 _purify_batch(purifier, batch, summary)
                 batch = []
-        progress.add()
+        pending += 1
+        if not batch and reporter is not None:  # count a file once its output is written
+            reporter.advance(pending)
+            pending = 0
     if batch:
         _purify_batch(purifier, batch, summary)
+    if pending and reporter is not None:
+        reporter.advance(pending)
     return summary
 
 
@@ -190,18 +217,31 @@ def purify_video(
     overwrite: bool = False,
     batch_size: int = 8,
     verbose: bool = True,
+    reporter: Reporter | None = None,
 ) -> Summary:
     """Purify every frame of ``src`` into ``dst`` with the same fps, size and frame count."""
     src, dst = Path(src), Path(dst)
-    summary = Summary()
+    with _reporting(reporter, verbose, 1) as reporter:
+        summary = Summary(reporter=reporter)
+        try:
+            _purify_video(purifier, src, dst, overwrite, batch_size, summary)
+        finally:
+            if reporter is not None:
+                reporter.advance()
+        return summary
+
+
+def _purify_video(
+    purifier: Any, src: Path, dst: Path, overwrite: bool, batch_size: int, summary: Summary
+) -> None:
     if dst.exists() and not overwrite:
         summary.skipped += 1
-        return summary
+        return
     capture = cv2.VideoCapture(str(src))
     try:
         if not capture.isOpened():
             summary.fail(src, "cannot open the video (corrupt or unsupported codec)")
-            return summary
+            return
         fps = capture.get(cv2.CAP_PROP_FPS)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -211,7 +251,6 @@ def purify_video(
             fps = _DEFAULT_FPS
         fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(dst.suffix.lower(), "MJPG"))
         written = 0
-        progress = _Progress(expected if expected > 0 else None, verbose, unit="frames")
         with atomic_path(dst, overwrite=overwrite) as tmp:
             writer = cv2.VideoWriter(str(tmp), fourcc, fps, (width, height))
             if not writer.isOpened():
@@ -222,7 +261,8 @@ def purify_video(
                     for out in purifier.purify(rgb):
                         writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
                     written += len(frames)
-                    progress.add(len(frames))
+                    if summary.reporter is not None:
+                        summary.reporter.add_frames(len(frames))
             finally:
                 writer.release()
             if written == 0:
@@ -231,13 +271,13 @@ def purify_video(
             logging.warning("%s: header says %d frames, %d could be read and were written", src, expected, written)
         summary.done += 1
         summary.frames += written
+        summary.images += written
     except FileExistsError:
         summary.skipped += 1
     except Exception as exc:
-        summary.fail(src, _short(exc))
+        summary.fail(src, short_error(exc))
     finally:
         capture.release()
-    return summary
 
 
 def _kind(path: Path) -> str | None:
@@ -257,11 +297,14 @@ def purify_path(
     fmt: str | None = None,
     batch_size: int = 8,
     verbose: bool = True,
+    reporter: Reporter | None = None,
 ) -> Summary:
     """Purify an image file, a video file, or a folder (recursively, mirroring the tree).
 
     For a single image or video, ``output_path`` may be a file, or a folder (an existing one, or a
-    name without a suffix) in which the input's name is kept. Files that are neither images nor videos are ignored inside folders.
+    name without a suffix) in which the input's name is kept. Files that are neither images nor
+    videos are ignored inside folders. Progress and failures go to ``reporter`` (a stderr one
+    when ``verbose`` and none is given).
     """
     src, dst = Path(input_path), Path(output_path)
     fmt = _check_format(fmt)
@@ -276,16 +319,20 @@ def purify_path(
         files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if _kind(p) == "image"]
         videos = [p for p in files if _kind(p) == "video"]
-        summary = purify_images(
-            purifier,
-            [(p, image_output_path(p, dst / p.relative_to(src), fmt)) for p in images],
-            overwrite,
-            batch_size,
-            verbose,
-        )
-        for video in videos:
-            summary.merge(purify_video(purifier, video, dst / video.relative_to(src), overwrite, batch_size, verbose))
-        return summary
+        with _reporting(reporter, verbose, len(images) + len(videos)) as reporter:
+            summary = purify_images(
+                purifier,
+                [(p, image_output_path(p, dst / p.relative_to(src), fmt)) for p in images],
+                overwrite,
+                batch_size,
+                verbose,
+                reporter,
+            )
+            for video in videos:
+                summary.merge(purify_video(
+                    purifier, video, dst / video.relative_to(src), overwrite, batch_size, verbose, reporter
+                ))
+            return summary
     kind = _kind(src)
     if kind is None:
         raise ConfigError(
@@ -295,8 +342,8 @@ def purify_path(
     if dst.is_dir() or not dst.suffix:  # a folder (existing, or a name without a suffix)
         dst = dst / src.name
     if kind == "video":
-        return purify_video(purifier, src, dst, overwrite, batch_size, verbose)
+        return purify_video(purifier, src, dst, overwrite, batch_size, verbose, reporter)
     out = image_output_path(src, dst, fmt) if fmt or not dst.suffix else dst
     if out.suffix.lower().lstrip(".") not in IMAGE_FORMATS:
         raise ConfigError(f"--output: {out} has no image suffix ({', '.join(IMAGE_FORMATS)}); add one or pass --format")
-    return purify_images(purifier, [(src, out)], overwrite, batch_size, verbose)
+    return purify_images(purifier, [(src, out)], overwrite, batch_size, verbose, reporter)

@@ -7,7 +7,6 @@ model tell which architecture, training run and loss network produced it.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import zipfile
@@ -18,6 +17,7 @@ import keras
 import tensorflow as tf
 
 import purify_tf
+from purify_tf.inference.model_card import read_card, sha256_file
 from purify_tf.models.transformer import CONFIGS
 
 # Keys of a training sidecar JSON that are copied into the metadata as they are.
@@ -55,22 +55,6 @@ def describe_transformer(model: keras.Model) -> dict[str, Any]:
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def source_metadata(model_path: str | os.PathLike | None) -> dict[str, Any]:
     """Where the model came from: file, hash, the archive's Keras metadata, and training facts.
 
@@ -81,7 +65,7 @@ def source_metadata(model_path: str | os.PathLike | None) -> dict[str, Any]:
     if model_path is None:
         return {}
     path = Path(model_path)
-    info: dict[str, Any] = {"path": str(path.resolve()), "sha256": _sha256(path)}
+    info: dict[str, Any] = {"path": str(path.resolve()), "sha256": sha256_file(path)}
     training: dict | None = None
     try:
         with zipfile.ZipFile(path) as archive:
@@ -92,9 +76,8 @@ def source_metadata(model_path: str | os.PathLike | None) -> dict[str, Any]:
                 training = json.loads(archive.read("purify_tf.json"))
     except (OSError, ValueError, zipfile.BadZipFile):
         pass
-    for sidecar in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if training is None and sidecar.is_file():
-            training = _read_json(sidecar)
+    if training is None:
+        training = read_card(path)[1]
     if isinstance(training, dict):
         info["training"] = {k: training[k] for k in _TRAINING_KEYS if k in training} or training
     return info

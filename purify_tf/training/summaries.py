@@ -16,12 +16,6 @@ def image_grid(columns: Sequence[np.ndarray], max_rows: int = 4) -> np.ndarray:
     return np.concatenate([np.concatenate([c[i] for c in cols], axis=1) for i in range(rows)], axis=0)
 
 
-def mask_to_rgb(masks: np.ndarray) -> np.ndarray:
-    """(N, H, W) labels -> (N, H, W, 3) uint8: other black, iris red, pupil white (as the paper)."""
-    palette = np.array([[0, 0, 0], [220, 40, 40], [255, 255, 255]], np.uint8)
-    return palette[np.clip(np.asarray(masks, np.int64), 0, 2)]
-
-
 class SummaryLogger:
     """Writes summaries under ``<model_dir>/<name>`` (only on the chief)."""
 

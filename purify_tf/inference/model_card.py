@@ -1,0 +1,182 @@
+"""Model cards: the JSON written beside a ``.keras`` purifier that says what it is and seals it.
+
+A purifier file travels (shipped inside the package, copied between machines), and a truncated
+or swapped file fails late with an obscure Keras error. The card records the file's sha256 and
+size next to how it was made (objective, data, steps, seed, measured scores), so ``purify-tf
+info`` can describe a model and loaders can refuse a damaged one with a message that says so.
+
+No TensorFlow here: reading a card or hashing a file must stay cheap.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from purify_tf.atomic import atomic_write_bytes
+
+SHA_OK, SHA_MISMATCH, SHA_UNRECORDED = "ok", "MISMATCH", "not recorded"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def card_candidates(model_path: str | os.PathLike) -> list[Path]:
+    """Where a card may sit: ``<model>.json`` (e.g. ``purifier.keras.json``), then ``<stem>.json``."""
+    path = Path(model_path)
+    return [path.with_name(path.name + ".json"), path.with_suffix(".json")]
+
+
+def read_card(model_path: str | os.PathLike) -> tuple[Path | None, dict[str, Any] | None]:
+    """(card path, card dict) for a model file, or (None, None) when it has no readable card."""
+    for candidate in card_candidates(model_path):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                return candidate, data
+    return None, None
+
+
+def write_model_metadata(
+    model_path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    card_path: str | os.PathLike | None = None,
+) -> Path:
+    """Sign ``model_path``: write its card (default ``<stem>.json``) with sha256 and size.
+
+    ``metadata`` holds how the model was made (objective, data, steps, seed, scores, ...); an
+    existing card at ``card_path`` (e.g. the trainer's ``purifier.json``) is kept and updated, so
+    training facts survive. Call it after the model file is final. Written atomically.
+    """
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot sign {path}: the model file does not exist")
+    out = Path(card_path) if card_path is not None else path.with_suffix(".json")
+    card: dict[str, Any] = {}
+    if out.is_file():
+        try:
+            old = json.loads(out.read_text())
+            card = old if isinstance(old, dict) else {}
+        except ValueError:
+            card = {}
+    import purify_tf
+
+    card.update(metadata or {})
+    card.update({
+        "model_file": path.name,
+        "sha256": sha256_file(path),
+        "file_bytes": path.stat().st_size,
+        "signed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "purify_tf_version": purify_tf.__version__,
+    })
+    atomic_write_bytes(out, (json.dumps(card, indent=2, sort_keys=True, default=str) + "\n").encode())
+    return out
+
+
+sign = write_model_metadata
+
+
+def sha256_status(model_path: str | os.PathLike, card: dict[str, Any] | None) -> str:
+    """``ok``, ``MISMATCH`` or ``not recorded``: the file against the sha256 in its card."""
+    expected = (card or {}).get("sha256")
+    if not expected:
+        return SHA_UNRECORDED
+    return SHA_OK if sha256_file(model_path) == expected else SHA_MISMATCH
+
+
+# Card fields shown first by ``purify-tf info`` (the rest of the card follows as JSON).
+HEADLINE_KEYS = ("objective", "data", "steps", "step", "seed", "scores", "image_size")
+
+
+def _saved_model_card(directory: Path) -> tuple[Path | None, dict[str, Any] | None]:
+    from purify_tf.inference.purifier import resolve_saved_model_dir
+
+    meta = resolve_saved_model_dir(directory) / "assets.extra" / "purify_tf.json"
+    try:
+        return meta, json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None, None
+
+
+def _count_parameters(path: Path) -> int:
+    """Parameters of a .keras file, or of a SavedModel (read off its variables checkpoint)."""
+    if path.is_file():
+        from purify_tf.inference.purifier import load_keras_model
+
+        return int(load_keras_model(path).count_params())
+    import numpy as np
+    import tensorflow as tf
+
+    from purify_tf.inference.purifier import resolve_saved_model_dir
+
+    prefix = resolve_saved_model_dir(path) / "variables" / "variables"
+    return int(sum(
+        np.prod(shape) for name, shape in tf.train.list_variables(str(prefix))
+        if name.endswith("VARIABLE_VALUE")
+    ))
+
+
+def describe_model(path: str | os.PathLike, pretrained: bool = False) -> dict[str, Any]:
+    """What ``purify-tf info`` prints: file facts, sha256 status, parameters and the card.
+
+    ``usable`` is False when the file fails its sha256 or cannot be loaded.
+    """
+    path = Path(path)
+    facts: dict[str, Any] = {"model": str(path), "pretrained": pretrained, "usable": True}
+    if path.is_file():
+        facts["file_bytes"] = path.stat().st_size
+        card_file, card = read_card(path)
+        facts["sha256"] = sha256_file(path)
+        facts["sha256_status"] = sha256_status(path, card)
+        if facts["sha256_status"] == SHA_MISMATCH:
+            facts["usable"] = False
+    else:
+        card_file, card = _saved_model_card(path)
+        facts["file_bytes"] = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        facts["sha256_status"] = "not applicable (SavedModel directory)"
+    facts["card"] = str(card_file) if card_file else None
+    facts["metadata"] = card or {}
+    size = (card or {}).get("image_size")
+    facts["training_size"] = f"{size[0]}x{size[1]} (H x W)" if isinstance(size, list) and len(size) == 2 else None
+    try:
+        facts["parameters"] = _count_parameters(path)
+    except Exception as exc:  # a damaged archive: say so instead of a stack trace
+        facts["parameters"] = None
+        facts["load_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        facts["usable"] = False
+    return facts
+
+
+def format_description(facts: dict[str, Any]) -> str:
+    """``describe_model`` as aligned text lines, the card's JSON at the end."""
+    card = facts.get("metadata") or {}
+    params = facts.get("parameters")
+    lines = [
+        f"model:          {facts['model']}" + ("  (pretrained, shipped with purify-tf)" if facts.get("pretrained") else ""),
+        f"file size:      {facts.get('file_bytes', 0) / 1e6:.2f} MB ({facts.get('file_bytes', 0)} bytes)",
+        f"sha256:         {facts.get('sha256_status')}" + (f"  {facts['sha256']}" if facts.get("sha256") else ""),
+        f"parameters:     {params:,}" if params is not None else f"parameters:     unknown ({facts.get('load_error')})",
+        f"training size:  {facts.get('training_size') or 'not recorded'}",
+        f"card:           {facts.get('card') or 'none (no <model>.json beside the file)'}",
+    ]
+    lines += [f"{key + ':':<16}{json.dumps(card[key], default=str)}" for key in HEADLINE_KEYS if key in card]
+    if facts.get("sha256_status") == SHA_MISMATCH:
+        lines.append("WARNING: the file does not match the sha256 in its card: it is damaged or was replaced.")
+    if facts.get("load_error"):
+        lines.append(f"WARNING: the model cannot be loaded: {facts['load_error']}")
+    if card:
+        lines += ["metadata:", json.dumps(card, indent=2, sort_keys=True, default=str)]
+    return "\n".join(lines)

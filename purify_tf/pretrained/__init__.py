@@ -1,0 +1,85 @@
+"""The pretrained purifier shipped inside the package, so ``purify-tf purify`` works without --model.
+
+The files are ``purifier.keras`` and its card ``purifier.json`` (sha256, how it was trained,
+measured scores) in this folder; ``make pretrained`` trains and signs them
+(``purify_tf.inference.model_card.write_model_metadata``). ``$PURIFY_PRETRAINED_DIR`` or the
+``directory`` argument points the loader at another folder with the same two files (the tests
+use one with a tiny model). The file is checked against its sha256 before use, so a damaged
+install fails with a message that says what to do instead of a Keras stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from purify_tf.errors import ConfigError
+from purify_tf.inference.model_card import SHA_MISMATCH, read_card, sha256_status
+
+ENV_DIR = "PURIFY_PRETRAINED_DIR"
+MODEL_NAME = "purifier.keras"
+CARD_NAME = "purifier.json"
+REGENERATE = "regenerate it with `make pretrained` (or pass --model=PATH to use another purifier)"
+
+
+class PretrainedModelError(ConfigError):
+    """The pretrained purifier is not installed, or its file is damaged."""
+
+
+def pretrained_dir(directory: str | os.PathLike | None = None) -> Path:
+    """``directory``, else ``$PURIFY_PRETRAINED_DIR``, else this package folder."""
+    if directory is not None:
+        return Path(directory)
+    return Path(os.environ.get(ENV_DIR) or Path(__file__).resolve().parent)
+
+
+def pretrained_path(directory: str | os.PathLike | None = None) -> Path:
+    """Path of the pretrained ``purifier.keras`` (whether or not it exists)."""
+    return pretrained_dir(directory) / MODEL_NAME
+
+
+def card_path(directory: str | os.PathLike | None = None) -> Path:
+    """Path of the pretrained model's card ``purifier.json``."""
+    return pretrained_dir(directory) / CARD_NAME
+
+
+def is_installed(directory: str | os.PathLike | None = None) -> bool:
+    return pretrained_path(directory).is_file()
+
+
+def verified_path(directory: str | os.PathLike | None = None) -> Path:
+    """The pretrained model path after checking it exists and matches the sha256 in its card."""
+    path, card = pretrained_path(directory), card_path(directory)
+    if not path.is_file():
+        raise PretrainedModelError(
+            f"the pretrained purifier {path} is not installed; pass --model=PATH to a trained "
+            f"purifier, or create it with `make pretrained`"
+        )
+    if not card.is_file():
+        raise PretrainedModelError(f"the pretrained purifier's card {card} is missing; {REGENERATE}")
+    _, data = read_card(path)
+    if data is None:
+        raise PretrainedModelError(f"the pretrained purifier's card {card} is damaged (not a JSON object); {REGENERATE}")
+    try:
+        status = sha256_status(path, data)
+    except OSError as exc:
+        raise PretrainedModelError(f"the pretrained purifier {path} cannot be read ({exc}); {REGENERATE}") from exc
+    if status == SHA_MISMATCH:
+        raise PretrainedModelError(
+            f"the pretrained purifier {path} is damaged: its sha256 does not match {card}; {REGENERATE}"
+        )
+    if not data.get("sha256"):
+        raise PretrainedModelError(f"the pretrained purifier's card {card} records no sha256; {REGENERATE}")
+    return path
+
+
+def load_pretrained(directory: str | os.PathLike | None = None) -> Any:
+    """The pretrained transformer as a Keras model, checked first (see ``verified_path``)."""
+    from purify_tf.inference.purifier import load_keras_model
+
+    path = verified_path(directory)
+    try:
+        return load_keras_model(path)
+    except ConfigError as exc:
+        raise PretrainedModelError(f"the pretrained purifier {path} is damaged ({exc}); {REGENERATE}") from exc

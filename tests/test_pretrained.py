@@ -1,0 +1,70 @@
+"""Model cards (sha256 seal) and the pretrained purifier loader, on a tiny model made on the fly."""
+
+from __future__ import annotations
+
+import json
+
+import export_fixtures
+import pytest
+
+from purify_tf import pretrained
+from purify_tf.inference import model_card
+
+keras_model_file = export_fixtures.keras_model_file
+pretrained_dir = export_fixtures.pretrained_dir
+
+
+def test_sign_keeps_training_facts_and_seals_the_file(tmp_path):
+    model = tmp_path / "purifier.keras"
+    model.write_bytes(b"weights v1")
+    (tmp_path / "purifier.json").write_text(json.dumps({"step": 300, "image_size": [36, 60]}))
+    card_file = model_card.write_model_metadata(model, {"objective": "paper", "seed": 3})
+    card = json.loads(card_file.read_text())
+    assert card_file == tmp_path / "purifier.json"
+    assert card["step"] == 300 and card["objective"] == "paper" and card["file_bytes"] == 10
+    assert card["sha256"] == model_card.sha256_file(model)
+    assert model_card.sha256_status(model, card) == model_card.SHA_OK
+    model.write_bytes(b"weights v2")
+    assert model_card.sha256_status(model, card) == model_card.SHA_MISMATCH
+    assert model_card.sha256_status(model, {}) == model_card.SHA_UNRECORDED
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model_card.write_model_metadata(tmp_path / "missing.keras")
+
+
+def test_pretrained_location(tmp_path, monkeypatch):
+    monkeypatch.delenv(pretrained.ENV_DIR, raising=False)
+    assert pretrained.pretrained_path().parent == pretrained.pretrained_dir()
+    assert pretrained.pretrained_path().name == "purifier.keras"
+    assert pretrained.pretrained_dir().name == "pretrained"  # inside the installed package
+    monkeypatch.setenv(pretrained.ENV_DIR, str(tmp_path))
+    assert pretrained.pretrained_path() == tmp_path / "purifier.keras"
+    assert pretrained.card_path(tmp_path / "x") == tmp_path / "x" / "purifier.json"
+
+
+def test_load_pretrained(pretrained_dir, keras_model_file):
+    model = pretrained.load_pretrained()
+    assert model.count_params() == keras_model_file[0].count_params()
+    assert pretrained.verified_path(pretrained_dir) == pretrained_dir / "purifier.keras"
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "purifier.keras").unlink(), "not installed"),
+        (lambda d: (d / "purifier.json").unlink(), "card .* is missing"),
+        (lambda d: (d / "purifier.json").write_text("[1, 2]"), "card .* is damaged"),
+        (lambda d: (d / "purifier.keras").write_bytes(b"zip?"), "is damaged: its sha256 does not match"),
+    ],
+)
+def test_unusable_pretrained_model_says_what_to_do(pretrained_dir, damage, message):
+    damage(pretrained_dir)
+    with pytest.raises(pretrained.PretrainedModelError, match=message) as info:
+        pretrained.load_pretrained()
+    assert str(pretrained_dir) in str(info.value) and "make pretrained" in str(info.value)
+
+
+def test_a_resigned_broken_archive_fails_to_load_as_damaged(pretrained_dir):
+    (pretrained_dir / "purifier.keras").write_bytes(b"not a zip archive")
+    model_card.write_model_metadata(pretrained_dir / "purifier.keras")
+    with pytest.raises(pretrained.PretrainedModelError, match="is damaged .*make pretrained"):
+        pretrained.load_pretrained()
