@@ -11,7 +11,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test slow demo report bench lint clean
+.PHONY: venv test slow demo report pretrained bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ demo: $(STAMP)
 
 report: $(STAMP)
 	$(PY) -m trainers.report --flagfile=configs/report.flags
+
+# Train the shipped purifier on the renderer only, score it, and write it into the package.
+REAL_CROPS := $(wildcard ../shared/data/mpiigaze-55x35)
+pretrained: $(STAMP)
+	$(PY) -m trainers.purify --flagfile=configs/pretrained.flags
+	$(PY) -m export.pretrained --model=runs/pretrained/purifier.keras \
+		--command="make pretrained" $(if $(REAL_CROPS),--real_dir=$(REAL_CROPS))
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

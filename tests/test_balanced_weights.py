@@ -14,13 +14,19 @@ def _np_gram(f):
     return f.T @ f / f.shape[0]
 
 
+def _noise_eyes(n: int, seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """(rng, n noise images 32x40, their labels: an iris box with a pupil box inside)."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (n, 32, 40, 3)).astype(np.float32)
+    masks = np.zeros((n, 32, 40), np.int32)
+    masks[:, 8:24, 10:30] = 1
+    masks[:, 12:20, 16:24] = 2
+    return rng, images, masks
+
+
 def test_balanced_global_style_is_relative_gram_error():
     net = build_loss_network("vgg16", "random", seed=4)
-    rng = np.random.default_rng(0)
-    style = rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32)
-    style_mask = np.zeros((1, 32, 40), np.int32)
-    style_mask[:, 8:24, 10:30] = 1
-    style_mask[:, 12:20, 16:24] = 2
+    rng, style, style_mask = _noise_eyes(1, 0)
     objective = PurificationObjective(net, LossWeights())
     balanced = balanced_layer_weights(objective, style, style_mask)
     assert set(balanced.global_style_layer_weights) == set(LossWeights().global_style_layers)
@@ -50,11 +56,7 @@ def test_balanced_global_style_is_relative_gram_error():
 
 def test_balanced_content_is_relative_to_the_style_sets_mean_energy_and_tv_is_relative():
     net = build_loss_network("vgg16", "random", seed=4)
-    rng = np.random.default_rng(1)
-    style = rng.uniform(0, 255, (3, 32, 40, 3)).astype(np.float32)
-    masks = np.zeros((3, 32, 40), np.int32)
-    masks[:, 8:24, 10:30] = 1
-    masks[:, 12:20, 16:24] = 2
+    rng, style, masks = _noise_eyes(3, 1)
     objective = PurificationObjective(net, LossWeights())
     balanced = PurificationObjective(net, balanced_layer_weights(objective, style, masks))
     out, content = (rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32) for _ in range(2))

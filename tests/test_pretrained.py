@@ -68,3 +68,27 @@ def test_a_resigned_broken_archive_fails_to_load_as_damaged(pretrained_dir):
     model_card.write_model_metadata(pretrained_dir / "purifier.keras")
     with pytest.raises(pretrained.PretrainedModelError, match="is damaged .*make pretrained"):
         pretrained.load_pretrained()
+
+
+def test_save_pretrained_halves_the_file_and_loads_back_as_float32(tmp_path):
+    """The shipped model stores float16 variables (the package budget) and runs in float32."""
+    import numpy as np
+    import tensorflow as tf
+
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.losses.luminance import fit_luminance_prior
+    from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
+
+    model = build_transformer("paper", residual=True, illumination=True)
+    model.get_layer(ILLUMINATION_LAYER).set_prior(
+        fit_luminance_prior(render_eyes(64, 32, 48, domain="synthetic", seed=1)["image"]))
+    full = tmp_path / "full.keras"
+    model.save(full)
+    path = pretrained.save_pretrained(model, {"scores": {"kNN": 0.5}}, tmp_path / "pkg")
+    assert path.stat().st_size < 0.6 * full.stat().st_size
+    card = json.loads(pretrained.card_path(tmp_path / "pkg").read_text())
+    assert card["storage_dtype"] == "float16" and card["scores"] == {"kNN": 0.5}
+    loaded = pretrained.load_pretrained(tmp_path / "pkg")
+    assert all(v.dtype == "float32" for v in loaded.weights)
+    x = tf.constant(render_eyes(2, 32, 48, domain="real", seed=2)["image"], tf.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=2.0)

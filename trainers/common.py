@@ -151,55 +151,14 @@ def read_content(kind: str, path: str, limit: int | None = None) -> dict:
     return getattr(importlib.import_module(module), function)(path, limit=limit)
 
 
-def style_from_flags(height: int, width: int):
-    """(style image uint8 (H, W, 3), its oracle mask or None) from --style_image or --style_seed."""
-    import cv2
-
-    from purify_tf.data.renderer import render_eyes
-
-    if FLAGS.style_image:
-        from purify_tf.data.image_io import read_image
-
-        image = read_image(FLAGS.style_image)
-        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), None
-    eye = render_eyes(1, height=height, width=width, domain="synthetic", seed=FLAGS.style_seed)
-    return eye["image"][0], eye["mask"][0]
-
-
 def fcn_from_flags(model_dir: Path, strategy):
     """Load --fcn_model, or <model_dir>/fcn.keras from an earlier run, or train and save one."""
-    import keras
-    import numpy as np
+    from purify_tf.training.segment_loop import load_or_train_fcn
 
-    from purify_tf.atomic import atomic_path
-    from purify_tf.data.renderer import render_eyes
-    from purify_tf.training.inputs import MixedSource, RendererSource
-    from purify_tf.training.segment_loop import SegmentTrainConfig, evaluate_fcn, train_fcn
-
-    path = Path(FLAGS.fcn_model) if FLAGS.fcn_model else model_dir / "fcn.keras"
-    if path.exists():
-        logging.info("Using the FCN in %s", path)
-        return keras.models.load_model(path)
-    if FLAGS.fcn_model:
+    if FLAGS.fcn_model and not Path(FLAGS.fcn_model).exists():
         raise FileNotFoundError(f"--fcn_model={FLAGS.fcn_model} does not exist")
-    h, w = FLAGS.height, FLAGS.width
-    source = MixedSource([RendererSource(h, w, "real", FLAGS.seed + 101), RendererSource(h, w, "synthetic", FLAGS.seed + 202)])
-    cfg = SegmentTrainConfig(steps=FLAGS.fcn_steps, batch_size=FLAGS.fcn_batch_size, progress=FLAGS.progress)
-    fcn = train_fcn(source, cfg, strategy)
-    held_out = [render_eyes(32, h, w, domain=d, seed=999_983) for d in ("real", "synthetic")]
-    iou = evaluate_fcn(fcn, np.concatenate([e["image"] for e in held_out]), np.concatenate([e["mask"] for e in held_out]))
-    logging.info("FCN held-out IoU: %s", {k: round(v, 3) for k, v in iou.items()})
+    path = Path(FLAGS.fcn_model) if FLAGS.fcn_model else model_dir / "fcn.keras"
+    fcn, iou = load_or_train_fcn(path, FLAGS.height, FLAGS.width, FLAGS.fcn_steps, FLAGS.fcn_batch_size,
+                                 FLAGS.seed, strategy, progress=FLAGS.progress)
     print("FCN held-out IoU: " + ", ".join(f"{k}={v:.3f}" for k, v in iou.items()))
-    with atomic_path(path) as tmp:
-        fcn.save(str(tmp))
     return fcn
-
-
-def fcn_mask_fn(fcn):
-    """images (B, H, W, 3) [0, 255] -> int32 masks with the orphan-label fix, usable in tf.function."""
-    from purify_tf.models.segmentation import predict_masks
-
-    def mask_fn(images):
-        return predict_masks(fcn, images, fix_orphans=True)
-
-    return mask_fn

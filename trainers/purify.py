@@ -37,6 +37,10 @@ flags.DEFINE_float("gamma", 0.0, "Weight gamma of the low-frequency luminance te
                    "output's coarse log-luminance map under the style set's Gaussian; 0: off, the paper).")
 flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
+flags.DEFINE_bool("residual", False, "Residual output initialised to the identity (f_W predicts a correction of "
+                  "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
+flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
+                     "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"],
                   "Learning-rate schedule: constant (the paper) or cosine decay to 1% at --train_steps.")
 flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
@@ -78,6 +82,7 @@ for _name in ("height", "width", "batch_size", "train_steps", "fcn_steps", "fcn_
               "checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
     common.require_positive_int(_name)
 common.require_non_negative("histogram_every")
+common.require_non_negative("eval_every")
 for _name in ("learning_rate",):
     common.require_positive(_name)
 common.require_positive_int("style_set_size")
@@ -94,14 +99,16 @@ flags.register_validator(
 def main(argv: list[str]) -> int:
     del argv
     from purify_tf.errors import ConfigError
+    from purify_tf.gaze.monitor import gaze_monitor
     from purify_tf.losses.objective import LossWeights
-    from purify_tf.training.style_source import load_style_set
     from purify_tf.training.purify_loop import (
         NonFiniteLossError,
         PurifyTrainConfig,
         PurifyTrainer,
         describe_outputs,
     )
+    from purify_tf.training.segment_loop import predict_fn
+    from purify_tf.training.style_source import load_style_set
 
     runtime = common.setup_runtime()
     strategy = runtime.strategy
@@ -133,7 +140,7 @@ def main(argv: list[str]) -> int:
     mask_fn = None
     use_masks = FLAGS.loss == "masked"
     if use_masks and FLAGS.masks == "fcn":
-        mask_fn = common.fcn_mask_fn(common.fcn_from_flags(model_dir, strategy))
+        mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
         style_mask = None  # the trainer labels the style set with the FCN too
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
@@ -142,13 +149,16 @@ def main(argv: list[str]) -> int:
         model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks, layer_weighting=FLAGS.layer_weights,
-        style_mode=FLAGS.style_mode, illumination=FLAGS.illumination, lr_schedule=FLAGS.lr_schedule,
+        style_mode=FLAGS.style_mode, illumination=FLAGS.illumination, residual=FLAGS.residual,
+        lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
     )
+    monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
-                            mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images)
+                            mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
+                            monitor=monitor)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

@@ -28,15 +28,19 @@ def first_match(history: list[float], value: float) -> int | None:
 
 
 def feed_forward_objective(
-    model: Any, objective: Any, contents: np.ndarray, masks: np.ndarray | None, targets: Any
+    model: Any, objective: Any, contents: np.ndarray, masks: np.ndarray | None, targets: Any,
+    compared: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(per-image objective of f_W's outputs (N,), outputs uint8 (N, H, W, 3))."""
+    """(per-image objective of f_W's outputs (N,), outputs uint8 (N, H, W, 3)); ``compared``: the
+    images the content terms compare with (default: the contents)."""
+    compared = contents if compared is None else compared
     values, outputs = [], []
     for i in range(len(contents)):
         c = tf.constant(contents[i : i + 1], tf.float32)
         out = apply_padded(model, c)
         m = None if masks is None else tf.constant(masks[i : i + 1].astype(np.int32))
-        values.append(float(objective(out, c, m, targets)["total"]))
+        ref = tf.constant(compared[i : i + 1], tf.float32)
+        values.append(float(objective(out, ref, m, targets)["total"]))
         outputs.append(out.numpy()[0])
     return np.asarray(values), as_rgb_uint8(np.stack(outputs))
 
@@ -51,24 +55,30 @@ def objective_curves(
     gatys_iterations: int = 100,
     init: str = "noise",
     seed: int = 0,
+    targets: Any = None,
+    loss_contents: Any = None,
 ) -> dict[str, Any]:
     """Fig. 8 at one image size: the contents' size (N, H, W, 3); style image at the same size.
 
     Returns ``size``, per-image ``feed_forward`` values, ``gatys`` histories (n_iter + 1 values,
     index 0 the initial image), ``match_iteration`` per image (None: not reached within
-    ``gatys_iterations``), ``gatys_seconds`` per image and the mean curve.
+    ``gatys_iterations``), ``gatys_seconds`` per image and the mean curve. ``targets`` replaces
+    the style image's targets (e.g. a style set's mean Grams); ``loss_contents`` maps the
+    contents to what the objective compares with (the illumination front end's output).
     """
     contents = as_rgb_uint8(contents)
     style = as_rgb_uint8(np.asarray(style_image)[None] if np.ndim(style_image) == 3 else style_image)
     smask = None if style_mask is None else np.asarray(style_mask).reshape(style.shape[:3])
-    targets = objective.style_targets(
-        tf.constant(style, tf.float32), None if smask is None else tf.constant(smask.astype(np.int32))
-    )
-    ff, _ = feed_forward_objective(model, objective, contents, content_masks, targets)
+    if targets is None:
+        targets = objective.style_targets(
+            tf.constant(style, tf.float32), None if smask is None else tf.constant(smask.astype(np.int32))
+        )
+    compared = contents if loss_contents is None else as_rgb_uint8(np.asarray(loss_contents(contents)))
+    ff, _ = feed_forward_objective(model, objective, contents, content_masks, targets, compared)
     histories, matches, seconds = [], [], []
     for i in range(len(contents)):
         mask = None if content_masks is None else np.asarray(content_masks[i])
-        res = run_gatys(objective, contents[i], mask, targets, init=init, seed=seed + i,
+        res = run_gatys(objective, compared[i], mask, targets, init=init, seed=seed + i,
                         max_iter=gatys_iterations)
         histories.append([float(v) for v in res.objective_history])
         matches.append(first_match(res.objective_history, float(ff[i])))

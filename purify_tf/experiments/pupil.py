@@ -38,18 +38,21 @@ def darkest_blob_centres(images: np.ndarray, sigma_frac: float = 0.025, level: f
 
     A detector independent of the network that shapes the loss, so that "the pupil stays put"
     is not judged by the same model that was optimised to keep its own masks in place. The
-    grey image is smoothed (sigma = ``sigma_frac`` * width, which also fills glints) and a
-    5x wider blur is subtracted (a difference of Gaussians: a dark spot on a brighter iris
-    stands out, a shadow or dark corner does not); the blob is the connected region around the
-    strongest response that reaches ``level`` of it; its response-weighted centroid is the centre.
+    grey image is smoothed (sigma = ``sigma_frac`` * width, which also fills glints), a 5x wider
+    blur is subtracted and the difference divided by that wider blur (a Weber contrast: a dark
+    spot on a brighter iris stands out, a shadow or dark corner does not, and a smooth change of
+    illumination, which is what purification does, leaves the response unchanged); the blob is
+    the connected region around the strongest response that reaches ``level`` of it; its
+    response-weighted centroid is the centre.
     """
     x = as_rgb_uint8(images).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     out = np.full((len(x), 2), np.nan, np.float64)
     for k, gray in enumerate(x):
         sigma = max(sigma_frac * gray.shape[1], 0.5)
-        g = cv2.GaussianBlur(gray, (0, 0), sigma) - cv2.GaussianBlur(gray, (0, 0), 5 * sigma)
+        surround = cv2.GaussianBlur(gray, (0, 0), 5 * sigma)
+        g = (cv2.GaussianBlur(gray, (0, 0), sigma) - surround) / (surround + 8.0)
         lo = float(g.min())
-        if lo > -1.0:
+        if lo > -0.01:
             continue
         thresh = (1 - level) * lo
         _, labels = cv2.connectedComponents((g <= thresh).astype(np.uint8), connectivity=8)

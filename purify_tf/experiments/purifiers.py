@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from purify_tf.losses.objective import LossWeights
 from purify_tf.training.inputs import RendererSource
 from purify_tf.training.style_source import load_style_set
@@ -31,20 +29,24 @@ class Variant:
     style_mode: str = "mean"
     illumination: bool = False
     gamma: float = 0.0
+    residual: bool = True
     config: str = "paper"
     use_masks: bool = True
 
 
-PAPER = Variant("paper", "paper-faithful (one style image)")
+PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     PAPER,
-    Variant("johnson", "Johnson et al. (plain loss, one style image)", config="johnson", use_masks=False),
-    Variant("style_set", "+ style set: mean Grams of 64 synthetic eyes", style_source="renderer"),
-    Variant("style_per_batch", "+ style set: a new synthetic eye per content eye",
+    Variant("johnson", "Johnson et al.: plain loss, one style image", config="johnson", use_masks=False,
+            residual=False),
+    Variant("residual", "+ residual output (identity at start)"),
+    Variant("style_set", "+ residual + style set (mean Grams of synthetic eyes)", style_source="renderer"),
+    Variant("style_per_batch", "+ residual + style set (a new synthetic eye per content eye)",
             style_source="renderer", style_mode="per_batch"),
-    Variant("luminance_loss", "+ style set + luminance term (gamma 1)", style_source="renderer", gamma=1.0),
-    Variant("front_end", "+ style set + illumination front end", style_source="renderer", illumination=True),
-    Variant("front_end_luminance", "+ style set + front end + luminance term",
+    Variant("luminance_loss", "+ residual + style set + luminance term", style_source="renderer", gamma=1.0),
+    Variant("front_end", "+ residual + style set + illumination front end", style_source="renderer",
+            illumination=True),
+    Variant("front_end_luminance", "+ residual + style set + front end + luminance term",
             style_source="renderer", illumination=True, gamma=1.0),
 )}
 
@@ -90,6 +92,7 @@ def train_variant(
         model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,
         lr_schedule=s.lr_schedule, train_steps=s.steps, weights=weights, use_masks=variant.use_masks,
         layer_weighting=s.layer_weighting, style_mode=variant.style_mode, illumination=variant.illumination,
+        residual=variant.residual,
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
     )
@@ -115,10 +118,3 @@ def train_variant(
                     "loss_weights": {k: v for k, v in trainer.objective.weights.to_dict().items()
                                      if isinstance(v, float)}})
     return trainer.model, summary
-
-
-def style_preview(settings: TrainSettings, variant: Variant, n: int = 8) -> np.ndarray:
-    """The first ``n`` style images a variant trains towards (one image repeated for the paper)."""
-    style = load_style_set(variant.style_source, settings.height, settings.width,
-                           set_size=settings.style_set_size, seed=settings.style_seed)
-    return style.images[np.arange(n) % len(style.images)]

@@ -28,7 +28,7 @@ from purify_tf.errors import ConfigError
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as cv2's RGB -> gray
 LOG_OFFSET = 8.0  # log(Y + 8): keeps black pixels finite and damps sensor noise in the dark
-DEFAULT_GRID = (4, 6)  # rows x cols of the coarse map: one cell ~ 16 x 16 px at 64 x 96
+DEFAULT_GRID = (3, 3)  # rows x cols of the coarse map (3 x 3 measured best of 2x2 ... 6x9, docs/report)
 
 
 def luminance(images: tf.Tensor) -> tf.Tensor:
@@ -79,7 +79,8 @@ class LuminancePrior:
 
     ``mean`` (D,), ``precision`` (D, D) (inverse of the covariance plus ``ridge`` * I), ``grid``
     (rows, cols) with D = rows * cols, ``mean_luminance``: the set's mean luminance in [0, 255]
-    (the exposure the front end restores).
+    (the exposure the front end restores), ``log_contrast``: the set's mean per-image standard
+    deviation of log(Y + 8) (the contrast the front end moves towards).
     """
 
     mean: np.ndarray
@@ -87,15 +88,18 @@ class LuminancePrior:
     grid: tuple[int, int]
     mean_luminance: float
     num_images: int
+    log_contrast: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "precision": self.precision.tolist(), "grid": list(self.grid),
-                "mean_luminance": self.mean_luminance, "num_images": self.num_images}
+                "mean_luminance": self.mean_luminance, "num_images": self.num_images,
+                "log_contrast": self.log_contrast}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LuminancePrior:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["precision"], np.float32),
-                   tuple(int(v) for v in data["grid"]), float(data["mean_luminance"]), int(data["num_images"]))
+                   tuple(int(v) for v in data["grid"]), float(data["mean_luminance"]), int(data["num_images"]),
+                   float(data.get("log_contrast", 0.0)))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -118,9 +122,10 @@ def fit_luminance_prior(
     ]).astype(np.float64)
     mean = maps.mean(axis=0)
     cov = np.cov((maps - mean).T) + ridge * np.eye(dim)
-    lum = float(np.mean(images.astype(np.float32) @ np.asarray(LUMA, np.float32)))
+    y = images.astype(np.float32) @ np.asarray(LUMA, np.float32)
+    contrast = float(np.mean(np.log(y + LOG_OFFSET).std(axis=(1, 2))))
     return LuminancePrior(mean.astype(np.float32), np.linalg.inv(cov).astype(np.float32),
-                          (int(grid[0]), int(grid[1])), lum, int(len(images)))
+                          (int(grid[0]), int(grid[1])), float(y.mean()), int(len(images)), contrast)
 
 
 def luminance_prior_loss(images: tf.Tensor, prior: LuminancePrior) -> tf.Tensor:

@@ -10,8 +10,10 @@ illumination explicitly and in closed form, with the synthetic domain's
    ``g = -(P + lambda I)^-1 P (m - mu)``: the correction the prior finds most plausible, small
    along directions that eye geometry explains (large synthetic variance) and large along
    shadows and gradients (small synthetic variance);
-3. ``O = I * exp(upsample(g))`` (bilinear, a smooth gain, so edges and the pupil stay put),
-   scaled to the synthetic set's mean luminance.
+3. ``O = I * exp(upsample(g))`` (bilinear, a smooth gain, so edges and the pupil stay put);
+4. tone: the log-luminance deviations from the image's mean are scaled so that their standard
+   deviation moves ``contrast`` of the way to the synthetic set's (undoes gamma and contrast
+   changes; 0 switches it off), and the result is scaled to the synthetic set's mean luminance.
 
 It has no trainable weights; the prior is stored in the layer's (non-trainable) weights, so a
 saved purifier carries it.
@@ -26,6 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from purify_tf.losses.luminance import (
+    DEFAULT_GRID,
+    LOG_OFFSET,
     LuminancePrior,
     bilinear_matrix,
     coarse_log_luminance,
@@ -33,7 +37,8 @@ from purify_tf.losses.luminance import (
 )
 
 _PACKAGE = "purify_tf"
-DEFAULT_STRENGTH = 10.0  # lambda: measured best of {1, 10, 100} on the renderer (docs/report)
+DEFAULT_STRENGTH = 10.0  # lambda: measured best of {1, 3, 10, 30, 100} on the renderer (docs/DESIGN.md)
+DEFAULT_CONTRAST = 0.5  # share of the way to the synthetic contrast (0.5 measured better than 1.0)
 
 
 def gain_matrix(prior: LuminancePrior, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
@@ -46,15 +51,19 @@ def gain_matrix(prior: LuminancePrior, strength: float = DEFAULT_STRENGTH) -> np
 class IlluminationNormalization(keras.layers.Layer):
     """(B, H, W, 3) RGB [0, 255] -> same, low-frequency illumination matched to the prior."""
 
-    def __init__(self, grid: tuple[int, int] = (4, 6), strength: float = DEFAULT_STRENGTH, **kwargs: Any) -> None:
+    def __init__(self, grid: tuple[int, int] = DEFAULT_GRID, strength: float = DEFAULT_STRENGTH,
+                 contrast: float = DEFAULT_CONTRAST, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.grid = (int(grid[0]), int(grid[1]))
         self.strength = float(strength)
+        self.contrast = float(contrast)
         dim = self.grid[0] * self.grid[1]
         self.prior_mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False, name="prior_mean")
         self.gain = self.add_weight(shape=(dim, dim), initializer="zeros", trainable=False, name="gain")
         self.target_luminance = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                                 name="target_luminance")
+        self.target_log_contrast = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                                   name="target_log_contrast")
 
     def set_prior(self, prior: LuminancePrior) -> None:
         """Load a fitted prior (its grid must match the layer's)."""
@@ -63,6 +72,7 @@ class IlluminationNormalization(keras.layers.Layer):
         self.prior_mean.assign(prior.mean)
         self.gain.assign(gain_matrix(prior, self.strength))
         self.target_luminance.assign(prior.mean_luminance)
+        self.target_log_contrast.assign(prior.log_contrast)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x = tf.cast(inputs, tf.float32)
@@ -74,6 +84,14 @@ class IlluminationNormalization(keras.layers.Layer):
         smooth = tf.einsum("hr,brc,wc->bhw", bilinear_matrix(shape[1], rows), log_gain,
                            bilinear_matrix(shape[2], cols))
         lit = x * tf.exp(smooth)[..., None]
+        target_c = tf.cast(self.target_log_contrast, tf.float32)
+        if self.contrast > 0:
+            log_y = tf.math.log(luminance(lit) + LOG_OFFSET)
+            centred = log_y - tf.reduce_mean(log_y, axis=[1, 2], keepdims=True)
+            std = tf.sqrt(tf.reduce_mean(tf.square(centred), axis=[1, 2], keepdims=True) + 1e-6)
+            want = std + self.contrast * (target_c - std)
+            ratio = tf.where(target_c > 0, want / std, tf.ones_like(std))
+            lit = lit * tf.exp(centred * (ratio - 1.0))[..., None]
         # Exposure: the synthetic set's mean luminance (an all-black image stays black).
         mean = tf.reduce_mean(luminance(lit), axis=[1, 2])
         target = tf.cast(self.target_luminance, tf.float32)
@@ -85,4 +103,5 @@ class IlluminationNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "grid": list(self.grid), "strength": self.strength}
+        return {**super().get_config(), "grid": list(self.grid), "strength": self.strength,
+                "contrast": self.contrast}

@@ -22,6 +22,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from purify_tf.models.illumination import IlluminationNormalization
+
 _PACKAGE = "purify_tf"
 
 
@@ -218,8 +220,6 @@ def build_transformer(
     inputs = keras.Input(shape=(*input_shape, 3), name="image")
     x = inputs
     if illumination:
-        from purify_tf.models.illumination import IlluminationNormalization
-
         x = IlluminationNormalization(name=ILLUMINATION_LAYER)(x)
     base = x
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
@@ -240,7 +240,7 @@ def build_transformer(
     return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
 
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "float16")
 
 
 def with_precision(model: keras.Model, policy: str) -> keras.Model:
@@ -249,6 +249,8 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
     Why: a ``.keras`` file stores each layer's policy, so a global policy set before loading has
     no effect. bfloat16 is 1.6-1.8x faster on CPUs with AVX512_BF16 (docs/BENCHMARKS.md) and
     float16 is the GPU choice; variables stay float32 and ``ScaledTanh`` keeps a float32 output.
+    ``float16`` (variables too) halves the file for storage (the shipped pretrained purifier);
+    convert it back with ``with_precision(model, "float32")`` before use.
     """
     if policy not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {policy!r}")

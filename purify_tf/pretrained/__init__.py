@@ -80,6 +80,33 @@ def load_pretrained(directory: str | os.PathLike | None = None) -> Any:
 
     path = verified_path(directory)
     try:
-        return load_keras_model(path)
+        return as_float32(load_keras_model(path))
     except ConfigError as exc:
         raise PretrainedModelError(f"the pretrained purifier {path} is damaged ({exc}); {REGENERATE}") from exc
+
+
+def as_float32(model: Any) -> Any:
+    """A model stored with float16 variables (half the file) as a float32 model, same weights."""
+    if all(v.dtype == "float32" for v in model.weights):
+        return model
+    from purify_tf.models.transformer import with_precision
+
+    return with_precision(model, "float32")
+
+
+def save_pretrained(model: Any, card: dict[str, Any], directory: str | os.PathLike | None = None) -> Path:
+    """Write ``model`` with float16 variables as the pretrained purifier and sign it with ``card``
+    (how it was trained and its measured scores). Returns the model path."""
+    from purify_tf.atomic import atomic_path
+    from purify_tf.inference.model_card import write_model_metadata
+    from purify_tf.models.transformer import with_precision
+
+    path = pretrained_path(directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with_precision(model, "float16").save(str(tmp))
+    card_file = card_path(directory)
+    if card_file.exists():
+        card_file.unlink()  # a new model: the old card's facts do not carry over
+    write_model_metadata(path, {**card, "storage_dtype": "float16"}, card_file)
+    return path

@@ -13,8 +13,8 @@ import math
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import cv2
 import keras

@@ -8,6 +8,7 @@ the pupils it misses under outdoor light.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -69,3 +70,45 @@ def evaluate_fcn(model: keras.Model, images: np.ndarray, masks: np.ndarray, fix_
     iou = per_class_iou(pred, masks)
     iou["mean"] = float(np.nanmean(list(iou.values())))
     return iou
+
+
+HELD_OUT_SEED = 999_983  # renderer seed of the FCN's held-out IoU set (never used in training)
+
+
+def load_or_train_fcn(
+    path: str | os.PathLike, height: int, width: int, steps: int, batch_size: int = 16, seed: int = 0,
+    strategy: tf.distribute.Strategy | None = None, progress: bool = False,
+) -> tuple[keras.Model, dict[str, float]]:
+    """The FCN in ``path``, or one trained on both renderer domains and saved there (atomically);
+    returns it with its held-out per-class IoU (32 eyes of each domain)."""
+    from pathlib import Path
+
+    from purify_tf.atomic import atomic_path
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.training.inputs import MixedSource, RendererSource
+
+    path = Path(path)
+    if path.is_file():
+        logging.info("Using the FCN in %s", path)
+        fcn = keras.models.load_model(path)
+    else:
+        source = MixedSource([RendererSource(height, width, "real", seed + 101),
+                              RendererSource(height, width, "synthetic", seed + 202)])
+        fcn = train_fcn(source, SegmentTrainConfig(steps=steps, batch_size=batch_size, progress=progress), strategy)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            fcn.save(str(tmp))
+    held = [render_eyes(32, height, width, domain=d, seed=HELD_OUT_SEED) for d in ("real", "synthetic")]
+    iou = evaluate_fcn(fcn, np.concatenate([e["image"] for e in held]), np.concatenate([e["mask"] for e in held]))
+    logging.info("FCN held-out IoU: %s", {k: round(v, 3) for k, v in iou.items()})
+    return fcn, iou
+
+
+def predict_fn(fcn: keras.Model):
+    """images (B, H, W, 3) [0, 255] -> int32 masks with the orphan-label fix, usable in tf.function:
+    the masks S[I] the local losses use."""
+
+    def mask_fn(images):
+        return predict_masks(fcn, images, fix_orphans=True)
+
+    return mask_fn

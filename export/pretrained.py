@@ -1,0 +1,59 @@
+r"""Ship a trained purifier as the package's pretrained model: ``make pretrained``.
+
+    python -m export.pretrained --model=runs/pretrained/purifier.keras
+
+Scores the model on fresh renderer eyes (gap share per estimator, pupil shift), then writes it
+with float16 variables to ``purify_tf/pretrained/purifier.keras`` with a signed card
+(``purifier.json``: how it was trained, the scores, sha256). Only renderer-trained models belong
+there: the real crops of ../shared are used to *measure* the pupil shift, never to train.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "Trained purifier (.keras) with its training metadata (.json) beside it.")
+flags.DEFINE_string("out_dir", None, "Destination folder (default: the package's purify_tf/pretrained/).")
+flags.DEFINE_integer("test_n", 600, "Fresh real-domain test eyes (and twins) for the scores.")
+flags.DEFINE_list("estimators", ["knn", "svr", "rf", "alr"], "Gaze estimators for the gap shares.")
+flags.DEFINE_string("real_dir", None, "Real eye crops for the pupil shift on real eyes (measured only).")
+flags.DEFINE_string("command", None, "The command that trained the model (recorded in the card).")
+flags.mark_flag_as_required("model")
+flags.register_validator("model", lambda v: v is None or Path(v).is_file(),
+                         message="--model must name an existing .keras file.")
+flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    from purify_tf.experiments.common import load_purifier
+    from purify_tf.experiments.scorecard import score_purifier
+    from purify_tf.pretrained import pretrained_path, save_pretrained
+
+    model, size = load_purifier(FLAGS.model)
+    meta_path = Path(FLAGS.model).with_suffix(".json")
+    training = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if size is None:
+        print(f"error: {meta_path} has no image_size; export a model trained by trainers.purify", file=sys.stderr)
+        return 2
+    scores = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators,
+                            real_dir=FLAGS.real_dir)
+    card = {"training": training, "scores": scores, "trained_on": "built-in renderer only",
+            "command": FLAGS.command, "image_size": list(size)}
+    path = save_pretrained(model, card, FLAGS.out_dir)
+    print(f"Pretrained purifier written: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    print(json.dumps(scores, indent=1))
+    return 0 if path == pretrained_path(FLAGS.out_dir) else 1
+
+
+def run() -> None:
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    run()

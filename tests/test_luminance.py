@@ -1,0 +1,122 @@
+"""The low-frequency luminance prior, its loss and the illumination front end (NumPy references)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from purify_tf.data.renderer import render_eyes
+from purify_tf.errors import ConfigError
+from purify_tf.losses.luminance import (
+    LOG_OFFSET,
+    LUMA,
+    LuminancePrior,
+    coarse_log_luminance,
+    fit_luminance_prior,
+    luminance_prior_loss,
+)
+from purify_tf.models.illumination import IlluminationNormalization
+from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
+
+
+def np_coarse(images: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Bin pixel i of n into floor((i + 0.5) * cells / n), average log(Y + 8) per cell, centre."""
+    y = np.log(images.astype(np.float64) @ np.asarray(LUMA) + LOG_OFFSET)
+    n, h, w = y.shape
+    rb = np.floor((np.arange(h) + 0.5) * grid[0] / h).astype(int)
+    cb = np.floor((np.arange(w) + 0.5) * grid[1] / w).astype(int)
+    out = np.zeros((n, grid[0], grid[1]))
+    for r in range(grid[0]):
+        for c in range(grid[1]):
+            out[:, r, c] = y[:, rb == r][:, :, cb == c].mean(axis=(1, 2))
+    flat = out.reshape(n, -1)
+    return flat - flat.mean(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def synthetic_set() -> np.ndarray:
+    return render_eyes(96, 32, 48, domain="synthetic", seed=5)["image"]
+
+
+@pytest.mark.parametrize("shape", [(2, 32, 48), (3, 35, 55)])
+def test_coarse_log_luminance_matches_numpy(shape):
+    images = np.random.default_rng(0).uniform(0, 255, (*shape, 3)).astype(np.float32)
+    got = coarse_log_luminance(tf.constant(images), (4, 6)).numpy()
+    np.testing.assert_allclose(got, np_coarse(images, (4, 6)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 0.0, atol=1e-5)
+
+
+def test_prior_loss_is_the_per_cell_mahalanobis_distance(synthetic_set):
+    prior = fit_luminance_prior(synthetic_set, grid=(4, 6))
+    maps = np_coarse(synthetic_set, (4, 6))
+    np.testing.assert_allclose(prior.mean, maps.mean(0), atol=1e-4)
+    x = synthetic_set[:5].astype(np.float32)
+    d = np_coarse(x, (4, 6)) - prior.mean.astype(np.float64)
+    want = np.einsum("bi,ij,bj->b", d, prior.precision.astype(np.float64), d) / 24
+    np.testing.assert_allclose(luminance_prior_loss(tf.constant(x), prior).numpy(), want, rtol=1e-3)
+    # A cast shadow over half the eye is far less likely than the set's own eyes.
+    shadowed = x.copy()
+    shadowed[:, :, :24] *= 0.4
+    assert luminance_prior_loss(tf.constant(shadowed), prior).numpy().mean() > 3 * want.mean()
+    # Round trip through JSON-able dicts (stored in metadata).
+    again = LuminancePrior.from_dict(prior.to_dict())
+    np.testing.assert_allclose(again.precision, prior.precision)
+    assert again.grid == prior.grid
+
+
+def test_prior_needs_enough_rgb_images():
+    with pytest.raises(ConfigError, match="too few"):
+        fit_luminance_prior(np.zeros((10, 32, 48, 3), np.uint8))
+    with pytest.raises(ConfigError, match="RGB"):
+        fit_luminance_prior(np.zeros((100, 32, 48), np.uint8))
+
+
+def test_front_end_removes_a_light_gradient_and_keeps_the_pupil(synthetic_set):
+    prior = fit_luminance_prior(synthetic_set)
+    layer = IlluminationNormalization()
+    layer.set_prior(prior)
+    eyes = render_eyes(8, 32, 48, domain="synthetic", seed=77)
+    ramp = np.linspace(0.35, 1.0, 48, dtype=np.float32)[None, None, :, None]
+    lit = np.clip(eyes["image"].astype(np.float32) * ramp, 0, 255)
+    out = layer(tf.constant(lit)).numpy()
+    before = luminance_prior_loss(tf.constant(lit), prior).numpy().mean()
+    after = luminance_prior_loss(tf.constant(out), prior).numpy().mean()
+    assert after < 0.5 * before, (before, after)
+    # The correction is a smooth gain: dark pupil pixels stay the darkest of their neighbourhood.
+    gray = out @ np.asarray(LUMA, np.float32)
+    for i in range(8):
+        pupil = eyes["mask"][i] == 2
+        if pupil.sum() >= 2:
+            iris = eyes["mask"][i] == 1
+            assert gray[i][pupil].mean() < gray[i][iris].mean()
+    # Exposure: the output's mean luminance is the synthetic set's (less where bright pixels clip).
+    means = gray.mean(axis=(1, 2))
+    assert np.all(means <= prior.mean_luminance + 0.5) and np.median(means) > 0.97 * prior.mean_luminance
+
+
+def test_prior_grid_must_match_the_layer(synthetic_set):
+    with pytest.raises(ValueError, match="grid"):
+        IlluminationNormalization(grid=(2, 3)).set_prior(fit_luminance_prior(synthetic_set, grid=(4, 6)))
+
+
+def test_residual_transformer_starts_as_identity_or_front_end_and_saves(tmp_path, synthetic_set):
+    x = tf.constant(render_eyes(2, 32, 48, domain="real", seed=3)["image"], tf.float32)
+    plain = build_transformer("paper", residual=True)
+    np.testing.assert_allclose(plain(x, training=False).numpy(), x.numpy(), atol=1e-3)
+    model = build_transformer("paper", residual=True, illumination=True)
+    front = model.get_layer(ILLUMINATION_LAYER)
+    front.set_prior(fit_luminance_prior(synthetic_set))
+    np.testing.assert_allclose(model(x, training=False).numpy(), front(x).numpy(), atol=1e-3)
+    assert not front.trainable_weights
+    # Gradients reach every trainable weight through the residual output (after one update the
+    # zero output conv has moved).
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - 128.0))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
+    path = tmp_path / "p.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(again(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-3)
