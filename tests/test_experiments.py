@@ -130,3 +130,15 @@ def test_gaze_experiment_tiny():
     assert set(summary["table"]) == {"kNN", "ALR"}
     assert summary["table"]["kNN"]["raw"] == pytest.approx(summary["table"]["kNN"]["same"])
     assert len(summary["errors"]["kNN / raw"]) == 10
+
+
+def test_gaze_sets_carry_synthetic_twins_of_the_test_eyes():
+    from purify_tf.data.renderer import render_eyes
+
+    sets = gaze.render_gaze_sets(20, 6, 35, 55, seed=3)
+    twin = render_eyes(6, 35, 55, domain="synthetic", seed=5)  # seed + 2: the test eyes' seed
+    np.testing.assert_array_equal(sets["test_twin_images"], twin["image"])
+    real = render_eyes(6, 35, 55, domain="real", seed=5)
+    np.testing.assert_allclose(real["gaze"], twin["gaze"])  # same geometry, other appearance
+    assert not np.array_equal(sets["test_images"], sets["test_twin_images"])
+    assert sets["in_domain_images"].shape == (6, 35, 55, 3)
