@@ -162,3 +162,11 @@ def test_trainers_report_end_to_end(tmp_path):
     data = json.loads((out / "results.json").read_text())
     assert set(data["gaze"]["gap_share"]["kNN"]) == {"paper", "front_end", "style_per_batch", "front end only"}
     assert data["training"]["front_end"]["gaze_history"]
+
+
+def test_rerender_from_results_json_keeps_the_grids(tmp_path):
+    report.write_report(small_results(), tmp_path)
+    (tmp_path / "REPORT.md").unlink()
+    text = report.rerender(tmp_path).read_text()
+    assert "![renderer](grid_renderer.png)" in text and "**renderer** (real | purified)" in text
+    assert "### Ablation: share of the raw → twin gap closed" in text

@@ -310,17 +310,18 @@ def plot_training_curves(training: dict[str, Any], path: Path) -> Path:
     fig = Figure(figsize=(11.0, 4.0), dpi=100)
     FigureCanvasAgg(fig)
     ax_loss, ax_gaze = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for name, t in training.items():
+    for i, (name, t) in enumerate(training.items()):
+        colour = f"C{i % 10}"
         hist = t.get("history") or []
         if hist:
-            ax_loss.plot([h["step"] for h in hist], [h["total"] for h in hist], label=name)
+            ax_loss.plot([h["step"] for h in hist], [h["total"] for h in hist], color=colour, label=name)
         gz = t.get("gaze_history") or []
         for key, style in (("knn_gap_share", "-"), ("svr_gap_share", "--")):
             if gz and key in gz[0]:
-                ax_gaze.plot([g["step"] for g in gz], [100 * g[key] for g in gz], style,
-                             label=f"{name} ({key.split('_')[0]})")
+                ax_gaze.plot([g["step"] for g in gz], [max(100 * g[key], -100.0) for g in gz], style,
+                             color=colour, label=f"{name} ({key.split('_')[0]})")
     ax_loss.set(xlabel="step", ylabel="objective (total)", yscale="log", title="Objective")
-    ax_gaze.set(xlabel="step", ylabel="gap closed (%)", title="Held-out gaze gap share")
+    ax_gaze.set(xlabel="step", ylabel="gap closed (%, clipped at -100)", title="Held-out gaze gap share")
     ax_gaze.axhline(0, color="grey", lw=0.8)
     for ax in (ax_loss, ax_gaze):
         ax.grid(True, alpha=0.3)
@@ -345,7 +346,16 @@ def _write_plots(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     for name, grid in results.get("grids", {}).items():
         image = image_grid(grid["columns"], grid.get("labels"), max_rows=grid.get("max_rows", 8))
         pngs[f"grid:{name}"] = write_png(image, out_dir / f"grid_{name}.png").name
+    for path in sorted(out_dir.glob("grid_*.png")):  # a re-rendered report keeps its run's grids
+        pngs.setdefault(f"grid:{path.stem[5:]}", path.name)
     return pngs
+
+
+def rerender(out_dir: str | Path) -> Path:
+    """Write REPORT.md and the plots again from ``out_dir/results.json`` (e.g. after a change to
+    the writer), keeping the grids the run drew."""
+    out_dir = Path(out_dir)
+    return write_report(json.loads((out_dir / "results.json").read_text()), out_dir)
 
 
 # ----------------------------------------------------------------------------- writer
@@ -464,11 +474,14 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     if grid_keys:
         md += ["", "## Sample grids", ""]
         for k in grid_keys:
-            labels = results["grids"][k[5:]].get("labels") or []
+            labels = (results.get("grids", {}).get(k[5:], {}).get("labels")
+                      or results.get("grid_labels", {}).get(k[5:]) or [])
             md += [f"**{k[5:]}** ({' | '.join(labels)})", "", f"![{k[5:]}]({pngs[k]})", ""]
     if results.get("gaps"):
         md += ["", "## Known gaps", ""] + [f"- {g}" for g in results["gaps"]]
     path = out_dir / "REPORT.md"
     path.write_text("\n".join(md).rstrip() + "\n")
-    (out_dir / "results.json").write_text(json.dumps(_jsonable(results), indent=1, default=str))
+    saved = {**results, "grid_labels": {**results.get("grid_labels", {}),
+                                        **{k: g.get("labels") for k, g in results.get("grids", {}).items()}}}
+    (out_dir / "results.json").write_text(json.dumps(_jsonable(saved), indent=1, default=str))
     return path

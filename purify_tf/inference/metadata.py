@@ -21,7 +21,11 @@ from purify_tf.inference.model_card import read_card, sha256_file
 from purify_tf.models.transformer import CONFIGS
 
 # Keys of a training sidecar JSON that are copied into the metadata as they are.
-_TRAINING_KEYS = ("loss_network", "vgg_weights", "config", "flags", "step", "style_image", "losses")
+# The whole objective and data settings travel with every export (trainer's metadata keys).
+_TRAINING_KEYS = ("loss_network", "vgg_weights", "config", "flags", "step", "style_image", "losses", "norm",
+                  "upsample", "use_masks", "layer_weighting", "loss_weights", "style_mode", "style_images",
+                  "illumination", "residual", "lr_schedule", "train_steps", "seed", "luminance_prior",
+                  "batch_size", "learning_rate", "image_size", "content_source")
 
 
 def describe_transformer(model: keras.Model) -> dict[str, Any]:

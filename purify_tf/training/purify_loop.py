@@ -336,11 +336,13 @@ class PurifyTrainer:
             "lr_schedule": self.cfg.lr_schedule,
             "train_steps": self.cfg.train_steps,
             "seed": self.cfg.seed,
+            "luminance_prior": None if self.luminance_prior is None else self.luminance_prior.to_dict(),
             "loss_weights": dataclasses.asdict(self.objective.weights),
             "loss_network": getattr(self.objective.loss_network, "info", {}),
             "batch_size": self.cfg.batch_size,
             "learning_rate": self.cfg.learning_rate,
             "image_size": [self.source.height, self.source.width],
+            "content_source": getattr(self.source, "domain", type(self.source).__name__),
         }
 
     def save_final(self, name: str = "purifier") -> dict[str, Path]:
