@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -315,10 +317,23 @@ def test_objective_equals_numpy_combination(objective_data):
         "global_style",
         "local_style",
         "tv",
+        "luminance",
     }
+    assert got["luminance"] == 0.0  # no prior: the paper's objective
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], value, rtol=RTOL, err_msg=key)
     assert all(expected[k] > 0 for k in expected)
+
+    # With a luminance prior, gamma * l_lum is added to the same total (l_lum: see test_luminance).
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.losses.luminance import fit_luminance_prior, luminance_prior_loss
+
+    prior = fit_luminance_prior(render_eyes(40, 16, 24, domain="synthetic", seed=3)["image"])
+    lit = PurificationObjective(net, dataclasses.replace(weights, gamma=2.0), luminance_prior=prior)
+    with_lum = {k: float(v) for k, v in lit(outputs, contents, labels, targets).items()}
+    lum = float(np.mean(luminance_prior_loss(tf.constant(outputs, tf.float32), prior).numpy()))
+    np.testing.assert_allclose(with_lum["luminance"], lum, rtol=RTOL)
+    np.testing.assert_allclose(with_lum["total"], got["total"] + 2.0 * lum, rtol=RTOL)
 
     # Precomputed content features (Gatys) give the same numbers; one-hot masks work too.
     content_targets = objective.content_targets(contents, labels)
