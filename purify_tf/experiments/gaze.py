@@ -91,17 +91,17 @@ def gap_shares(results: EvaluationResults, purified: Sequence[str], n_boot: int 
 
 def gaze_benchmark(
     estimators: Mapping[str, Any], sets: Mapping[str, np.ndarray], purified: Mapping[str, np.ndarray],
-    n_boot: int = 2000, seed: int = 0,
+    n_boot: int = 2000, seed: int = 0, fit: bool = True,
 ) -> dict[str, Any]:
     """The task metric: every estimator on in-domain synthetic, raw real, twin and purified eyes.
 
     Returns the JSON block of ``results.json["gaze"]``: ``errors[est][set]`` (mean degrees; sets
     ``in_domain``, ``raw``, ``twin`` and one per purifier), ``gap_share[est][purifier]`` (with
     ``gap_share_lo/hi`` and ``delta_deg`` with ``delta_lo/hi``), ``per_eye`` errors for Fig. 10,
-    and ``n_test``.
+    and ``n_test``. ``fit=False`` uses estimators already fitted on ``sets["train_X"]``.
     """
     test_sets = {RAW: sets["test_images"], TWIN: sets["test_twin_images"], **purified}
-    res = gaze_experiment(estimators, sets["train_X"], sets["train_gaze"], sets["test_gaze"], test_sets)
+    res = gaze_experiment(estimators, sets["train_X"], sets["train_gaze"], sets["test_gaze"], test_sets, fit=fit)
     in_dom = evaluate_estimators(estimators, None, None,
                                  {IN_DOMAIN: (to_gaze_input(sets["in_domain_images"]), sets["in_domain_gaze"])},
                                  fit=False)
@@ -124,6 +124,7 @@ def gaze_experiment(
     train_gaze: np.ndarray,
     test_gaze: np.ndarray,
     test_sets: Mapping[str, np.ndarray],
+    fit: bool = True,
 ) -> EvaluationResults:
     """Fit each estimator once on the synthetic eyes; mean angular error on every test set.
 
@@ -132,7 +133,7 @@ def gaze_experiment(
     """
     sets = {name: (to_gaze_input(x) if np.ndim(x) != 4 or np.shape(x)[1:] != (35, 55, 1) else x,
                    test_gaze) for name, x in test_sets.items()}
-    return evaluate_estimators(estimators, train_X, train_gaze, sets)
+    return evaluate_estimators(estimators, train_X, train_gaze, sets, fit=fit)
 
 
 def summarise(results: EvaluationResults, max_deg: float = 30.0) -> dict[str, Any]:
