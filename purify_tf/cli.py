@@ -1,7 +1,7 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
     purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
-        [--batch_size=8] [--precision=float32] [--overwrite] [--format=png] [--quiet] [--verbose]
+        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
@@ -87,13 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Output file (for one image or video) or folder (for a folder input, or to keep the name).",
     )
     purify.add_argument(
-        "--batch_size", "--batch-size", type=_positive_int, default=8,
-        help="Images (or video frames) per forward pass (default 8).",
+        "--batch_size", "--batch-size", type=_positive_int, default=None,
+        help="Images (or video frames) per forward pass (default: by size, 64 eye crops of 36x60 "
+        "down to one 512x512 image).",
     )
     purify.add_argument(
-        "--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        help="Compute precision for a .keras model (default float32). mixed_bfloat16 is 1.6-1.8x "
-        "faster on CPUs with AVX512_BF16, mixed_float16 on GPUs; outputs differ by < 1 grey level.",
+        "--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+        help="Compute precision for a .keras model. auto (default): bfloat16 on CPUs with native "
+        "bf16 (AVX512_BF16, AMX) when it keeps parity with float32, else float32; mixed_float16 "
+        "is for GPUs.",
+    )
+    purify.add_argument(
+        "--runtime", default="tensorflow", choices=("tensorflow", "litert", "openvino"),
+        help="What runs a .keras model: TensorFlow (default), or its float32 TFLite graph in LiteRT "
+        "(XNNPACK) or OpenVINO (pip install 'purify-tf[openvino]'); see docs/BENCHMARKS.md.",
     )
     purify.add_argument(
         "--overwrite", action="store_true", help="Replace existing outputs (default: skip them)."
@@ -221,7 +228,7 @@ def purify_command(args: argparse.Namespace) -> int:
             from purify_tf.pretrained import load_pretrained
 
             model = load_pretrained()
-        purifier = Purifier(model, batch_size=args.batch_size, precision=args.precision)
+        purifier = Purifier(model, batch_size=args.batch_size, precision=args.precision, runtime=args.runtime)
         started = time.perf_counter()
         summary = purify_path(
             purifier, args.input, args.output, overwrite=args.overwrite, fmt=args.format,

@@ -17,10 +17,12 @@ Videos keep their fps, size and frame count.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,15 @@ from purify_tf.atomic import atomic_path, atomic_write_bytes
 from purify_tf.data.image_io import IMAGE_EXTENSIONS, read_image
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.progress import Reporter
+from purify_tf.inference.purifier import MAX_AUTO_BATCH, auto_batch_size
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "MJPG"}
 _DEFAULT_FPS = 25.0
 _JPEG_QUALITY = 95
+# Reader/writer threads beside the network (see ``_Pipeline``).
+IO_THREADS = 2
 
 
 @dataclasses.dataclass
@@ -116,35 +121,38 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
     return buf.tobytes()
 
 
-def _read(path: Path, summary: Summary) -> np.ndarray | None:
+def _load(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """(image, None) or (None, why it cannot be read); runs in a reader thread."""
     try:
-        return read_image(path)
+        return read_image(path), None
     except DataError as exc:
-        summary.fail(path, str(exc).removeprefix(f"{path}: "))
+        return None, str(exc).removeprefix(f"{path}: ")
     except Exception as exc:  # any decoder surprise must not stop the job
-        summary.fail(path, f"cannot read image ({type(exc).__name__}: {exc})")
+        return None, f"cannot read image ({type(exc).__name__}: {exc})"
+
+
+def _save(dst: Path, image: np.ndarray) -> str | None:
+    """Encode and write atomically; None, or why it failed. Runs in a writer thread."""
+    try:
+        atomic_write_bytes(dst, encode_image(image, dst.suffix), overwrite=True)
+    except Exception as exc:  # full disk, read-only folder, encoder error
+        return f"cannot write {dst}: {exc}"
     return None
 
 
-def _purify_batch(purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], summary: Summary) -> None:
-    """Purify and write a batch; on an error retry one by one so only the bad file fails."""
+def _purified(
+    purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], summary: Summary
+) -> list[tuple[Path, Path, np.ndarray]]:
+    """Purify a batch; on an error retry one by one so only the bad file fails."""
     try:
         outputs = purifier.purify([image for _, _, image in batch])
     except Exception as exc:
         if len(batch) > 1:
-            for item in batch:
-                _purify_batch(purifier, [item], summary)
-        else:
-            src, _, image = batch[0]
-            summary.fail(src, f"cannot purify an image of shape {image.shape}: {short_error(exc)}")
-        return
-    for (src, dst, _), out in zip(batch, outputs, strict=True):
-        try:
-            atomic_write_bytes(dst, encode_image(out, dst.suffix), overwrite=True)
-            summary.done += 1
-            summary.images += 1
-        except Exception as exc:  # full disk, read-only folder, encoder error
-            summary.fail(src, f"cannot write {dst}: {exc}")
+            return [item for one in batch for item in _purified(purifier, [one], summary)]
+        src, _, image = batch[0]
+        summary.fail(src, f"cannot purify an image of shape {image.shape}: {short_error(exc)}")
+        return []
+    return [(src, dst, out) for (src, dst, _), out in zip(batch, outputs, strict=True)]
 
 
 def short_error(exc: Exception) -> str:
@@ -160,7 +168,7 @@ def purify_images(
     purifier: Any,
     pairs: list[tuple[Path, Path]],
     overwrite: bool = False,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     verbose: bool = True,
     reporter: Reporter | None = None,
 ) -> Summary:
@@ -169,30 +177,76 @@ def purify_images(
         return _purify_images(purifier, pairs, overwrite, batch_size, reporter)
 
 
+class _Pipeline:
+    """Reads ahead and writes behind the network on ``IO_THREADS`` threads (OpenCV's codecs release
+    the GIL), so decoding and encoding overlap inference; at most ``depth`` files in flight each way.
+    Results are counted in the calling thread, in input order."""
+
+    def __init__(self, pool: ThreadPoolExecutor, summary: Summary, depth: int) -> None:
+        self.pool, self.summary, self.depth = pool, summary, depth
+        self.writes: collections.deque = collections.deque()
+
+    def _advance(self) -> None:
+        if self.summary.reporter is not None:
+            self.summary.reporter.advance(1)
+
+    def write(self, items: list[tuple[Path, Path, np.ndarray]]) -> None:
+        for src, dst, out in items:
+            self.writes.append((src, self.pool.submit(_save, dst, out)))
+        self.drain(self.depth)
+
+    def drain(self, keep: int = 0) -> None:
+        while len(self.writes) > keep or (self.writes and self.writes[0][1].done()):
+            src, future = self.writes.popleft()
+            error = future.result()
+            if error is None:
+                self.summary.done += 1
+                self.summary.images += 1
+            else:
+                self.summary.fail(src, error)
+            self._advance()
+
+
 def _purify_images(
-    purifier: Any, pairs: list[tuple[Path, Path]], overwrite: bool, batch_size: int, reporter: Reporter | None
+    purifier: Any, pairs: list[tuple[Path, Path]], overwrite: bool, batch_size: int | None, reporter: Reporter | None
 ) -> Summary:
     summary = Summary(reporter=reporter)
-    pending = 0  # files read into ``batch`` (or failed there) but not yet counted as progress
-    batch: list[tuple[Path, Path, np.ndarray]] = []
+    todo = []
     for src, dst in pairs:
         if dst.exists() and not overwrite:
             summary.skipped += 1
+            if reporter is not None:
+                reporter.advance(1)
         else:
-            image = _read(src, summary)
-            if image is not None:
+            todo.append((src, dst))
+    gather = batch_size or MAX_AUTO_BATCH
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="purify-io") as pool:
+        pipe = _Pipeline(pool, summary, depth=2 * gather)
+        reads: collections.deque = collections.deque()
+        upcoming = iter(todo)
+
+        def refill() -> None:
+            while len(reads) < 2 * gather and (item := next(upcoming, None)) is not None:
+                reads.append((item, pool.submit(_load, item[0])))
+
+        refill()
+        batch: list[tuple[Path, Path, np.ndarray]] = []
+        while reads:
+            (src, dst), future = reads.popleft()
+            refill()
+            image, error = future.result()
+            if error is not None:
+                summary.fail(src, error)
+                pipe._advance()
+            else:
                 batch.append((src, dst, image))
-            if len(batch) >= batch_size:
-                _purify_batch(purifier, batch, summary)
+            if batch and (len(batch) >= gather or not reads):
+                before = summary.failed
+                pipe.write(_purified(purifier, batch, summary))
+                for _ in range(summary.failed - before):
+                    pipe._advance()
                 batch = []
-        pending += 1
-        if not batch and reporter is not None:  # count a file once its output is written
-            reporter.advance(pending)
-            pending = 0
-    if batch:
-        _purify_batch(purifier, batch, summary)
-    if pending and reporter is not None:
-        reporter.advance(pending)
+        pipe.drain()
     return summary
 
 
@@ -215,7 +269,7 @@ def purify_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     overwrite: bool = False,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     verbose: bool = True,
     reporter: Reporter | None = None,
 ) -> Summary:
@@ -232,7 +286,7 @@ def purify_video(
 
 
 def _purify_video(
-    purifier: Any, src: Path, dst: Path, overwrite: bool, batch_size: int, summary: Summary
+    purifier: Any, src: Path, dst: Path, overwrite: bool, batch_size: int | None, summary: Summary
 ) -> None:
     if dst.exists() and not overwrite:
         summary.skipped += 1
@@ -256,7 +310,7 @@ def _purify_video(
             if not writer.isOpened():
                 raise DataError(f"cannot open a video writer for {dst} ({dst.suffix})")
             try:
-                for frames in _frames(capture, batch_size):
+                for frames in _frames(capture, batch_size or auto_batch_size(height, width)):
                     rgb = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
                     for out in purifier.purify(rgb):
                         writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
@@ -295,7 +349,7 @@ def purify_path(
     output_path: str | os.PathLike,
     overwrite: bool = False,
     fmt: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     verbose: bool = True,
     reporter: Reporter | None = None,
 ) -> Summary:

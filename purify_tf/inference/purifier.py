@@ -1,8 +1,11 @@
 """``Purifier``: one ``purify(uint8 images) -> uint8 images`` API over a .keras model or a SavedModel.
 
 Any image size works (reflect-pad to a multiple of 4 and crop back); images of mixed sizes are
-grouped by size and run in batches of ``batch_size``. A ``.keras`` model runs through the same
-``ServingModule`` graph that ``export.saved_model`` exports, so local and served outputs agree.
+grouped by size and run in batches (``batch_size``, or by default as many as fit
+``BATCH_PIXELS``: 64 eye crops, or one 512x512 image). A ``.keras`` model runs its inference graph
+(``fold_for_inference``: batch norm folded, dropout gone) through the same ``ServingModule`` that
+``export.saved_model`` exports, so local and served outputs agree; or through LiteRT / OpenVINO
+(``runtime``, :mod:`purify_tf.inference.runtimes`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.serving import SIGNATURE_UINT8, ServingLimits, ServingModule
 
 _VERSION_DIR = re.compile(r"^\d+$")
+# Default batch: as many images as fit this many pixels (64 crops of 36x60 -- the best eye batch in
+# docs/BENCHMARKS.md -- or one 512x512 image), at most MAX_AUTO_BATCH.
+BATCH_PIXELS = 64 * 36 * 60
+MAX_AUTO_BATCH = 64
+
+
+def auto_batch_size(height: int, width: int) -> int:
+    """Images per forward pass for one size when no batch size is given."""
+    return max(1, min(MAX_AUTO_BATCH, BATCH_PIXELS // max(1, height * width)))
 
 
 def load_keras_model(path: str | os.PathLike) -> Any:
@@ -76,25 +88,33 @@ class Purifier:
 
     ``model`` is a path to a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside, or
     the TF Serving ``<name>/`` directory whose latest numeric version is used), or a built Keras
-    model. ``precision`` (``float32``, ``mixed_bfloat16``, ``mixed_float16``) applies to Keras
-    models; a SavedModel runs in the precision it was exported with.
+    model. ``precision`` (``auto``, ``float32``, ``mixed_bfloat16``, ``mixed_float16``) applies to
+    Keras models; ``auto`` is bfloat16 on CPUs with native bf16 where parity holds, else float32
+    (``runtimes.auto_precision``); a SavedModel runs in the precision it was exported with.
+    ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
+    ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
     """
 
     def __init__(
         self,
         model: Any,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         limits: ServingLimits | None = None,
-        precision: str = "float32",
+        precision: str = "auto",
+        runtime: str = "tensorflow",
     ) -> None:
+        from purify_tf.inference.runtimes import RUNTIMES
         from purify_tf.models.transformer import PRECISIONS
 
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision != "auto" and precision not in PRECISIONS:
+            raise ConfigError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.precision = precision
-        self.batch_size = int(batch_size)
+        self.runtime = runtime
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
         if isinstance(model, (str, os.PathLike)):
             path = Path(model)
@@ -104,7 +124,9 @@ class Purifier:
                 self._fn = self._keras_fn(load_keras_model(path), limits)
                 self.kind = "keras"
             else:
-                if precision != "float32":
+                if runtime != "tensorflow":
+                    raise ConfigError(f"runtime {runtime!r} needs a .keras model, got the SavedModel {path}")
+                if precision not in ("auto", "float32"):
                     raise ConfigError(
                         f"precision {precision!r} needs a .keras model; the SavedModel {path} runs "
                         "in the precision it was exported with"
@@ -116,11 +138,25 @@ class Purifier:
             self.kind = "keras"
 
     def _keras_fn(self, model: Any, limits: ServingLimits | None) -> Any:
-        if self.precision != "float32":
-            from purify_tf.models.transformer import with_precision
+        from purify_tf.inference.runtimes import TFLiteRunner, auto_precision
+        from purify_tf.models.inference_graph import fold_for_inference
+        from purify_tf.models.transformer import with_precision
 
+        if self.runtime != "tensorflow":
+            if self.precision not in ("auto", "float32"):
+                raise ConfigError(f"runtime {self.runtime!r} runs float32, got precision {self.precision!r}")
+            self.precision = "float32"
+            runner = TFLiteRunner(model, self.runtime)
+            return lambda images: {"images": runner(images.numpy())}
+        if self.precision == "auto":
+            self.precision = auto_precision(model)
+        if self.precision != "float32":
             model = with_precision(model, self.precision)
         # tf.function methods hold their instance weakly: keep the module alive here.
+        try:
+            model = fold_for_inference(model)
+        except ValueError as exc:  # not a build_transformer model: run it as it is
+            logging.info("Running %s unfolded: %s", model.name, exc)
         self._module = ServingModule(model, limits)
         return self._module.serve_uint8
 
@@ -139,6 +175,8 @@ class Purifier:
         (name, spec), = kwargs.items()
         logging.info("Loaded SavedModel %s (input %r, %s)", directory, name, spec.dtype.name)
 
+        self.precision = "float32"
+
         def run(images: tf.Tensor) -> dict[str, tf.Tensor]:
             outputs = signature(**{name: tf.cast(images, spec.dtype)})
             out = next(iter(outputs.values()))
@@ -149,7 +187,12 @@ class Purifier:
         return run
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return next(iter(self._fn(tf.constant(batch)).values())).numpy()
+        out = next(iter(self._fn(tf.constant(batch)).values()))
+        return out if isinstance(out, np.ndarray) else out.numpy()
+
+    def batch_size_for(self, height: int, width: int) -> int:
+        """Images per forward pass at this size."""
+        return self.batch_size or auto_batch_size(height, width)
 
     def purify(self, images: Any) -> Any:
         """uint8 (N, H, W, 3) -> uint8 (N, H, W, 3); also (H, W, 3) -> (H, W, 3), and a list of
@@ -164,9 +207,10 @@ class Purifier:
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, im in enumerate(items):
             groups[im.shape[:2]].append(i)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
+        for (height, width), indices in groups.items():
+            step = self.batch_size_for(height, width)
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
                 out = self._run(np.stack([items[i] for i in chunk]))
                 for i, o in zip(chunk, out, strict=True):
                     results[i] = o

@@ -1,0 +1,155 @@
+"""Where a purifier runs on CPU: TensorFlow's graph, LiteRT (XNNPACK) or OpenVINO.
+
+TensorFlow is the default (``Purifier(runtime="tensorflow")``). The exported float32 TFLite graph
+runs as fast or faster in LiteRT and OpenVINO on some CPUs (docs/BENCHMARKS.md, ``peers``), so
+both are offered: ``TFLiteRunner`` converts the inference graph (``fold_for_inference``) once per
+input shape and keeps the last few compiled, since a folder of mixed sizes needs one graph each.
+Outputs match TensorFlow's to within one grey level (``tests/test_runtimes.py``).
+
+``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
+model's bfloat16 outputs stay within ``BF16_PARITY_LEVELS`` of float32 on a check batch; elsewhere
+bfloat16 is emulated and slower than float32.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from purify_tf.errors import ConfigError, DataError
+
+RUNTIMES = ("tensorflow", "litert", "openvino")
+# Compiled graphs kept per runner (one per distinct batch shape).
+MAX_CACHED_SHAPES = 8
+# bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
+BF16_PARITY_LEVELS = 1.0
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+_MIN_SIDE = 4
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512_BF16 or AMX)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return any(flag in line.split() for flag in _BF16_FLAGS)
+    return False
+
+
+def auto_precision(model: Any, check_images: np.ndarray | None = None) -> str:
+    """``mixed_bfloat16`` where the CPU has native bf16 and the outputs keep parity, else ``float32``."""
+    if tf.config.list_physical_devices("GPU") or not native_bf16():
+        return "float32"
+    from purify_tf.models.transformer import with_precision
+
+    if check_images is None:
+        check_images = np.random.default_rng(0).uniform(0, 255, (2, 36, 60, 3)).astype(np.float32)
+    reference = model(check_images, training=False).numpy()
+    bf16 = with_precision(model, "mixed_bfloat16")(check_images, training=False).numpy()
+    return "mixed_bfloat16" if float(np.abs(bf16 - reference).mean()) <= BF16_PARITY_LEVELS else "float32"
+
+
+def make_interpreter(
+    model_content: bytes | None = None, model_path: str | None = None, num_threads: int | None = None
+) -> Any:
+    """A LiteRT interpreter when ``ai_edge_litert`` is importable, else ``tf.lite.Interpreter``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_content=model_content, model_path=model_path, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def to_tflite(model: Any, shape: tuple[int, ...]) -> bytes:
+    """A float32 TFLite flatbuffer of ``model`` for one input shape (N, H, W, 3), H and W divisible by 4."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    holder = tf.Module()
+    holder.model = model
+    holder.fn = tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, name="image")]
+    )
+    frozen = convert_variables_to_constants_v2(holder.fn.get_concrete_function())
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen], holder).convert()
+
+
+def _litert_callable(flat: bytes, num_threads: int | None) -> Any:
+    interpreter = make_interpreter(flat, num_threads=num_threads)
+    inp = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)
+
+    return run
+
+
+def _openvino_callable(flat: bytes, num_threads: int | None) -> Any:
+    import openvino as ov
+
+    core = ov.Core()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "purifier.tflite")
+        Path(path).write_bytes(flat)
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        compiled = core.compile_model(core.read_model(path), "CPU", config)
+    request = compiled.create_infer_request()
+    return lambda x: request.infer({0: x})[0]
+
+
+class TFLiteRunner:
+    """uint8 (N, H, W, 3) -> uint8 through the exported float32 graph in LiteRT or OpenVINO.
+
+    Any H, W >= 4 (reflect-padded to a multiple of 4 and cropped back, as the TF graph does).
+    """
+
+    def __init__(self, model: Any, runtime: str = "litert", num_threads: int | None = None) -> None:
+        if runtime not in RUNTIMES[1:]:
+            raise ConfigError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
+        from purify_tf.models.inference_graph import fold_for_inference
+
+        if runtime == "openvino":
+            try:
+                import openvino  # noqa: F401
+            except ImportError as exc:
+                raise ConfigError("--runtime=openvino needs OpenVINO: pip install 'purify-tf[openvino]'") from exc
+        self.runtime = runtime
+        self.num_threads = num_threads
+        self._model = fold_for_inference(model)
+        self._compiled: collections.OrderedDict[tuple[int, ...], Any] = collections.OrderedDict()
+
+    def _graph(self, shape: tuple[int, ...]) -> Any:
+        if shape in self._compiled:
+            self._compiled.move_to_end(shape)
+            return self._compiled[shape]
+        flat = to_tflite(self._model, shape)
+        build = _litert_callable if self.runtime == "litert" else _openvino_callable
+        self._compiled[shape] = build(flat, self.num_threads)
+        if len(self._compiled) > MAX_CACHED_SHAPES:
+            self._compiled.popitem(last=False)
+        return self._compiled[shape]
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        n, h, w, c = images.shape
+        if c != 3 or min(h, w) < _MIN_SIDE:
+            raise DataError(f"images must be (N, H, W, 3) with sides >= {_MIN_SIDE}, got shape {images.shape}")
+        top, left = (-h % 4) // 2, (-w % 4) // 2
+        pads = ((0, 0), (top, -h % 4 - top), (left, -w % 4 - left), (0, 0))
+        x = np.pad(images.astype(np.float32), pads, mode="reflect")
+        y = self._graph(x.shape)(x)[:, top : top + h, left : left + w]
+        return np.clip(np.round(y), 0, 255).astype(np.uint8)
