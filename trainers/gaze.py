@@ -67,8 +67,8 @@ def load_data() -> dict:
     import numpy as np
 
     from purify_tf.data.pipeline import to_gaze_input
-    from purify_tf.experiments.common import as_rgb_uint8
     from purify_tf.experiments.gaze import render_gaze_sets
+    from purify_tf.palette import as_rgb_uint8
 
     data = render_gaze_sets(FLAGS.train_n, FLAGS.test_n, FLAGS.height, FLAGS.width, seed=FLAGS.seed)
     data["train_source"], data["test_source"] = "renderer (synthetic)", "renderer (real)"

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.conventions import GAZE_SIZE
 from purify_tf.data.image_io import resize_pair
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import DataError
 
-GAZE_SIZE = (35, 55)  # (H, W) of gaze-estimator inputs
 Source = str | Path | dict[str, np.ndarray]
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from purify_tf.experiments.common import image_grid, write_png
+from purify_tf.experiments.common import write_png
+from purify_tf.palette import image_grid
 
 # The paper's figures (DESIGN.md): Table 2 (Titan X), Fig. 8, Table 3, pupil shift.
 PAPER = {

@@ -39,13 +39,13 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.svm import SVR
 
+from purify_tf.conventions import GAZE_HEIGHT, GAZE_WIDTH
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.gaze.vectors import pitchyaw_to_vector, vector_to_pitchyaw
 
 FeatureKind = Literal["raw", "lu15", "pca"]
 TargetKind = Literal["vector", "pitchyaw"]
 
-EYE_HEIGHT, EYE_WIDTH = 35, 55
 LU_GRID = (3, 5)  # rows x columns of Lu et al.'s region-sum feature
 
 
@@ -76,10 +76,10 @@ def _as_images(X: np.ndarray) -> np.ndarray:
         return x[..., 0]
     if x.ndim == 3:
         return x
-    if x.ndim == 2 and x.shape[1] == EYE_HEIGHT * EYE_WIDTH:
-        return x.reshape(-1, EYE_HEIGHT, EYE_WIDTH)
+    if x.ndim == 2 and x.shape[1] == GAZE_HEIGHT * GAZE_WIDTH:
+        return x.reshape(-1, GAZE_HEIGHT, GAZE_WIDTH)
     raise DataError(
-        f"lu15 features need (N, 35, 55[, 1]) eyes or (N, {EYE_HEIGHT * EYE_WIDTH}) pixels, "
+        f"lu15 features need (N, 35, 55[, 1]) eyes or (N, {GAZE_HEIGHT * GAZE_WIDTH}) pixels, "
         f"got shape {x.shape}"
     )
 

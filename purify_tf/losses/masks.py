@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-NUM_CLASSES = 3
+from purify_tf.conventions import NUM_CLASSES
 
 
 def one_hot_masks(labels: tf.Tensor, num_classes: int = NUM_CLASSES) -> tf.Tensor:

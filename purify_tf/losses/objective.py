@@ -26,11 +26,12 @@ from typing import Any
 
 import tensorflow as tf
 
+from purify_tf.conventions import NUM_CLASSES
 from purify_tf.errors import ConfigError
 from purify_tf.losses.content import global_content_loss, local_content_loss
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
 from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
-from purify_tf.losses.masks import NUM_CLASSES, downsample_masks, mask_areas, one_hot_masks
+from purify_tf.losses.masks import downsample_masks, mask_areas, one_hot_masks
 from purify_tf.losses.style import AREA_EPS, global_style_loss, local_style_loss
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.models.vgg import (
@@ -41,7 +42,6 @@ from purify_tf.models.vgg import (
     layer_stride,
 )
 
-TERMS = ("total", "global_content", "local_content", "global_style", "local_style", "tv", "luminance")
 ROLES = ("global_content", "local_content", "global_style", "local_style")
 
 

@@ -451,8 +451,3 @@ def build_loss_network(
         )
     _warn_random_once(default_arch)
     return _get_or_build(default_arch, None, layers, seed, label=f"random(seed={seed})")
-
-
-def clear_cache() -> None:
-    """Forget the built networks (tests; frees memory)."""
-    _NETWORK_CACHE.clear()

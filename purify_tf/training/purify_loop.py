@@ -26,11 +26,11 @@ from purify_tf.errors import PurifyError
 from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
 from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
 from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
-from purify_tf.palette import mask_to_rgb, with_legend
+from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
 from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
 from purify_tf.training.strategy import is_chief
-from purify_tf.training.summaries import SummaryLogger, image_grid
+from purify_tf.training.summaries import SummaryLogger
 
 MaskFn = Callable[[tf.Tensor], tf.Tensor]
 
@@ -260,7 +260,7 @@ class PurifyTrainer:
         style = cv2.resize(self.style_image[0], (images.shape[2], images.shape[1]), interpolation=cv2.INTER_AREA)
         style = np.repeat(style[None], len(outputs), axis=0)
         cols = [batch["image"], mask_to_rgb(masks), outputs, style]
-        return with_legend(image_grid([np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in cols], max_rows=n))
+        return image_grid(cols, max_rows=n, tile_height=None, gap=0, legend=True)
 
     def train(self, train_steps: int | None = None) -> list[dict[str, float]]:
         """Train until ``train_steps`` (resuming from the latest checkpoint); returns logged terms."""
