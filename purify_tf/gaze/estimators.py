@@ -205,16 +205,11 @@ class KNNGaze(GazeEstimator):
     name = "knn"
 
     def __init__(
-        self,
-        k: int = 10,
-        weights: Literal["uniform", "distance"] = "uniform",
-        features: FeatureKind = "raw",
-        target: TargetKind = "vector",
-        n_components: int = 50,
-        n_jobs: int | None = None,
-        seed: int = 0,
+        self, k: int = 10, weights: Literal["uniform", "distance"] = "uniform", n_jobs: int | None = None,
+        **base: Any,
     ):
-        super().__init__(features, target, n_components, seed)
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        super().__init__(**base)
         self.k = int(k)
         self.weights = weights
         self.n_jobs = n_jobs
@@ -324,17 +319,11 @@ class ALRGaze(GazeEstimator):
     name = "alr"
 
     def __init__(
-        self,
-        n_candidates: int = 30,
-        l1_penalty: float = 1e-3,
-        exact_tol: float = 1e-9,
-        features: FeatureKind = "raw",
-        target: TargetKind = "vector",
-        n_components: int = 50,
-        n_jobs: int | None = None,
-        seed: int = 0,
+        self, n_candidates: int = 30, l1_penalty: float = 1e-3, exact_tol: float = 1e-9,
+        n_jobs: int | None = None, **base: Any,
     ):
-        super().__init__(features, target, n_components, seed)
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        super().__init__(**base)
         if n_candidates < 1:
             raise ConfigError(f"ALR n_candidates: expected >= 1, got {n_candidates}")
         if l1_penalty < 0:

@@ -46,6 +46,8 @@ def angular_error_deg(a, b):
     xp, dtype = _namespace(a, b)
     a = xp.reshape(xp.asarray(a, dtype), (-1, 3))
     b = xp.reshape(xp.asarray(b, dtype), (-1, 3))
-    cross = xp.sqrt(xp.sum(xp.square(xp.cross(a, b)), axis=-1))
+    cross = xp.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=-1)
+    norm_cross = xp.sqrt(xp.sum(xp.square(cross), axis=-1))
     dot = xp.sum(a * b, axis=-1)
-    return xp.rad2deg(xp.arctan2(cross, dot))
+    return xp.rad2deg(xp.arctan2(norm_cross, dot))
