@@ -96,17 +96,36 @@ flags.register_validator(
 )
 
 
+def train_config_from_flags(model_dir: Path):
+    """The PurifyTrainConfig (objective weights included) that the flags describe."""
+    from purify_tf.losses.objective import LossWeights
+    from purify_tf.training.purify_loop import PurifyTrainConfig
+
+    weights = LossWeights(
+        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
+        lambda_l=FLAGS.lambda_l,
+        **common.layer_overrides(
+            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
+            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
+        ),
+    )
+    return PurifyTrainConfig(
+        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
+        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.loss == "masked",
+        layer_weighting=FLAGS.layer_weights, style_mode=FLAGS.style_mode, illumination=FLAGS.illumination,
+        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
+        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
+    )
+
+
 def main(argv: list[str]) -> int:
     del argv
     from purify_tf.errors import ConfigError
     from purify_tf.gaze.monitor import gaze_monitor
-    from purify_tf.losses.objective import LossWeights
-    from purify_tf.training.purify_loop import (
-        NonFiniteLossError,
-        PurifyTrainConfig,
-        PurifyTrainer,
-        describe_outputs,
-    )
+    from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainer, describe_outputs
     from purify_tf.training.segment_loop import predict_fn
     from purify_tf.training.style_source import load_style_set
 
@@ -124,14 +143,6 @@ def main(argv: list[str]) -> int:
     model_dir = Path(FLAGS.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    weights = LossWeights(
-        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
-        lambda_l=FLAGS.lambda_l,
-        **common.layer_overrides(
-            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
-            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
-        ),
-    )
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
     style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, image=FLAGS.style_image,
                            folder=FLAGS.style_dir, set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
@@ -145,16 +156,7 @@ def main(argv: list[str]) -> int:
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
 
-    cfg = PurifyTrainConfig(
-        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
-        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks, layer_weighting=FLAGS.layer_weights,
-        style_mode=FLAGS.style_mode, illumination=FLAGS.illumination, residual=FLAGS.residual,
-        lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
-        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
-    )
+    cfg = train_config_from_flags(model_dir)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,

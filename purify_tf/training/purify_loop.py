@@ -84,6 +84,17 @@ class PurifyTrainConfig:
     progress: bool = True
 
 
+def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, style_stream) -> None:
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
+        )
+    if cfg.style_mode not in STYLE_MODES:
+        raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
+    if cfg.style_mode == "per_batch" and style_stream is None:
+        raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+
+
 class PurifyTrainer:
     """Owns f_W, its optimizer, the objective with the style targets, checkpoints and summaries."""
 
@@ -109,19 +120,30 @@ class PurifyTrainer:
         ``prior_images`` (default: the style set) are the synthetic eyes the luminance prior is
         fitted on; it needs no VGG pass, so it can be larger than the style set.
         """
-        if cfg.batch_size % strategy.num_replicas_in_sync:
-            raise ValueError(
-                f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
-            )
-        if cfg.style_mode not in STYLE_MODES:
-            raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
-        if cfg.style_mode == "per_batch" and style_stream is None:
-            raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+        _check_config(cfg, strategy, style_stream)
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
         self.style_stream, self.monitor = style_stream, monitor
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
-        with strategy.scope():
+        self._build_model_and_optimizer()
+        style_t, mask_t = self._style_set(style_image, style_mask)
+        self._build_objective(loss_network, style_t, mask_t, prior_images)
+        resolver = getattr(strategy, "cluster_resolver", None)
+        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+        self.checkpoints = CheckpointKeeper(
+            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
+            model=self.model, optimizer=self.optimizer, step=self.step,
+            optional={"rng": self._rng_states()},
+        )
+        self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
+        self._build_step_functions()
+        self.history: list[dict[str, float]] = []
+        self.gaze_history: list[dict[str, float]] = []
+
+    def _build_model_and_optimizer(self) -> None:
+        """f_W, Adam (loss-scaled under mixed precision) and the step counter, in the strategy's scope."""
+        cfg = self.cfg
+        with self.strategy.scope():
             self.model = build_transformer(
                 cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
                 illumination=cfg.illumination, residual=cfg.residual,
@@ -134,14 +156,23 @@ class PurifyTrainer:
             self.optimizer = optimizer
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+
+    def _style_set(self, style_image, style_mask) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The style set (N, H, W, 3) and its labels: given, or the FCN's when the loss is masked."""
         self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
         self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
         style_t = tf.constant(self.style_image)
         mask_t = None if self.style_mask is None else tf.constant(self.style_mask)
-        if cfg.use_masks and mask_t is None and mask_fn is not None:
-            mask_t = tf.concat([tf.cast(mask_fn(style_t[i : i + 32]), tf.int32)
+        if self.cfg.use_masks and mask_t is None and self.mask_fn is not None:
+            mask_t = tf.concat([tf.cast(self.mask_fn(style_t[i : i + 32]), tf.int32)
                                 for i in range(0, len(self.style_image), 32)], axis=0)
             self.style_mask = mask_t.numpy()
+        return style_t, mask_t
+
+    def _build_objective(self, loss_network, style_t: tf.Tensor, mask_t: tf.Tensor | None, prior_images) -> None:
+        """The luminance prior (and the front end's copy of it), the objective, its layer weights
+        and the style targets."""
+        cfg = self.cfg
         self.luminance_prior: LuminancePrior | None = None
         if cfg.weights.gamma > 0 or cfg.illumination:
             self.luminance_prior = fit_luminance_prior(
@@ -161,17 +192,12 @@ class PurifyTrainer:
         elif cfg.layer_weighting != "unit":
             raise ValueError(f"layer_weighting must be 'unit' or 'balanced', got {cfg.layer_weighting!r}")
         self.targets = self.objective.style_set_targets(style_t, mask_t)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
-        self.checkpoints = CheckpointKeeper(
-            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
-            model=self.model, optimizer=self.optimizer, step=self.step,
-            optional={"rng": self._rng_states()},
-        )
-        self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
-        # The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
-        # needs a cross-replica merge, which a nested function cannot contain, so with several
-        # replicas and batch norm it stays part of the outer (non-XLA) step function.
+
+    def _build_step_functions(self) -> None:
+        """The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
+        needs a cross-replica merge, which a nested function cannot contain, so with several
+        replicas and batch norm it stays part of the outer (non-XLA) step function."""
+        cfg, strategy = self.cfg, self.strategy
         syncs = strategy.num_replicas_in_sync > 1 and cfg.norm == "batch"
         if cfg.jit_compile and syncs:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
@@ -181,8 +207,6 @@ class PurifyTrainer:
         else:
             self._grad_fn = self._gradients
         self._step_fn = tf.function(self._distributed_step)
-        self.history: list[dict[str, float]] = []
-        self.gaze_history: list[dict[str, float]] = []
 
     def _rng_states(self) -> tf.Module:
         """Dropout's random-stream counters, which ``tf.train.Checkpoint`` does not reach through
