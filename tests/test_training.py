@@ -328,7 +328,7 @@ def test_style_set_front_end_luminance_and_per_batch_style_train(tmp_path, loss_
 
 
 def test_gaze_monitor_scores_during_training(tmp_path, loss_network):
-    from purify_tf.data.pipeline import to_gaze_input
+    from purify_tf.data.image_io import to_gaze_input
     from purify_tf.data.renderer import render_eyes
     from purify_tf.gaze.estimators import make_estimator
     from purify_tf.gaze.monitor import GazeMonitor

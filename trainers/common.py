@@ -8,9 +8,11 @@ from pathlib import Path
 
 from absl import flags, logging
 
+from purify_tf.data.readers import KINDS as READER_KINDS
+
 FLAGS = flags.FLAGS
 
-CONTENT_KINDS = ["renderer", "unityeyes", "mpiigaze", "lpw", "folder", "tfrecord"]
+CONTENT_KINDS = ["renderer", *READER_KINDS]
 VGG_WEIGHT_WORDS = ("auto", "imagenet", "random")
 
 
@@ -139,16 +141,9 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
 def read_content(kind: str, path: str, limit: int | None = None) -> dict:
     """Arrays from the dataset reader that ``kind`` names (see ``CONTENT_KINDS``)."""
-    import importlib
+    from purify_tf.data.readers import read_dataset
 
-    module, function = {
-        "unityeyes": ("purify_tf.data.unityeyes", "read_unityeyes"),
-        "mpiigaze": ("purify_tf.data.mpiigaze", "read_mpiigaze"),
-        "lpw": ("purify_tf.data.lpw", "read_lpw"),
-        "folder": ("purify_tf.data.folder", "read_folder"),
-        "tfrecord": ("purify_tf.data.tfrecord", "read_tfrecords"),
-    }[kind]
-    return getattr(importlib.import_module(module), function)(path, limit=limit)
+    return read_dataset(kind, path, limit=limit)
 
 
 def fcn_from_flags(model_dir: Path, strategy):

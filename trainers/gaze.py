@@ -66,7 +66,7 @@ def load_data() -> dict:
     """Training and test arrays from the renderer or the readers the flags name."""
     import numpy as np
 
-    from purify_tf.data.pipeline import to_gaze_input
+    from purify_tf.data.image_io import to_gaze_input
     from purify_tf.experiments.gaze import render_gaze_sets
     from purify_tf.palette import as_rgb_uint8
 

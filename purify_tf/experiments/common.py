@@ -1,4 +1,4 @@
-"""Helpers shared by the experiments: loading and applying a purifier, resizing, writing PNGs."""
+"""Helpers shared by the experiments: loading and applying a purifier, writing PNGs."""
 
 from __future__ import annotations
 
@@ -9,18 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from purify_tf.data.image_io import resize_images
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.palette import as_rgb_uint8
-
-
-def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (N, h, w, C) to (N, height, width, C): area when shrinking, bilinear when growing."""
-    x = np.asarray(images)
-    if x.shape[1:3] == (height, width):
-        return x
-    interp = cv2.INTER_AREA if x.shape[1] >= height and x.shape[2] >= width else cv2.INTER_LINEAR
-    out = np.stack([cv2.resize(im, (width, height), interpolation=interp) for im in x])
-    return out.reshape(len(x), height, width, *x.shape[3:])
 
 
 def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:

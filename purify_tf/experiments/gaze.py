@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from purify_tf.conventions import GAZE_INPUT_SHAPE
-from purify_tf.data.pipeline import to_gaze_input
+from purify_tf.data.image_io import to_gaze_input
 from purify_tf.data.renderer import render_eyes
 from purify_tf.gaze.evaluation import EvaluationResults, bootstrap_gap, evaluate_estimators
 

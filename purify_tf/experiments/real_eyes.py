@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.experiments.common import resize_images
+from purify_tf.data.image_io import resize_images
 from purify_tf.experiments.pupil import pupil_preservation
 from purify_tf.palette import as_rgb_uint8
 
