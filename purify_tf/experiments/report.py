@@ -208,6 +208,11 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     return path
 
 
+def _figure(pngs: dict[str, str], key: str, alt: str) -> list[str]:
+    """The Markdown lines of a plot this run drew (none when it drew none)."""
+    return ["", f"![{alt}]({pngs[key]})"] if key in pngs else []
+
+
 def _intro_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     claims = all_claims(results)
     md = ["# purify-tf: the paper's experiments, regenerated", "",
@@ -281,9 +286,7 @@ def _gaze_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
           "(raw − purified) / (raw − twin) on mean errors, with 95% paired-bootstrap intervals over the "
           f"test eyes; 100% = as good as the twins, negative = worse than raw. Goal: ≥ {100 * GAP_GOAL:.0f}% "
           "for every estimator.", "", ablation_table(g)]
-    if "gaze" in pngs:
-        md += ["", f"![cumulative gaze error]({pngs['gaze']})"]
-    return md
+    return md + _figure(pngs, "gaze", "cumulative gaze error")
 
 
 def _pupil_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
@@ -304,9 +307,7 @@ def _objective_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
           f"f_W trained at {o.get('train_size', '?')}; Gatys from {o['curves'][0]['init'] if o['curves'] else '?'} "
           "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", "",
           objective_table(o["curves"])]
-    if "objective" in pngs:
-        md += ["", f"![objective vs iteration]({pngs['objective']})"]
-    return md
+    return md + _figure(pngs, "objective", "objective vs iteration")
 
 
 def _speed_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
