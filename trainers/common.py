@@ -117,6 +117,12 @@ def loss_network_from_flags():
     return build_loss_network(loss_network=FLAGS.loss_network, vgg_weights=FLAGS.vgg_weights, seed=FLAGS.seed)
 
 
+def flag_settings() -> dict:
+    """Every flag of the entry point (not absl's own) with its value, for the saved metadata."""
+    return {name: FLAGS[name].value for name in sorted(FLAGS)
+            if not FLAGS.find_module_defining_flag(name, "").startswith("absl")}
+
+
 def layer_overrides(**roles: list[str] | None) -> dict[str, list[str]]:
     """LossWeights keyword overrides for the layer lists the user gave."""
     return {f"{role}_layers": list(layers) for role, layers in roles.items() if layers}

@@ -96,8 +96,9 @@ flags.register_validator(
 )
 
 
-def train_config_from_flags(model_dir: Path):
-    """The PurifyTrainConfig (objective weights included) that the flags describe."""
+def train_config_from_flags(model_dir: Path, style_description: str | None = None):
+    """The PurifyTrainConfig (objective weights included) that the flags describe; the flags, the
+    style source and the content dataset go into the saved purifier's metadata."""
     from purify_tf.losses.objective import LossWeights
     from purify_tf.training.purify_loop import PurifyTrainConfig
 
@@ -118,6 +119,8 @@ def train_config_from_flags(model_dir: Path):
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
+        provenance={"flags": common.flag_settings(), "style": style_description,
+                    "content": {"reader": FLAGS.content, "path": FLAGS.content_dir, "masks": FLAGS.masks}},
     )
 
 
@@ -156,7 +159,7 @@ def main(argv: list[str]) -> int:
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
 
-    cfg = train_config_from_flags(model_dir)
+    cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,

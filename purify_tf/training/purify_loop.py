@@ -8,7 +8,6 @@ through the Keras optimizer in replica context so gradients are summed across re
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -82,6 +81,9 @@ class PurifyTrainConfig:
     jit_compile: bool = False
     seed: int = 0
     progress: bool = True
+    # What the entry point knows about the run and its data (flags, dataset paths, style source),
+    # copied into the metadata of the saved purifier (and from there into every export).
+    provenance: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, style_stream) -> None:
@@ -345,50 +347,16 @@ class PurifyTrainer:
 
     # ------------------------------------------------------------------ artefacts
     def metadata(self) -> dict:
-        return {
-            "model": self.model.name,
-            "config": self.cfg.config,
-            "norm": self.cfg.norm,
-            "upsample": self.cfg.upsample,
-            "step": int(self.step.numpy()),
-            "use_masks": self.cfg.use_masks,
-            "layer_weighting": self.cfg.layer_weighting,
-            "style_mode": self.cfg.style_mode,
-            "style_images": int(len(self.style_image)),
-            "illumination": self.cfg.illumination,
-            "residual": self.cfg.residual,
-            "lr_schedule": self.cfg.lr_schedule,
-            "train_steps": self.cfg.train_steps,
-            "seed": self.cfg.seed,
-            "luminance_prior": None if self.luminance_prior is None else self.luminance_prior.to_dict(),
-            "loss_weights": dataclasses.asdict(self.objective.weights),
-            "loss_network": getattr(self.objective.loss_network, "info", {}),
-            "batch_size": self.cfg.batch_size,
-            "learning_rate": self.cfg.learning_rate,
-            "image_size": [self.source.height, self.source.width],
-            "content_source": getattr(self.source, "domain", type(self.source).__name__),
-        }
+        """How this purifier was made: architecture, the whole objective and the data settings."""
+        from purify_tf.training.artefacts import training_metadata
+
+        return training_metadata(self)
 
     def save_final(self, name: str = "purifier") -> dict[str, Path]:
         """Write ``<name>.keras``, ``<name>.json`` (metadata) and ``<name>_grid.png`` atomically."""
-        from purify_tf.atomic import atomic_path, atomic_write_bytes
+        from purify_tf.training.artefacts import save_final
 
-        out = {}
-        self.model_dir.mkdir(parents=True, exist_ok=True)
-        keras_path = self.model_dir / f"{name}.keras"
-        with atomic_path(keras_path) as tmp:
-            self.model.save(str(tmp))
-        out["model"] = keras_path
-        meta_path = self.model_dir / f"{name}.json"
-        atomic_write_bytes(meta_path, json.dumps(self.metadata(), indent=2, default=str).encode())
-        out["metadata"] = meta_path
-        grid = self.preview_grid(n=8)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        if ok:
-            grid_path = self.model_dir / f"{name}_grid.png"
-            atomic_write_bytes(grid_path, png.tobytes())
-            out["grid"] = grid_path
-        return out
+        return save_final(self, name)
 
 
 def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike) -> str:
