@@ -194,10 +194,13 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = _write_plots(results, out_dir)
-    md: list[str] = []
-    for section in (_intro_md, _settings_md, _training_md, _gaze_md, _pupil_md, _objective_md, _speed_md,
-                    _real_eyes_md, _grids_md):
-        md += section(results, pngs)
+    md = _intro_md(results) + _settings_md(results)
+    # Each measured section, only when this run measured it.
+    for key, section in (("training", _training_md), ("gaze", _gaze_md), ("pupil", _pupil_md),
+                         ("objective", _objective_md), ("speed", _speed_md)):
+        if results.get(key):
+            md += section(results[key], pngs)
+    md += _real_eyes_md(results.get("real_eyes")) + _grids_md(results, pngs)
     if results.get("gaps"):
         md += ["", "## Known gaps", ""] + [f"- {g}" for g in results["gaps"]]
     path = out_dir / "REPORT.md"
@@ -213,7 +216,7 @@ def _figure(pngs: dict[str, str], key: str, alt: str) -> list[str]:
     return ["", f"![{alt}]({pngs[key]})"] if key in pngs else []
 
 
-def _intro_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+def _intro_md(results: dict[str, Any]) -> list[str]:
     claims = all_claims(results)
     md = ["# purify-tf: the paper's experiments, regenerated", "",
           "Zhao et al., *Purifying Naturalistic Images through a Real-time Style Transfer Semantics "
@@ -227,7 +230,7 @@ def _intro_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return md + [f"{n_ok} of {len(claims)} checks hold on this data.", ""] + [f"- {c['sentence']}" for c in claims]
 
 
-def _settings_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+def _settings_md(results: dict[str, Any]) -> list[str]:
     md = ["", "## Machine and settings", ""]
     md += [f"- {k}: {v}" for k, v in results.get("machine", {}).items()]
     if "runtime_seconds" in results:
@@ -257,12 +260,10 @@ LAYER_WEIGHTING_NOTES = {
 }
 
 
-def _training_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
-    if not results.get("training"):
-        return []
+def _training_md(training: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "### Purifier training", "", "| purifier | style | steps | seconds | weights | final loss terms |",
           "|---|---|---|---|---|---|"]
-    for name, t in results["training"].items():
+    for name, t in training.items():
         terms = ", ".join(f"{k} {v:.3g}" for k, v in t.get("final_terms", {}).items() if k != "step")
         wts = ", ".join(f"{k} {v:.3g}" for k, v in t.get("loss_weights", {}).items() if k != "tv_scale")
         md.append(f"| {name} | {t.get('style', '-')} | {t.get('steps', '-')} | "
@@ -273,10 +274,7 @@ def _training_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return md
 
 
-def _gaze_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
-    if "gaze" not in results:
-        return []
-    g = results["gaze"]
+def _gaze_md(g: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "## Gaze estimation (Table 3, Fig. 10)", "",
           f"Mean angular error in degrees; estimators fitted on {g.get('n_train', '?')} synthetic eyes, "
           f"tested on {g.get('n_test', '?')} real-domain eyes: in-domain (other synthetic eyes), raw, "
@@ -289,20 +287,15 @@ def _gaze_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return md + _figure(pngs, "gaze", "cumulative gaze error")
 
 
-def _pupil_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
-    if "pupil" not in results:
-        return []
+def _pupil_md(pupil: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return ["", "## Pupil-centre preservation", "",
             "Shift of the pupil centre in px at an eye width of 55 px, measured by the FCN (pupil centroid) and "
             "by a detector independent of it (difference-of-Gaussians darkest blob, "
             "`purify_tf.experiments.pupil.darkest_blob_centres`).",
-            "", pupil_table(results["pupil"])]
+            "", pupil_table(pupil)]
 
 
-def _objective_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
-    if "objective" not in results:
-        return []
-    o = results["objective"]
+def _objective_md(o: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "## Objective: feed-forward vs Gatys (Fig. 8)", "",
           f"f_W trained at {o.get('train_size', '?')}; Gatys from {o['curves'][0]['init'] if o['curves'] else '?'} "
           "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", "",
@@ -310,10 +303,7 @@ def _objective_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return md + _figure(pngs, "objective", "objective vs iteration")
 
 
-def _speed_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
-    if "speed" not in results:
-        return []
-    s = results["speed"]
+def _speed_md(s: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "## Speed (Table 2)", "",
           f"Seconds per image on {s.get('device', '?')}, all in this run. Gatys: "
           f"{s['gatys_iterations_measured']} L-BFGS iterations timed and scaled linearly to "
@@ -323,9 +313,8 @@ def _speed_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     return md
 
 
-def _real_eyes_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+def _real_eyes_md(real: dict[str, Any] | None) -> list[str]:
     md = ["", "## Real eyes, no labels", ""]
-    real = results.get("real_eyes")
     if not real:
         return md + ["Not run."]
     if "skipped" in real:
