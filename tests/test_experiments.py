@@ -12,6 +12,7 @@ from purify_tf.losses.objective import LossWeights, PurificationObjective
 from purify_tf.models.segmentation import build_fcn
 from purify_tf.models.transformer import build_transformer
 from purify_tf.models.vgg import build_loss_network
+from purify_tf.palette import image_grid
 
 H, W = 16, 24
 
@@ -47,7 +48,7 @@ def test_purify_and_grid(eyes):
     model = build_transformer("paper")
     out = common.purify(model, eyes["image"], size=(H, W))
     assert out.shape == eyes["image"].shape and out.dtype == np.uint8
-    grid = common.image_grid([eyes["image"], out], ["a", "b"], max_rows=3, tile_height=20)
+    grid = image_grid([eyes["image"], out], ["a", "b"], max_rows=3, tile_height=20)
     assert grid.ndim == 3 and grid.shape[2] == 3
 
 

@@ -6,9 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.gaze.vectors import angular_error_deg as np_angular_error_deg
-from purify_tf.gaze.vectors import pitchyaw_to_vector
-from purify_tf.models.gaze_cnn import AngularError, angular_error_deg, build_gaze_cnn, gaze_l2_loss
+from purify_tf.gaze.vectors import angular_error_deg, pitchyaw_to_vector
+from purify_tf.models.gaze_cnn import AngularError, build_gaze_cnn, gaze_l2_loss
 
 
 def test_default_architecture_and_unit_output():
@@ -24,14 +23,25 @@ def test_default_architecture_and_unit_output():
     np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
+def acos_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The textbook float64 form: acos of the normalised dot product."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def test_angular_error_matches_numpy_reference():
     rng = np.random.default_rng(1)
     a = pitchyaw_to_vector(rng.uniform(-0.6, 0.6, size=(64, 2)))
     b = rng.normal(size=(64, 3)).astype(np.float32) * rng.uniform(0.1, 3, size=(64, 1))
     b[:8] = a[:8] * 2.5  # identical directions
     b[8:16] = a[8:16] + 1e-3  # tiny angles
-    got = angular_error_deg(a, b).numpy()
-    np.testing.assert_allclose(got, np_angular_error_deg(a, b), atol=2e-3)
+    got = angular_error_deg(tf.constant(a), tf.constant(b)).numpy()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, acos_reference(a, b), atol=2e-3)
+    on_numpy = angular_error_deg(a, b)
+    assert isinstance(on_numpy, np.ndarray) and on_numpy.dtype == np.float64
+    np.testing.assert_allclose(on_numpy, acos_reference(a, b), atol=1e-5)
     np.testing.assert_allclose(got[:8], 0.0, atol=1e-3)
     metric = AngularError()
     metric.update_state(a, b)

@@ -18,7 +18,9 @@ from purify_tf.losses import (
     global_style_loss,
     gram_matrix,
     local_content_loss,
+    local_content_loss_eq9,
     local_style_loss,
+    mask_areas,
     masked_gram_matrix,
     one_hot_masks,
     total_variation_loss,
@@ -60,7 +62,8 @@ def np_local_style(fo, s_content, fs, s_style):
     n = fo.shape[-1]
     total = 0.0
     for c in range(s_content.shape[-1]):
-        a_o, a_s = s_content[..., c].sum(), s_style[..., c].sum()
+        # Areas are the Gram's own position weights, sum S_c^2 (sum S_c with hard masks).
+        a_o, a_s = (s_content[..., c] ** 2).sum(), (s_style[..., c] ** 2).sum()
         if a_o <= 0 or a_s <= 0:
             continue
         g_o = np_gram(fo * s_content[..., c : c + 1])
@@ -126,6 +129,30 @@ def test_content_losses_match_numpy():
         np.testing.assert_allclose(lc[b], np_local_content(fo[b], fi[b], s[b]), rtol=RTOL)
     # With hard one-hot masks the classes partition the image: local == global.
     np.testing.assert_allclose(lc, gc, rtol=RTOL)
+
+
+def test_fused_local_content_equals_the_literal_equation_with_soft_masks():
+    rng = np.random.default_rng(12)
+    fo, fi = (rng.normal(size=(2, 6, 8, 5)).astype(np.float32) for _ in range(2))
+    soft = downsample_masks(one_hot_masks(labels_with_absent_classes(rng, 2, 24, 32)), (6, 8), 4)
+    np.testing.assert_allclose(local_content_loss(fo, fi, soft).numpy(),
+                               local_content_loss_eq9(fo, fi, soft).numpy(), rtol=RTOL)
+    for b in range(2):
+        np.testing.assert_allclose(local_content_loss_eq9(fo, fi, soft).numpy()[b],
+                                   np_local_content(fo[b], fi[b], soft.numpy()[b]), rtol=RTOL)
+
+
+def test_soft_mask_area_is_the_masked_grams_own_weight():
+    """G_c / M_c is a weighted mean of F F^T: constant features give exactly f f^T, soft or not."""
+    rng = np.random.default_rng(13)
+    f_vec = rng.normal(size=4).astype(np.float32)
+    features = np.broadcast_to(f_vec, (1, 6, 8, 4)).copy()
+    soft = downsample_masks(one_hot_masks(rng.integers(0, 3, size=(1, 24, 32))), (6, 8), 4)
+    assert np.any((soft.numpy() > 0) & (soft.numpy() < 1))  # really soft
+    normalised = class_gram_matrices(features, soft) / mask_areas(soft)[..., None, None]
+    for c in range(3):
+        np.testing.assert_allclose(normalised.numpy()[0, c], np.outer(f_vec, f_vec), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mask_areas(soft).numpy(), np.sum(soft.numpy() ** 2, axis=(1, 2)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("style_hw", [(6, 8), (4, 10)])
@@ -410,3 +437,34 @@ def test_gradients_finite_with_real_vgg_and_empty_masks():
     grad = tape.gradient(terms["total"], outputs).numpy()
     assert float(terms["local_style"]) == 0.0
     assert np.all(np.isfinite(grad))
+
+
+def test_term_table_names_every_weighted_term(objective_data):
+    """The table (role, layer, weight, function) is what the total adds up."""
+    outputs, contents, labels, style, style_labels = objective_data
+    net = FakeLossNetwork()
+    weights = LossWeights(alpha=3.0, beta=50.0, theta=1e-3, lambda_g=0.7, lambda_l=1.3,
+                          global_style_layer_weights={"block1_conv2": 2.0})
+    objective = PurificationObjective(net, weights)
+    rows = objective.terms()
+    roles = {(t.role, t.layer) for t in rows}
+    for role in ("global_content", "local_content", "global_style", "local_style"):
+        assert {(role, layer) for layer in weights.layers(role)} <= roles
+    row = next(t for t in rows if t.role == "global_style" and t.layer == "block1_conv2")
+    assert row.function == "global_style_loss" and row.weight == pytest.approx(50.0 * 0.7 * 2.0)
+    assert [t.role for t in rows][-1] == "tv" and "local_style_loss" in objective.describe()
+    # Recompute the total from the table: weight * batch mean of the named function.
+    from purify_tf.losses import objective as objective_module
+
+    targets = objective.style_targets(style, style_labels)
+    got = objective(outputs, contents, labels, targets)
+    feats_o, feats_i = net(tf.constant(outputs)), net(tf.constant(contents))
+    one_hot = one_hot_masks(labels)
+    total = 0.0
+    for t in rows:
+        if t.role == "tv":
+            total += t.weight * float(tf.reduce_mean(total_variation_loss(outputs)))
+        else:
+            value = objective_module.role_loss(t.role, t.layer, feats_o[t.layer], feats_i[t.layer], one_hot, targets)
+            total += t.weight * float(tf.reduce_mean(value))
+    np.testing.assert_allclose(float(got["total"]), total, rtol=RTOL)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from purify_tf.experiments.common import image_grid
 from purify_tf.palette import (
     LEGEND_HEIGHT,
     MASK_PALETTE,
+    image_grid,
     legend_strip,
     mask_to_rgb,
     overlay,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from purify_tf.experiments import report
+from purify_tf.experiments import claims, report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_write_report_sections_tables_and_pngs(tmp_path):
 
 def test_claims_follow_numbers():
     res = small_results()
-    c = {x["claim"]: x["holds"] for x in report.all_claims(res)}
+    c = {x["claim"]: x["holds"] for x in claims.all_claims(res)}
     assert c["CNN: purification (front_end) lowers the gaze error"] is True
     assert c["kNN: purification (paper) lowers the gaze error"] is False
     assert c["pupil centre kept (paper)"] is False
@@ -107,7 +107,7 @@ def test_claims_follow_numbers():
     assert c["feed-forward objective ≈ Gatys after 50-100 iterations (16x24)"] is None
     # an interval that reaches zero is not a demonstrated improvement
     res["gaze"]["gap_share"]["CNN"]["front_end"]["delta_hi"] = 0.1
-    assert {x["claim"]: x["holds"] for x in report.gaze_claims(res["gaze"], "front_end")}[
+    assert {x["claim"]: x["holds"] for x in claims.gaze_claims(res["gaze"], "front_end")}[
         "CNN: purification (front_end) lowers the gaze error"] is False
 
 
@@ -170,3 +170,27 @@ def test_rerender_from_results_json_keeps_the_grids(tmp_path):
     text = report.rerender(tmp_path).read_text()
     assert "![renderer](grid_renderer.png)" in text and "**renderer** (real | purified)" in text
     assert "### Ablation: share of the raw → twin gap closed" in text
+
+
+def test_loss_weight_note_follows_the_run_settings(tmp_path):
+    """The report describes the layer weighting the run used, and nothing when it is not known."""
+    res = small_results()
+    assert "### Loss weights" not in report.write_report(res, tmp_path / "none").read_text()
+    res["settings"]["train.layer_weighting"] = "unit"
+    text = report.write_report(res, tmp_path / "unit").read_text()
+    assert "1.0 for every layer" in text and "balanced rule" not in text
+    res["settings"]["train.layer_weighting"] = "balanced"
+    assert "balanced rule" in report.write_report(res, tmp_path / "balanced").read_text()
+
+
+def test_known_gaps_come_from_the_run_settings():
+    from purify_tf.experiments.pipeline import ReportConfig, _gaps
+    from purify_tf.experiments.purifiers import TrainSettings
+
+    class Net:
+        info = {"weights": "imagenet"}
+
+    small = _gaps(ReportConfig(out_dir="x", train=TrainSettings(height=48, width=72, steps=300)), Net())
+    assert any("300 steps at 48x72" in g for g in small)
+    paper = _gaps(ReportConfig(out_dir="x", train=TrainSettings(height=256, width=256, steps=50_000)), Net())
+    assert not any("steps at" in g for g in paper) and not any("random weights" in g for g in paper)

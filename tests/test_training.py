@@ -144,6 +144,17 @@ def test_final_artefacts(tmp_path, loss_network):
     assert set(paths) == {"model", "metadata", "grid"}
     meta = json.loads(paths["metadata"].read_text())
     assert meta["step"] == 1 and meta["loss_network"]["architecture"] == "vgg16"
+    # The whole objective (every term with its layer, weight and function) and the data settings.
+    terms = meta["losses"]["terms"]
+    assert {t["role"] for t in terms} >= {"global_content", "local_content", "global_style", "local_style", "tv"}
+    assert all({"layer", "weight", "function", "equation"} <= set(t) for t in terms)
+    assert meta["content_source"]["kind"] == "ArraySource" and meta["content_source"]["size"] == [H, W]
+    assert meta["losses"]["masks"].startswith("oracle")
+    # ... and an export of this file carries them (exports copy the training keys).
+    from purify_tf.inference.metadata import source_metadata
+
+    exported = source_metadata(paths["model"])["training"]
+    assert exported["losses"] == meta["losses"] and exported["content_source"] == meta["content_source"]
     loaded = keras.models.load_model(paths["model"])
     x = disc_eyes(1)[0].astype(np.float32)
     np.testing.assert_allclose(loaded(x), trainer.model(x, training=False), atol=1e-3)
@@ -328,7 +339,7 @@ def test_style_set_front_end_luminance_and_per_batch_style_train(tmp_path, loss_
 
 
 def test_gaze_monitor_scores_during_training(tmp_path, loss_network):
-    from purify_tf.data.pipeline import to_gaze_input
+    from purify_tf.data.image_io import to_gaze_input
     from purify_tf.data.renderer import render_eyes
     from purify_tf.gaze.estimators import make_estimator
     from purify_tf.gaze.monitor import GazeMonitor

@@ -139,7 +139,7 @@ def test_legacy_h5_layout_is_recognised(tmp_path):
     with h5py.File(path, "w") as f:
         f.attrs["layer_names"] = [n.encode() for n in ["input_1", *names]]
         f.create_group("input_1").attrs["weight_names"] = []
-        for name, shape in zip(names, vgg._expected_kernel_shapes("vgg19"), strict=True):
+        for name, shape in zip(names, vgg.expected_kernel_shapes("vgg19"), strict=True):
             g = f.create_group(name)
             g.attrs["weight_names"] = [f"{name}_W:0".encode(), f"{name}_b:0".encode()]
             g.create_dataset(f"{name}_W:0", shape=shape, dtype="f4")

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from absl import flags, logging
 
+from purify_tf.data.readers import KINDS as READER_KINDS
+
 FLAGS = flags.FLAGS
 
-CONTENT_KINDS = ["renderer", "unityeyes", "mpiigaze", "lpw", "folder", "tfrecord"]
+CONTENT_KINDS = ["renderer", *READER_KINDS]
 VGG_WEIGHT_WORDS = ("auto", "imagenet", "random")
 
 
@@ -45,6 +47,58 @@ def define_content_flags() -> None:
         ["content", "content_dir"],
         lambda d: d["content"] == "renderer" or (d["content_dir"] and os.path.exists(d["content_dir"])),
         message="--content_dir must name an existing dataset path when --content is not renderer.",
+    )
+
+
+def define_purifier_flags(height: int, width: int, batch_size: int, learning_rate: float, lr_schedule: str,
+                          alpha: float, beta: float, theta: float, images: str = "Training image") -> None:
+    """Image size, optimiser and objective weights of purifier training (defaults per job)."""
+    flags.DEFINE_integer("height", height, f"{images} height (divisible by 8).")
+    flags.DEFINE_integer("width", width, f"{images} width (divisible by 8).")
+    flags.DEFINE_integer("batch_size", batch_size, "Global batch size of the purifier, split across replicas.")
+    flags.DEFINE_float("learning_rate", learning_rate, "Adam learning rate (the start of the schedule).")
+    flags.DEFINE_enum("lr_schedule", lr_schedule, ["constant", "cosine"],
+                      "Learning-rate schedule: constant (the paper) or cosine decay to 1% at the last step.")
+    flags.DEFINE_float("alpha", alpha, "Weight alpha of the content terms (balanced layer weights: of the mean "
+                       "relative feature error).")
+    flags.DEFINE_float("beta", beta, "Weight beta of the style terms (balanced layer weights: of the mean relative "
+                       "Gram error).")
+    flags.DEFINE_float("theta", theta, "Weight theta of the total-variation term (paper: 1e-7 to 1e-5; balanced "
+                       "layer weights: relative to a synthetic eye's own TV).")
+    for name in ("height", "width", "batch_size"):
+        require_positive_int(name)
+    require_multiple("height", 8)
+    require_multiple("width", 8)
+    require_positive("learning_rate")
+    for name in ("alpha", "beta", "theta"):
+        require_non_negative(name)
+
+
+def define_style_set_flags(set_size: int = 64, seed: int = 7) -> None:
+    flags.DEFINE_integer("style_set_size", set_size, "Synthetic renderer eyes in the style set.")
+    flags.DEFINE_integer("style_seed", seed, "Renderer seed of the synthetic style image(s).")
+    require_positive_int("style_set_size")
+
+
+def define_fcn_flags(steps: int, batch_size: int = 16) -> None:
+    flags.DEFINE_integer("fcn_steps", steps, "Coarse-FCN training steps (when no trained FCN is found).")
+    flags.DEFINE_integer("fcn_batch_size", batch_size, "Coarse-FCN batch size.")
+    require_positive_int("fcn_steps")
+    require_positive_int("fcn_batch_size")
+
+
+ESTIMATORS = ("cnn", "knn", "svr", "rf", "alr")
+
+
+def define_estimator_flags() -> None:
+    flags.DEFINE_list("estimators", list(ESTIMATORS), f"Gaze estimators, of {', '.join(ESTIMATORS)}.")
+    flags.DEFINE_integer("cnn_epochs", 30, "Gaze-CNN epochs (early stopping on the angular error of a held-out 10%).")
+    flags.DEFINE_integer("cnn_batch_size", 512, "Gaze-CNN batch size (paper: 512).")
+    require_positive_int("cnn_epochs")
+    require_positive_int("cnn_batch_size")
+    flags.register_validator(
+        "estimators", lambda v: bool(v) and all(e.lower() in ESTIMATORS for e in v),
+        message=f"--estimators must list some of {', '.join(ESTIMATORS)}.",
     )
 
 
@@ -115,6 +169,12 @@ def loss_network_from_flags():
     return build_loss_network(loss_network=FLAGS.loss_network, vgg_weights=FLAGS.vgg_weights, seed=FLAGS.seed)
 
 
+def flag_settings() -> dict:
+    """Every flag of the entry point (not absl's own) with its value, for the saved metadata."""
+    return {name: FLAGS[name].value for name in sorted(FLAGS)
+            if not FLAGS.find_module_defining_flag(name, "").startswith("absl")}
+
+
 def layer_overrides(**roles: list[str] | None) -> dict[str, list[str]]:
     """LossWeights keyword overrides for the layer lists the user gave."""
     return {f"{role}_layers": list(layers) for role, layers in roles.items() if layers}
@@ -139,16 +199,9 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
 def read_content(kind: str, path: str, limit: int | None = None) -> dict:
     """Arrays from the dataset reader that ``kind`` names (see ``CONTENT_KINDS``)."""
-    import importlib
+    from purify_tf.data.readers import read_dataset
 
-    module, function = {
-        "unityeyes": ("purify_tf.data.unityeyes", "read_unityeyes"),
-        "mpiigaze": ("purify_tf.data.mpiigaze", "read_mpiigaze"),
-        "lpw": ("purify_tf.data.lpw", "read_lpw"),
-        "folder": ("purify_tf.data.folder", "read_folder"),
-        "tfrecord": ("purify_tf.data.tfrecord", "read_tfrecords"),
-    }[kind]
-    return getattr(importlib.import_module(module), function)(path, limit=limit)
+    return read_dataset(kind, path, limit=limit)
 
 
 def fcn_from_flags(model_dir: Path, strategy):

@@ -22,7 +22,6 @@ from trainers import common
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("out_dir", "runs/gaze", "Where results.json, table.md and the cumulative-error PNG go.")
-flags.DEFINE_list("estimators", ["cnn", "knn", "svr", "rf", "alr"], "Estimators to train: cnn, knn, svr, rf, alr.")
 flags.DEFINE_multi_string(
     "purifier", [],
     "A trained transformer (.keras), as PATH or NAME=PATH; repeat for several. Its test column is "
@@ -35,16 +34,11 @@ flags.DEFINE_integer("width", 96, "Render width of the eyes (and purification si
 flags.DEFINE_string("train_unityeyes", None, "Train on a UnityEyes folder (N.jpg + N.json) instead of the renderer.")
 flags.DEFINE_string("test_mpiigaze", None, "Test on normalised MPIIGaze (Data/Normalized/pXX/dayYY.mat) instead of the renderer.")
 flags.DEFINE_integer("max_images", 20_000, "At most this many images from each dataset reader.")
-flags.DEFINE_integer("cnn_epochs", 30, "Gaze-CNN epochs (early stopping on the validation angular error).")
-flags.DEFINE_integer("cnn_batch_size", 512, "Gaze-CNN batch size (paper: 512).")
+common.define_estimator_flags()
 flags.DEFINE_integer("n_jobs", 2, "Parallel jobs for kNN and the random forest.")
 flags.DEFINE_integer("seed", 0, "Random seed (renderer seeds, estimator seeds).")
-for _name in ("train_n", "test_n", "height", "width", "max_images", "cnn_epochs", "cnn_batch_size", "n_jobs"):
+for _name in ("train_n", "test_n", "height", "width", "max_images", "n_jobs"):
     common.require_positive_int(_name)
-flags.register_validator(
-    "estimators", lambda v: bool(v) and all(e.lower() in ("cnn", "knn", "svr", "rf", "alr") for e in v),
-    message="--estimators must list some of cnn, knn, svr, rf, alr.",
-)
 for _name in ("train_unityeyes", "test_mpiigaze"):
     flags.register_validator(_name, lambda v: v is None or Path(v).exists(),
                              message=f"--{_name} must name an existing path.")
@@ -66,9 +60,9 @@ def load_data() -> dict:
     """Training and test arrays from the renderer or the readers the flags name."""
     import numpy as np
 
-    from purify_tf.data.pipeline import to_gaze_input
-    from purify_tf.experiments.common import as_rgb_uint8
+    from purify_tf.data.image_io import to_gaze_input
     from purify_tf.experiments.gaze import render_gaze_sets
+    from purify_tf.palette import as_rgb_uint8
 
     data = render_gaze_sets(FLAGS.train_n, FLAGS.test_n, FLAGS.height, FLAGS.width, seed=FLAGS.seed)
     data["train_source"], data["test_source"] = "renderer (synthetic)", "renderer (real)"

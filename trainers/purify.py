@@ -24,15 +24,9 @@ flags.DEFINE_enum("loss", "masked", ["masked", "plain"], "masked: the paper's se
 flags.DEFINE_enum("norm", "batch", ["batch", "instance"], "Normalisation layers in f_W.")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"], "Upsampling: fractionally-strided convs or resize-convolution.")
 flags.DEFINE_float("dropout_rate", None, "Dropout in the residual blocks (default: the config's preset).")
-flags.DEFINE_integer("height", 256, "Training image height (divisible by 8).")
-flags.DEFINE_integer("width", 256, "Training image width (divisible by 8).")
-flags.DEFINE_integer("batch_size", 4, "Global batch size, split across replicas.")
-flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
 flags.DEFINE_integer("train_steps", 50_000, "Total training iterations.")
-flags.DEFINE_float("alpha", 1e2, "Weight alpha of the feature (content) reconstruction loss.")
-flags.DEFINE_float("beta", 1e4, "Weight beta of the style reconstruction loss.")
-flags.DEFINE_float("theta", 1e-6, "Weight theta of the total-variation regulariser (paper: 1e-7 to 1e-5; "
-                   "with --layer_weights=balanced, relative to a synthetic eye's own TV).")
+common.define_purifier_flags(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
+                             alpha=1e2, beta=1e4, theta=1e-6)
 flags.DEFINE_float("gamma", 0.0, "Weight gamma of the low-frequency luminance term (Mahalanobis distance of the "
                    "output's coarse log-luminance map under the style set's Gaussian; 0: off, the paper).")
 flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
@@ -41,8 +35,6 @@ flags.DEFINE_bool("residual", False, "Residual output initialised to the identit
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
-flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"],
-                  "Learning-rate schedule: constant (the paper) or cosine decay to 1% at --train_steps.")
 flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
 flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) content/style terms.")
 flags.DEFINE_enum(
@@ -56,6 +48,8 @@ flags.DEFINE_list("global_style_layers", None, "Layers for global style (default
 flags.DEFINE_list("local_style_layers", None, "Layers for local style (default: block1..5_conv1).")
 common.define_loss_network_flags()
 common.define_content_flags()
+common.define_style_set_flags(set_size=64, seed=7)
+common.define_fcn_flags(steps=600, batch_size=16)
 flags.DEFINE_enum("style_source", "image", ["image", "folder", "renderer"],
                   "Style target: image = one style image (the paper; --style_image or the render of "
                   "--style_seed), folder = synthetic eye images in --style_dir, renderer = the renderer's "
@@ -65,12 +59,8 @@ flags.DEFINE_enum("style_mode", "mean", ["mean", "per_batch"],
 flags.DEFINE_string("style_image", None, "Style image file for --style_source=image (default: a synthetic-domain "
                     "render chosen by --style_seed).")
 flags.DEFINE_string("style_dir", None, "Folder of synthetic eye images for --style_source=folder.")
-flags.DEFINE_integer("style_set_size", 64, "Renderer eyes in the style set for --style_source=renderer.")
-flags.DEFINE_integer("style_seed", 7, "Renderer seed of the synthetic style image(s).")
 flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
 flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
-flags.DEFINE_integer("fcn_steps", 600, "FCN training steps when no --fcn_model is given.")
-flags.DEFINE_integer("fcn_batch_size", 16, "FCN training batch size.")
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
 flags.DEFINE_integer("keep_checkpoints", 3, "How many checkpoints to keep.")
 flags.DEFINE_integer("log_every", 20, "Write scalar summaries every N steps.")
@@ -78,35 +68,51 @@ flags.DEFINE_integer("image_every", 200, "Write an image grid every N steps.")
 flags.DEFINE_integer("histogram_every", 1000, "Write weight histograms every N steps (0: never).")
 common.define_runtime_flags()
 
-for _name in ("height", "width", "batch_size", "train_steps", "fcn_steps", "fcn_batch_size",
-              "checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
+for _name in ("train_steps", "checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
     common.require_positive_int(_name)
 common.require_non_negative("histogram_every")
 common.require_non_negative("eval_every")
-for _name in ("learning_rate",):
-    common.require_positive(_name)
-common.require_positive_int("style_set_size")
-for _name in ("alpha", "beta", "theta", "gamma", "lambda_g", "lambda_l"):
+for _name in ("gamma", "lambda_g", "lambda_l"):
     common.require_non_negative(_name)
-common.require_multiple("height", 8)
-common.require_multiple("width", 8)
 common.require_not_a_file("model_dir")
 flags.register_validator(
     "dropout_rate", lambda v: v is None or 0.0 <= v < 1.0, message="--dropout_rate must be in [0, 1)."
 )
 
 
+def train_config_from_flags(model_dir: Path, style_description: str | None = None):
+    """The PurifyTrainConfig (objective weights included) that the flags describe; the flags, the
+    style source and the content dataset go into the saved purifier's metadata."""
+    from purify_tf.losses.objective import LossWeights
+    from purify_tf.training.purify_loop import PurifyTrainConfig
+
+    weights = LossWeights(
+        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
+        lambda_l=FLAGS.lambda_l,
+        **common.layer_overrides(
+            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
+            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
+        ),
+    )
+    return PurifyTrainConfig(
+        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
+        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.loss == "masked",
+        layer_weighting=FLAGS.layer_weights, style_mode=FLAGS.style_mode, illumination=FLAGS.illumination,
+        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
+        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
+        provenance={"flags": common.flag_settings(), "style": style_description,
+                    "content": {"reader": FLAGS.content, "path": FLAGS.content_dir, "masks": FLAGS.masks}},
+    )
+
+
 def main(argv: list[str]) -> int:
     del argv
     from purify_tf.errors import ConfigError
     from purify_tf.gaze.monitor import gaze_monitor
-    from purify_tf.losses.objective import LossWeights
-    from purify_tf.training.purify_loop import (
-        NonFiniteLossError,
-        PurifyTrainConfig,
-        PurifyTrainer,
-        describe_outputs,
-    )
+    from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainer, describe_outputs
     from purify_tf.training.segment_loop import predict_fn
     from purify_tf.training.style_source import load_style_set
 
@@ -124,14 +130,6 @@ def main(argv: list[str]) -> int:
     model_dir = Path(FLAGS.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    weights = LossWeights(
-        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
-        lambda_l=FLAGS.lambda_l,
-        **common.layer_overrides(
-            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
-            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
-        ),
-    )
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
     style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, image=FLAGS.style_image,
                            folder=FLAGS.style_dir, set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
@@ -145,16 +143,7 @@ def main(argv: list[str]) -> int:
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
 
-    cfg = PurifyTrainConfig(
-        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
-        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        train_steps=FLAGS.train_steps, weights=weights, use_masks=use_masks, layer_weighting=FLAGS.layer_weights,
-        style_mode=FLAGS.style_mode, illumination=FLAGS.illumination, residual=FLAGS.residual,
-        lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
-        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
-    )
+    cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,

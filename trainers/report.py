@@ -29,25 +29,15 @@ flags.DEFINE_list("variants", ["paper", "johnson", "style_set", "luminance_loss"
                   f"Purifiers to train and compare (the ablation), of {', '.join(VARIANT_NAMES)}.")
 flags.DEFINE_enum("best", "front_end", list(VARIANT_NAMES),
                   "The purifier the real-eye section and Fig. 8 use (must be in --variants).")
-flags.DEFINE_integer("height", 48, "Training and test image height (divisible by 8).")
-flags.DEFINE_integer("width", 72, "Training and test image width (divisible by 8).")
+common.define_purifier_flags(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
+                             alpha=10.0, beta=1.0, theta=0.1, images="Training and test image")
 flags.DEFINE_integer("steps", 300, "Training steps of every purifier.")
-flags.DEFINE_integer("batch_size", 4, "Purifier batch size.")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (start of the schedule).")
-flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "cosine"], "Learning-rate schedule.")
-flags.DEFINE_float("alpha", 10.0, "Content weight (balanced: mean relative feature error).")
-flags.DEFINE_float("beta", 1.0, "Style weight (balanced: mean relative Gram error).")
-flags.DEFINE_float("theta", 0.1, "TV weight (balanced: relative to a synthetic eye's TV).")
-flags.DEFINE_integer("style_seed", 7, "Renderer seed of the style image / style set.")
-flags.DEFINE_integer("style_set_size", 64, "Synthetic eyes in the style set.")
+common.define_style_set_flags(set_size=64, seed=7)
 flags.DEFINE_integer("eval_every", 100, "Score gaze (kNN, SVR) on held-out real eyes every N training steps.")
-flags.DEFINE_integer("fcn_steps", 300, "Coarse-FCN training steps.")
-flags.DEFINE_integer("fcn_batch_size", 16, "Coarse-FCN batch size.")
+common.define_fcn_flags(steps=300, batch_size=16)
 flags.DEFINE_integer("gaze_train_n", 2000, "Synthetic training eyes for the gaze estimators.")
 flags.DEFINE_integer("gaze_test_n", 600, "Real-domain test eyes (and their twins) for gaze and pupil measures.")
-flags.DEFINE_list("estimators", ["cnn", "knn", "svr", "rf", "alr"], "Gaze estimators: cnn, knn, svr, rf, alr.")
-flags.DEFINE_integer("cnn_epochs", 30, "Gaze-CNN epochs (early stopping on a held-out 10%).")
-flags.DEFINE_integer("cnn_batch_size", 512, "Gaze-CNN batch size.")
+common.define_estimator_flags()
 flags.DEFINE_integer("n_boot", 2000, "Bootstrap draws for the gap-share intervals.")
 flags.DEFINE_list("curve_sizes", ["48", "96"], "Image heights for Fig. 8 (width keeps the training aspect).")
 flags.DEFINE_integer("curve_n", 2, "Test images per size for Fig. 8.")
@@ -60,16 +50,10 @@ flags.DEFINE_string("real_dir", None, "Folder of real eye crops for the label-fr
 common.define_loss_network_flags()
 common.define_runtime_flags()
 
-for _name in ("height", "width", "steps", "batch_size", "style_set_size", "fcn_steps", "fcn_batch_size",
-              "gaze_train_n", "gaze_test_n", "cnn_epochs", "cnn_batch_size", "n_boot", "curve_n",
-              "curve_iterations", "speed_gatys_iterations", "speed_repeats"):
+for _name in ("steps", "gaze_train_n", "gaze_test_n", "n_boot", "curve_n", "curve_iterations",
+              "speed_gatys_iterations", "speed_repeats"):
     common.require_positive_int(_name)
 common.require_non_negative("eval_every")
-common.require_positive("learning_rate")
-for _name in ("alpha", "beta", "theta"):
-    common.require_non_negative(_name)
-common.require_multiple("height", 8)
-common.require_multiple("width", 8)
 common.require_not_a_file("out_dir")
 flags.register_validator("sections", lambda v: all(s in SECTIONS for s in v),
                          message=f"--sections must list some of {', '.join(SECTIONS)}.")

@@ -21,13 +21,14 @@ import tensorflow as tf
 from absl import logging
 from scipy.optimize import Bounds, OptimizeResult, minimize
 
+from purify_tf.conventions import NUM_CLASSES
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.losses.masks import one_hot_masks
 
 ObjectiveFn = Callable[[tf.Tensor], tf.Tensor]
 # callback(iteration, objective, image) after every iteration; return True to stop early.
 IterationCallback = Callable[[int, float, np.ndarray], bool | None]
 
-NUM_MASK_CLASSES = 3  # 0 other, 1 iris, 2 pupil (docs/ARCHITECTURE.md)
 PAPER_ITERATIONS = 400  # Table 2 times 400 Gatys iterations
 
 
@@ -109,25 +110,7 @@ def make_gatys_objective(
     each iteration runs the loss network on the output image only.
     """
     contents = tf.constant(_as_image_batch(content, "Gatys content image"))
-    masks = None
-    if content_mask is not None:
-        m = np.asarray(content_mask)
-        if m.ndim == 2:
-            m = m[None]
-        if m.ndim == 3:
-            masks = tf.one_hot(tf.constant(m.astype(np.int32)), NUM_MASK_CLASSES, dtype=tf.float32)
-        elif m.ndim == 4 and m.shape[-1] == NUM_MASK_CLASSES:
-            masks = tf.constant(m.astype(np.float32))
-        else:
-            raise DataError(
-                f"Gatys content mask: expected (H, W), (1, H, W) labels or (1, H, W, 3) one-hot, "
-                f"got {m.shape}"
-            )
-        if masks.shape[1:3] != contents.shape[1:3]:
-            raise DataError(
-                f"Gatys content mask {tuple(masks.shape)} does not match image "
-                f"{tuple(contents.shape)}"
-            )
+    masks = None if content_mask is None else _content_one_hot(content_mask, contents.shape)
 
     if precompute_content and callable(getattr(objective, "content_targets", None)):
         content_targets = objective.content_targets(contents, masks)
@@ -145,6 +128,27 @@ def make_gatys_objective(
     return objective_fn_full
 
 
+def _content_one_hot(content_mask: np.ndarray, image_shape) -> tf.Tensor:
+    """(H, W) / (1, H, W) labels or (1, H, W, K) one-hot -> float32 (1, H, W, K) one-hot."""
+    m = np.asarray(content_mask)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim == 3:
+        masks = one_hot_masks(tf.constant(m.astype(np.int32)))
+    elif m.ndim == 4 and m.shape[-1] == NUM_CLASSES:
+        masks = tf.constant(m.astype(np.float32))
+    else:
+        raise DataError(
+            f"Gatys content mask: expected (H, W), (1, H, W) labels or (1, H, W, 3) one-hot, "
+            f"got {m.shape}"
+        )
+    if masks.shape[1:3] != image_shape[1:3]:
+        raise DataError(
+            f"Gatys content mask {tuple(masks.shape)} does not match image {tuple(image_shape)}"
+        )
+    return masks
+
+
 def _value_and_grad_fn(
     objective_fn: ObjectiveFn, shape: tuple[int, ...], jit_compile: bool = False
 ) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
@@ -158,6 +162,20 @@ def _value_and_grad_fn(
         return loss, tape.gradient(loss, image)
 
     return value_and_grad
+
+
+def _start_point(init_image: np.ndarray, max_iter: int, bounds: tuple[float, float]):
+    """Checked (low, high, image shape, flat float64 start inside the box)."""
+    if max_iter < 1:
+        raise ConfigError(f"Gatys max_iter: expected >= 1, got {max_iter}")
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if not lo < hi:
+        raise ConfigError(f"Gatys bounds: expected low < high, got {bounds}")
+    x0_img = np.asarray(init_image, dtype=np.float32)
+    if x0_img.ndim != 4 or x0_img.shape[0] != 1:
+        raise DataError(f"Gatys init image: expected (1, H, W, C), got {x0_img.shape}")
+    shape = tuple(int(d) for d in x0_img.shape)
+    return lo, hi, shape, np.clip(x0_img.astype(np.float64).ravel(), lo, hi)
 
 
 def gatys_optimize(
@@ -175,16 +193,7 @@ def gatys_optimize(
     ``gtol`` default to 0 so that ``max_iter`` iterations run unless the line search can make
     no progress (as Gatys et al. and Table 2 run a fixed 400); ``options`` overrides them.
     """
-    if max_iter < 1:
-        raise ConfigError(f"Gatys max_iter: expected >= 1, got {max_iter}")
-    lo, hi = float(bounds[0]), float(bounds[1])
-    if not lo < hi:
-        raise ConfigError(f"Gatys bounds: expected low < high, got {bounds}")
-    x0_img = np.asarray(init_image, dtype=np.float32)
-    if x0_img.ndim != 4 or x0_img.shape[0] != 1:
-        raise DataError(f"Gatys init image: expected (1, H, W, C), got {x0_img.shape}")
-    shape = tuple(int(d) for d in x0_img.shape)
-    x0 = np.clip(x0_img.astype(np.float64).ravel(), lo, hi)
+    lo, hi, shape, x0 = _start_point(init_image, max_iter, bounds)
 
     value_and_grad = _value_and_grad_fn(objective_fn, shape, jit_compile)
     n_evals = 0
@@ -206,37 +215,17 @@ def gatys_optimize(
             if callback(len(history) - 1, history[-1], image):
                 raise StopIteration
 
-    opts: dict[str, Any] = {
-        "maxiter": int(max_iter),
-        "maxfun": 20 * int(max_iter) + 20,
-        "ftol": 0.0,
-        "gtol": 0.0,
-        "maxcor": 10,
-    }
-    opts.update(options or {})
+    opts: dict[str, Any] = {"maxiter": int(max_iter), "maxfun": 20 * int(max_iter) + 20, "ftol": 0.0, "gtol": 0.0,
+                            "maxcor": 10, **(options or {})}
     start = time.perf_counter()
-    res = minimize(
-        fun,
-        x0,
-        method="L-BFGS-B",
-        jac=True,
-        # Same box as [(lo, hi)] * size, without a 3M-tuple list at 1024x1024.
-        bounds=Bounds(np.full(x0.size, lo), np.full(x0.size, hi)),
-        callback=on_iteration,
-        options=opts,
-    )
+    # Same box as [(lo, hi)] * size, without a 3M-tuple list at 1024x1024.
+    res = minimize(fun, x0, method="L-BFGS-B", jac=True, bounds=Bounds(np.full(x0.size, lo), np.full(x0.size, hi)),
+                   callback=on_iteration, options=opts)
     seconds = time.perf_counter() - start
     image = np.clip(res.x, lo, hi).reshape(shape).astype(np.float32)
     n_iter = len(history) - 1
-    logging.info(
-        "Gatys L-BFGS-B: %d iterations, %d evaluations, objective %.4g -> %.4g in %.2f s (%s)",
-        n_iter,
-        n_evals,
-        history[0],
-        history[-1],
-        seconds,
-        res.message,
-    )
+    logging.info("Gatys L-BFGS-B: %d iterations, %d evaluations, objective %.4g -> %.4g in %.2f s (%s)",
+                 n_iter, n_evals, history[0], history[-1], seconds, res.message)
     return GatysResult(
         image=image,
         objective_history=history,

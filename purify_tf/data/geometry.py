@@ -146,87 +146,75 @@ def sample_geometry(
         )
     if n < 0:
         raise ConfigError(f"n must be >= 0, got {n}")
-    scale = eye_scale(height, width)
+    drawn = _draw_parameters(n, rng, overrides)
+    derived = _place_eye(drawn, height, width)
+    return EyeGeometry(**{name: np.asarray(value, dtype=np.float32) for name, value in derived.items()})
+
+
+def _draw_parameters(n: int, rng: np.random.Generator, overrides: dict[str, object]) -> dict[str, np.ndarray]:
+    """The sampled parameters (``SAMPLED_PARAMETERS``), each (n,) float64, overrides applied."""
     u = rng.random((16, n))
     g = rng.standard_normal((4, n))
-    pitch = _param("pitch", n, overrides, PITCH_RANGE[0] + (PITCH_RANGE[1] - PITCH_RANGE[0]) * u[0])
-    yaw = _param("yaw", n, overrides, YAW_RANGE[0] + (YAW_RANGE[1] - YAW_RANGE[0]) * u[1])
-    head_pitch = _param("head_pitch", n, overrides, np.clip(0.08 * g[0], -0.2, 0.2))
-    head_yaw = _param("head_yaw", n, overrides, np.clip(0.1 * g[1], -0.25, 0.25))
-    head_roll = _param("head_roll", n, overrides, np.clip(0.06 * g[2], -0.15, 0.15))
-    center_x = _param("center_x", n, overrides, 0.5 + 0.03 * (u[2] - 0.5) * 2)
-    center_y = _param("center_y", n, overrides, 0.52 + 0.05 * (u[3] - 0.5) * 2)
-    hw_frac = _param("half_width_fraction", n, overrides, 0.35 + 0.08 * u[4])
-    r_frac = _param("radius_fraction", n, overrides, 0.78 + 0.1 * u[5])
-    iris_size = _param("iris_size", n, overrides, 0.85 + 0.2 * u[6])
-    pupil_size = _param("pupil_size", n, overrides, 0.28 + 0.3 * u[7])
-    openness = _param("openness", n, overrides, 0.45 + 0.55 * u[8])
-    upper_skew = _param("upper_skew", n, overrides, 0.3 * (u[9] - 0.5) * 2)
-    lower_skew = _param("lower_skew", n, overrides, 0.3 * (u[10] - 0.5) * 2)
-    side = _param("side", n, overrides, np.where(u[11] < 0.5, -1.0, 1.0))
-    lid_tilt = _param("lid_tilt", n, overrides, 0.05 * g[3])
+    defaults = {
+        "pitch": PITCH_RANGE[0] + (PITCH_RANGE[1] - PITCH_RANGE[0]) * u[0],
+        "yaw": YAW_RANGE[0] + (YAW_RANGE[1] - YAW_RANGE[0]) * u[1],
+        "head_pitch": np.clip(0.08 * g[0], -0.2, 0.2),
+        "head_yaw": np.clip(0.1 * g[1], -0.25, 0.25),
+        "head_roll": np.clip(0.06 * g[2], -0.15, 0.15),
+        "center_x": 0.5 + 0.03 * (u[2] - 0.5) * 2,
+        "center_y": 0.52 + 0.05 * (u[3] - 0.5) * 2,
+        "half_width_fraction": 0.35 + 0.08 * u[4],
+        "radius_fraction": 0.78 + 0.1 * u[5],
+        "iris_size": 0.85 + 0.2 * u[6],
+        "pupil_size": 0.28 + 0.3 * u[7],
+        "openness": 0.45 + 0.55 * u[8],
+        "upper_skew": 0.3 * (u[9] - 0.5) * 2,
+        "lower_skew": 0.3 * (u[10] - 0.5) * 2,
+        "side": np.where(u[11] < 0.5, -1.0, 1.0),
+        "lid_tilt": 0.05 * g[3],
+    }
+    return {name: _param(name, n, overrides, default) for name, default in defaults.items()}
 
-    half_width = hw_frac * scale
-    radius = r_frac * half_width
-    iris_radius = 0.55 * radius * iris_size
-    pupil_radius = pupil_size * iris_radius
+
+def _place_eye(d: dict[str, np.ndarray], height: int, width: int) -> dict[str, np.ndarray]:
+    """Eyeball, iris, pupil and lids in pixels of the ``height`` x ``width`` frame."""
+    pitch, yaw, head_pitch, head_yaw = d["pitch"], d["yaw"], d["head_pitch"], d["head_yaw"]
+    half_width = d["half_width_fraction"] * eye_scale(height, width)
+    radius = d["radius_fraction"] * half_width
+    iris_radius = 0.55 * radius * d["iris_size"]
+    pupil_radius = d["pupil_size"] * iris_radius
     # Iris plane sits at depth sqrt(R^2 - r^2) in front of the eyeball centre along the gaze.
     depth = np.sqrt(np.maximum(radius**2 - iris_radius**2, 0.0))
     gaze = pitchyaw_to_vector(np.stack([pitch, yaw], axis=1)).astype(np.float64)
     head = pitchyaw_to_vector(np.stack([head_pitch, head_yaw], axis=1)).astype(np.float64)
     # The lid frame is attached to the face, about one eyeball radius in front of the centre;
     # place it at the crop centre and put the eyeball centre behind it.
-    lid_x = center_x * (width - 1)
-    lid_y = center_y * (height - 1)
+    lid_x = d["center_x"] * (width - 1)
+    lid_y = d["center_y"] * (height - 1)
     face_depth = 0.9 * radius
     eye_x = lid_x - face_depth * head[:, 0]
     eye_y = lid_y - face_depth * head[:, 1] + 0.05 * radius
-    pupil_x = eye_x + depth * gaze[:, 0]
-    pupil_y = eye_y + depth * gaze[:, 1]
     gxy = np.hypot(gaze[:, 0], gaze[:, 1])
     safe = gxy > 1e-9
-    minor_x = np.where(safe, gaze[:, 0] / np.where(safe, gxy, 1.0), 1.0)
-    minor_y = np.where(safe, gaze[:, 1] / np.where(safe, gxy, 1.0), 0.0)
-    foreshortening = np.abs(gaze[:, 2])
     # Eye-in-head elevation drives the upper lid (it rises when looking up, drops when down);
     # the lower lid moves less and the other way.
     elevation = np.sin(pitch - head_pitch)
-    upper = half_width * np.clip(0.30 + 0.22 * openness + 0.55 * elevation, 0.08, 0.95)
-    lower = half_width * np.clip(0.24 + 0.08 * openness - 0.18 * elevation, 0.1, 0.6)
-    half_width = half_width * np.cos(head_yaw)
-
-    def f32(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, dtype=np.float32)
-
-    return EyeGeometry(
-        pitch=f32(pitch),
-        yaw=f32(yaw),
-        head_pitch=f32(head_pitch),
-        head_yaw=f32(head_yaw),
-        head_roll=f32(head_roll),
-        eye_x=f32(eye_x),
-        eye_y=f32(eye_y),
-        radius=f32(radius),
-        iris_size=f32(iris_size),
-        pupil_size=f32(pupil_size),
-        iris_radius=f32(iris_radius),
-        pupil_radius=f32(pupil_radius),
-        pupil_x=f32(pupil_x),
-        pupil_y=f32(pupil_y),
-        minor_x=f32(minor_x),
-        minor_y=f32(minor_y),
-        foreshortening=f32(foreshortening),
-        lid_x=f32(lid_x),
-        lid_y=f32(lid_y),
-        roll=f32(head_roll + lid_tilt),
-        half_width=f32(half_width),
-        openness=f32(openness),
-        upper=f32(upper),
-        lower=f32(lower),
-        upper_skew=f32(upper_skew),
-        lower_skew=f32(lower_skew),
-        side=f32(side),
-    )
+    openness = d["openness"]
+    return {
+        "pitch": pitch, "yaw": yaw, "head_pitch": head_pitch, "head_yaw": head_yaw,
+        "head_roll": d["head_roll"], "eye_x": eye_x, "eye_y": eye_y, "radius": radius,
+        "iris_size": d["iris_size"], "pupil_size": d["pupil_size"],
+        "iris_radius": iris_radius, "pupil_radius": pupil_radius,
+        "pupil_x": eye_x + depth * gaze[:, 0], "pupil_y": eye_y + depth * gaze[:, 1],
+        "minor_x": np.where(safe, gaze[:, 0] / np.where(safe, gxy, 1.0), 1.0),
+        "minor_y": np.where(safe, gaze[:, 1] / np.where(safe, gxy, 1.0), 0.0),
+        "foreshortening": np.abs(gaze[:, 2]), "lid_x": lid_x, "lid_y": lid_y,
+        "roll": d["head_roll"] + d["lid_tilt"], "half_width": half_width * np.cos(head_yaw),
+        "openness": openness,
+        "upper": half_width * np.clip(0.30 + 0.22 * openness + 0.55 * elevation, 0.08, 0.95),
+        "lower": half_width * np.clip(0.24 + 0.08 * openness - 0.18 * elevation, 0.1, 0.6),
+        "upper_skew": d["upper_skew"], "lower_skew": d["lower_skew"], "side": d["side"],
+    }
 
 
 def lid_profile(t: np.ndarray) -> np.ndarray:

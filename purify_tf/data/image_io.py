@@ -1,4 +1,5 @@
-"""Robust image decoding shared by every reader: bytes in, uint8 RGB out, or a DataError.
+"""Robust image decoding shared by every reader (bytes in, uint8 RGB out, or a DataError), the
+one resize rule every module uses, and the conversion to the gaze estimators' input.
 
 ``cv2.imdecode(IMREAD_UNCHANGED)`` keeps bit depth and alpha (so 16-bit and RGBA files are
 handled deliberately instead of silently) but ignores EXIF orientation, so the orientation tag
@@ -13,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from purify_tf.conventions import GAZE_SIZE
 from purify_tf.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -129,19 +131,50 @@ def read_image(path: str | Path) -> np.ndarray:
     return decode_image(data, str(path))
 
 
+def interpolation_for(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> int:
+    """The one resize rule for images: area averaging when no side grows, bilinear otherwise.
+
+    (Labels are always resized by nearest neighbour, so classes stay integers.)
+    """
+    shrinks = dst_hw[0] <= src_hw[0] and dst_hw[1] <= src_hw[1]
+    return cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR
+
+
 def resize_pair(
     image: np.ndarray, mask: np.ndarray | None, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Resize an image (area/linear) and its label map (nearest) to ``size`` = (H, W)."""
+    """Resize an image (:func:`interpolation_for`) and its label map (nearest) to ``size`` = (H, W)."""
     h, w = size
     if image.shape[:2] == (h, w):
         return image, mask
-    shrink = h < image.shape[0] and w < image.shape[1]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    out = cv2.resize(image, (w, h), interpolation=interp)
+    out = cv2.resize(image, (w, h), interpolation=interpolation_for(image.shape[:2], (h, w)))
     if mask is not None:
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
     return out, mask
+
+
+def resize_images(images: np.ndarray, height: int, width: int, labels: bool = False) -> np.ndarray:
+    """Resize a batch (N, h, w[, C]) to (N, height, width[, C]) by the one rule (``labels``: nearest)."""
+    x = np.asarray(images)
+    if x.shape[1:3] == (height, width):
+        return x
+    interp = cv2.INTER_NEAREST if labels else interpolation_for(x.shape[1:3], (height, width))
+    out = np.stack([cv2.resize(im, (width, height), interpolation=interp) for im in x]) if len(x) else x
+    return out.reshape(len(x), height, width, *x.shape[3:])
+
+
+def to_gaze_input(images: np.ndarray) -> np.ndarray:
+    """(N, H, W[, 1|3]) uint8 or float [0, 255] -> (N, 35, 55, 1) float32 gray in [0, 1]."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise DataError(f"to_gaze_input: expected (N, H, W, 1|3) images, got shape {x.shape}")
+    x = x.astype(np.float32)
+    gray = x[..., 0] if x.shape[-1] == 1 else x @ np.array([0.299, 0.587, 0.114], np.float32)
+    if len(gray):
+        gray = resize_images(gray, *GAZE_SIZE)
+    return (np.clip(gray, 0, 255) / 255.0).astype(np.float32)[..., None]
 
 
 def scale_points(points: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:

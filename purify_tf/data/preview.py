@@ -1,7 +1,7 @@
 """Grid of rendered eyes (both domains, masks overlaid) beside real MPIIGaze and SynthesEyes
 crops from ``../shared/data`` (when present), to judge the renderer's realism by eye.
 
-    python -m purify_tf.data.preview --out docs/renders_grid.png
+The command is ``python -m tools.render_preview --out docs/renders_grid.png``.
 """
 
 from __future__ import annotations
@@ -10,21 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
 from purify_tf.data.image_io import read_image
 from purify_tf.data.renderer import render_eyes
 from purify_tf.palette import overlay, with_legend
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "docs/renders_grid.png", "Where to write the PNG grid.")
-flags.DEFINE_string(
-    "shared",
-    str(Path(__file__).resolve().parents[2].parent / "shared"),
-    "The shared folder with data/mpiigaze-55x35 and data/syntheseyes-120x80.",
-)
-flags.DEFINE_integer("seed", 0, "Renderer seed.")
-flags.DEFINE_integer("count", 8, "Images per row.")
 
 TILE = (72, 120)  # (H, W) of one tile in the grid, before the zoom
 ZOOM = 1
@@ -70,16 +60,3 @@ def make_grid(shared: Path, count: int = 8, seed: int = 0) -> np.ndarray:
         rows.append(_label(np.hstack(imgs), text))
     grid = with_legend(np.vstack(rows))
     return cv2.resize(grid, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
-
-
-def main(argv: list[str] | None = None) -> None:
-    del argv
-    grid = make_grid(Path(FLAGS.shared), FLAGS.count, FLAGS.seed)
-    out = Path(FLAGS.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), grid[:, :, ::-1])
-    logging.info("wrote %s", out)
-
-
-if __name__ == "__main__":
-    app.run(main)

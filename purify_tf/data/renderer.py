@@ -18,36 +18,12 @@ import cv2
 import numpy as np
 
 from purify_tf.data import geometry as geo
+from purify_tf.data.appearance import colour_transform, sample_appearance
 from purify_tf.errors import ConfigError
 
 DOMAINS = ("synthetic", "real")
 MIN_SIZE = (8, 8)
 _CV_MAX_CHANNELS = 128  # OpenCV filters refuse more channels than this
-
-# Appearance palettes (linear-ish RGB in [0, 1]).
-_SKIN = np.array(
-    [
-        [0.90, 0.74, 0.64],
-        [0.82, 0.62, 0.50],
-        [0.70, 0.50, 0.37],
-        [0.56, 0.38, 0.26],
-        [0.38, 0.25, 0.17],
-        [0.26, 0.17, 0.12],
-    ],
-    dtype=np.float32,
-)
-_IRIS = np.array(
-    [
-        [0.22, 0.12, 0.06],  # dark brown
-        [0.40, 0.24, 0.11],  # brown
-        [0.48, 0.40, 0.20],  # hazel
-        [0.33, 0.43, 0.28],  # green
-        [0.33, 0.48, 0.66],  # blue
-        [0.48, 0.53, 0.58],  # grey
-    ],
-    dtype=np.float32,
-)
-_IRIS_WEIGHTS = np.array([0.3, 0.25, 0.12, 0.1, 0.15, 0.08])
 
 EyeBatch = dict[str, np.ndarray]
 
@@ -79,102 +55,6 @@ def _lowfreq_noise(
     return np.ascontiguousarray(up.reshape(height, width, m).transpose(2, 0, 1))
 
 
-def _pick(
-    rng: np.random.Generator, palette: np.ndarray, n: int, p: np.ndarray | None = None
-) -> np.ndarray:
-    """Colours between two neighbouring palette entries, jittered."""
-    k = len(palette)
-    i = rng.choice(k, size=n, p=p)
-    j = np.clip(i + rng.choice([-1, 1], size=n), 0, k - 1)
-    w = rng.random(n)[:, None].astype(np.float32)
-    col = palette[i] * (1 - w * 0.5) + palette[j] * (w * 0.5)
-    col = col * (1 + 0.06 * rng.standard_normal((n, 3)).astype(np.float32))
-    return np.clip(col, 0.0, 1.0).astype(np.float32)
-
-
-def sample_appearance(n: int, domain: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per-sample appearance parameters for ``domain``; arrays of shape (n,) or (n, 3)."""
-    real = domain == "real"
-    u = lambda lo, hi: (lo + (hi - lo) * rng.random(n)).astype(np.float32)  # noqa: E731
-    a: dict[str, np.ndarray] = {}
-    a["skin"] = _pick(rng, _SKIN, n)
-    a["iris"] = _pick(rng, _IRIS, n, _IRIS_WEIGHTS)
-    a["iris_inner"] = np.clip(
-        a["iris"] * u(0.9, 1.5)[:, None] + 0.06 * rng.standard_normal((n, 3)), 0, 1
-    ).astype(np.float32)
-    pink = u(0.0, 0.08)[:, None]
-    a["sclera"] = np.clip(
-        np.array([0.93, 0.9, 0.88], np.float32) * u(0.85, 1.0)[:, None]
-        - pink * np.array([0.0, 1.0, 0.8], np.float32),
-        0,
-        1,
-    ).astype(np.float32)
-    a["pupil"] = u(0.02, 0.07)
-    a["lash_dark"] = u(0.1, 0.3)
-    a["lash_width"] = u(0.05, 0.1)  # fraction of the half width
-    a["lash_strength"] = u(0.7, 0.98)
-    a["lower_lash"] = u(0.2, 0.55)
-    a["crease_offset"] = u(0.25, 0.5)
-    a["crease_strength"] = u(0.08, 0.3)
-    a["socket"] = u(0.1, 0.35)
-    a["brow"] = u(0.0, 0.45) * (rng.random(n) < 0.6)
-    a["brow_y"] = u(0.05, 0.22)
-    a["skin_texture"] = u(0.02, 0.08)
-    a["streak_k1"] = rng.integers(14, 34, n).astype(np.float32)
-    a["streak_k2"] = rng.integers(5, 13, n).astype(np.float32)
-    a["streak_phase1"] = u(0.0, 6.283)
-    a["streak_phase2"] = u(0.0, 6.283)
-    a["streak_amp"] = u(0.08, 0.25)
-    a["limbus"] = u(0.35, 0.75)
-    a["lid_shadow"] = u(0.15, 0.4)
-    a["light_angle"] = u(0.0, 6.283)
-    a["light_gradient"] = u(0.2, 0.7) if real else u(0.0, 0.12)
-    a["brightness"] = u(0.55, 1.35) if real else u(0.85, 1.05)
-    # Glints: (n, G) offsets in units of the iris radius and radius/intensity.
-    n_glints = 4 if real else 1
-    a["glint_dx"] = (rng.random((n, n_glints)) * 1.2 - 0.6).astype(np.float32)
-    a["glint_dy"] = (rng.random((n, n_glints)) * 1.2 - 0.7).astype(np.float32)
-    a["glint_size"] = (0.06 + 0.08 * rng.random((n, n_glints))).astype(np.float32)
-    on = np.ones((n, n_glints), bool)
-    if real:
-        on[:, 1:] = rng.random((n, n_glints - 1)) < 0.55
-    a["glint_gain"] = (on * (0.6 + 0.4 * rng.random((n, n_glints)))).astype(np.float32)
-    if real:
-        a["sky"] = u(0.05, 0.4)
-        a["sky_dx"] = u(-0.5, 0.5)
-        a["sky_dy"] = u(-0.6, 0.1)
-        a["sky_size"] = u(0.35, 0.8)
-        a["sky_tilt"] = u(-0.6, 0.6)
-        a["shadow"] = u(0.2, 0.65) * (rng.random(n) < 0.5)
-        a["shadow_angle"] = u(0.0, 6.283)
-        a["shadow_offset"] = u(-0.4, 0.4)
-        a["shadow_soft"] = u(0.03, 0.25)
-        a["cast"] = np.clip(1 + 0.1 * rng.standard_normal((n, 3)), 0.7, 1.3).astype(np.float32)
-        a["gamma"] = np.exp(u(-0.35, 0.35))
-        a["saturation"] = np.where(rng.random(n) < 0.4, u(0.0, 0.2), u(0.3, 1.0)).astype(np.float32)
-        a["blur"] = u(0.0, 1.0)
-        a["noise"] = u(0.005, 0.05)
-        a["jpeg_quality"] = rng.integers(20, 92, n).astype(np.int32)
-        a["jpeg"] = (rng.random(n) < 0.8).astype(np.float32)
-    else:
-        a["blur"] = u(0.0, 0.3)
-    return a
-
-
-def _colour_transform(a: dict[str, np.ndarray], colours: np.ndarray) -> np.ndarray:
-    """Apply the real domain's colour cast and desaturation to per-sample colours (m, J, 3).
-
-    Image formation below is linear in the colours, so transforming the few colours is the
-    same as transforming every pixel, at a fraction of the cost.
-    """
-    if "cast" not in a:
-        return colours
-    c = colours * a["cast"][:, None, :]
-    lum = c @ np.array([0.299, 0.587, 0.114], np.float32)
-    s = a["saturation"][:, None, None]
-    return (lum[..., None] * (1 - s) + c * s).astype(np.float32)
-
-
 def _render_chunk(
     g: geo.EyeGeometry,
     a: dict[str, np.ndarray],
@@ -186,20 +66,31 @@ def _render_chunk(
     """Render one chunk; returns image uint8 (m, H, W, 3) and mask uint8 (m, H, W).
 
     Scalar fields are (m, H, W) so that per-sample parameters broadcast over long contiguous
-    rows; the colour image is one batched matmul of J weight fields with J colours.
+    rows; the colour image is one batched matmul of J weight fields with J colours. The stages
+    below draw from ``rng`` in a fixed order (skin texture, light, noise).
     """
-    m = len(g)
     real = domain == "real"
-    f32 = np.float32
     scale = geo.eye_scale(height, width)
-    px = scale / 60.0  # one pixel of a 60-wide crop, in output pixels
-    X = np.arange(width, dtype=f32)[None, None, :]
-    Y = np.arange(height, dtype=f32)[None, :, None]
+    f = {"m": len(g), "height": height, "width": width, "scale": scale, "px": scale / 60.0,
+         "X": np.arange(width, dtype=np.float32)[None, None, :],
+         "Y": np.arange(height, dtype=np.float32)[None, :, None]}
+    f.update(_lid_fields(g, f))
+    mask = _iris_fields(g, a, f)
+    _skin_fields(g, a, f, rng)
+    f["light"] = _light_field(a, f, real, rng)
+    f["spec"] = _specular(g, a, f, real)
+    img = _colour_image(a, f)
+    return _degrade(img, a, f, real, rng), mask
 
-    def p(x: np.ndarray) -> np.ndarray:
-        return x.reshape(-1, 1, 1)
 
-    # Lid frame and aperture (signed distances in pixels, + inside).
+def _p(x: np.ndarray) -> np.ndarray:
+    """Per-sample parameters (m,) -> (m, 1, 1), broadcasting over (m, H, W) fields."""
+    return x.reshape(-1, 1, 1)
+
+
+def _lid_fields(g: geo.EyeGeometry, f: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Lid frame and aperture (signed distances in pixels, + inside)."""
+    p, X, Y = _p, f["X"], f["Y"]
     cr, sr = p(np.cos(g.roll)), p(np.sin(g.roll))
     dx = X - p(g.lid_x)
     dy = Y - p(g.lid_y)
@@ -211,10 +102,14 @@ def _render_chunk(
     s_up = v + p(g.upper) * prof * (1 + p(g.upper_skew * g.side) * t)
     s_lo = p(g.lower) * prof * (1 + p(g.lower_skew * g.side) * t) - v
     ap = np.minimum(s_up, s_lo)
-    aperture = ap > 0
-    A = np.clip(ap + 0.5, 0, 1)
+    return {"u": u, "v": v, "hw": hw, "prof": prof, "s_up": s_up, "s_lo": s_lo, "ap": ap,
+            "aperture": ap > 0, "A": np.clip(ap + 0.5, 0, 1)}
 
-    # Iris / pupil ellipses: q is the radius on the iris plane (pixels).
+
+def _iris_fields(g: geo.EyeGeometry, a: dict[str, np.ndarray], f: dict[str, Any]) -> np.ndarray:
+    """Iris / pupil ellipses (q: the radius on the iris plane, pixels), the sclera's shading,
+    the iris texture; adds them to ``f`` and returns the label mask."""
+    p, X, Y, aperture = _p, f["X"], f["Y"], f["aperture"]
     ex = X - p(g.pupil_x)
     ey = Y - p(g.pupil_y)
     mx, my = p(g.minor_x), p(g.minor_y)
@@ -234,23 +129,31 @@ def _render_chunk(
         0.65 * np.sin(p(a["streak_k1"]) * theta + p(a["streak_phase1"]))
         + 0.35 * np.sin(p(a["streak_k2"]) * theta + p(a["streak_phase2"]) + 3 * rho)
     )
-    inner = np.clip((0.62 - rho) * 5, 0, 1)
-    iris_w = ia * (1 - pa) * tex * (1 - p(a["limbus"]) * np.clip((rho - 0.72) * 3.6, 0, 1))
+    f["inner"] = np.clip((0.62 - rho) * 5, 0, 1)
+    f["iris_w"] = ia * (1 - pa) * tex * (1 - p(a["limbus"]) * np.clip((rho - 0.72) * 3.6, 0, 1))
     # Sclera: sphere shading, darker towards the corners, near the limbus and under the lid.
     rr = ((X - p(g.eye_x)) ** 2 + (Y - p(g.eye_y)) ** 2) / p(g.radius * g.radius)
     sclera_w = (1 - ia) * (0.6 + 0.4 * np.sqrt(np.clip(1 - rr, 0, 1)))
     sclera_w *= 1 - 0.25 * np.clip(1.25 - rho, 0, 1)
-    eye_light = A * (1 - p(a["lid_shadow"]) * np.clip(1 - s_up / (0.22 * hw), 0, 1))
+    f["sclera_w"] = sclera_w
+    f["eye_light"] = f["A"] * (1 - p(a["lid_shadow"]) * np.clip(1 - f["s_up"] / (0.22 * f["hw"]), 0, 1))
+    f.update(q=q, r_i=r_i, pa=pa)
+    return mask
 
-    # Skin: socket darkening, lid crease, brow, low-frequency texture.
-    skin_w = 1 - p(a["socket"]) * np.clip(1 + ap / hw * 2.5, 0, 1)
+
+def _skin_fields(g: geo.EyeGeometry, a: dict[str, np.ndarray], f: dict[str, Any],
+                 rng: np.random.Generator) -> None:
+    """Skin (socket darkening, lid crease, brow, low-frequency texture), lashes and caruncle."""
+    p, Y, hw, prof, s_up, s_lo = _p, f["Y"], f["hw"], f["prof"], f["s_up"], f["s_lo"]
+    height, width = f["height"], f["width"]
+    skin_w = 1 - p(a["socket"]) * np.clip(1 + f["ap"] / hw * 2.5, 0, 1)
     crease = np.clip(1 - np.abs(s_up / hw + p(a["crease_offset"])) * 8, 0, 1)
     skin_w *= 1 - p(a["crease_strength"]) * crease * np.clip(prof * 2, 0, 1)
     brow_y = p(a["brow_y"]) * height
     skin_w *= 1 - p(a["brow"]) * np.clip((brow_y - Y) / (0.12 * height), 0, 1)
-    skin_w *= 1 + p(a["skin_texture"]) * _lowfreq_noise(rng, height, width, m, (5, 7))
-    skin_w *= 1 - A
-    lw = p(a["lash_width"]) * hw + 0.6 * px
+    skin_w *= 1 + p(a["skin_texture"]) * _lowfreq_noise(rng, height, width, f["m"], (5, 7))
+    skin_w *= 1 - f["A"]
+    lw = p(a["lash_width"]) * hw + 0.6 * f["px"]
     taper = np.clip(prof * 2.5, 0, 1)
     lash = (
         p(a["lash_strength"])
@@ -259,14 +162,18 @@ def _render_chunk(
     )
     lw_lo = 0.4 * lw
     lash_lo = np.clip(1 - np.abs(s_lo + 0.5 * lw_lo) / (0.5 * lw_lo + 0.5), 0, 1)
-    lash = np.maximum(lash, p(a["lower_lash"]) * taper * lash_lo)
-    car = 0.6 * np.clip(
-        1 - ((u - p(g.side * 0.9) * hw) / (0.14 * hw)) ** 2 - (v / (0.12 * hw)) ** 2, 0, 1
+    f["lash"] = np.maximum(lash, p(a["lower_lash"]) * taper * lash_lo)
+    f["car"] = 0.6 * np.clip(
+        1 - ((f["u"] - p(g.side * 0.9) * hw) / (0.14 * hw)) ** 2 - (f["v"] / (0.12 * hw)) ** 2, 0, 1
     )
+    f["skin_w"] = skin_w
 
-    # Light field shared by every channel.
-    sx = (X - 0.5 * (width - 1)) / scale
-    sy = (Y - 0.5 * (height - 1)) / scale
+
+def _light_field(a: dict[str, np.ndarray], f: dict[str, Any], real: bool, rng: np.random.Generator) -> np.ndarray:
+    """Light field shared by every channel: gradient, and a cast shadow (real) or faint noise."""
+    p, scale = _p, f["scale"]
+    sx = (f["X"] - 0.5 * (f["width"] - 1)) / scale
+    sy = (f["Y"] - 0.5 * (f["height"] - 1)) / scale
     ang = a["light_angle"]
     light = p(a["brightness"]) * (
         1 + p(a["light_gradient"]) * (sx * p(np.cos(ang)) + sy * p(np.sin(ang)))
@@ -274,12 +181,14 @@ def _render_chunk(
     if real:
         sa = a["shadow_angle"]
         edge = sx * p(np.cos(sa)) + sy * p(np.sin(sa)) - p(a["shadow_offset"])
-        light = light * (1 - p(a["shadow"]) * np.clip(edge / p(a["shadow_soft"]) + 0.5, 0, 1))
-    else:
-        light = light * (1 + 0.04 * _lowfreq_noise(rng, height, width, m, (2, 3)))
+        return light * (1 - p(a["shadow"]) * np.clip(edge / p(a["shadow_soft"]) + 0.5, 0, 1))
+    return light * (1 + 0.04 * _lowfreq_noise(rng, f["height"], f["width"], f["m"], (2, 3)))
 
-    # Specular: glints (and sky reflections in the real domain) on the cornea.
-    spec = np.zeros(q.shape, f32)
+
+def _specular(g: geo.EyeGeometry, a: dict[str, np.ndarray], f: dict[str, Any], real: bool) -> np.ndarray:
+    """Glints (and sky reflections in the real domain) on the cornea."""
+    p, X, Y, q = _p, f["X"], f["Y"], f["q"]
+    spec = np.zeros(q.shape, np.float32)
     for k in range(a["glint_dx"].shape[1]):
         if not np.any(a["glint_gain"][:, k] > 0):
             continue
@@ -296,20 +205,24 @@ def _render_chunk(
         ru = (cx * ct + cy * st) / size
         rv = (cy * ct - cx * st) / (0.45 * size)
         spec += p(a["sky"]) * np.clip(1 - ru * ru - rv * rv, 0, 1)
-    spec *= np.clip(1.08 * r_i - q + 0.5, 0, 1) * A
+    spec *= np.clip(1.08 * f["r_i"] - q + 0.5, 0, 1) * f["A"]
+    return spec
 
-    # Colour: (m, HW, J) weights @ (m, J, 3) colours.
-    eye = eye_light * (1 - lash) * light
+
+def _colour_image(a: dict[str, np.ndarray], f: dict[str, Any]) -> np.ndarray:
+    """Colour: (m, HW, J) weight fields @ (m, J, 3) colours -> float (m, H, W, 3) in about [0, 1]."""
+    m, lash, car, light, inner, iris_w = f["m"], f["lash"], f["car"], f["light"], f["inner"], f["iris_w"]
+    eye = f["eye_light"] * (1 - lash) * light
     eye_body = eye * (1 - car)
     weights = [
-        eye_body * sclera_w,
+        eye_body * f["sclera_w"],
         eye_body * iris_w * (1 - inner),
         eye_body * iris_w * inner,
-        eye_body * pa,
+        eye_body * f["pa"],
         eye * car,
-        skin_w * (1 - lash) * light,
+        f["skin_w"] * (1 - lash) * light,
         lash * light,
-        spec,
+        f["spec"],
     ]
     W = np.stack([w.reshape(m, -1) for w in weights], axis=-1)
     skin = a["skin"]
@@ -319,28 +232,33 @@ def _render_chunk(
             a["iris"],
             a["iris_inner"],
             np.repeat(a["pupil"][:, None], 3, axis=1),
-            np.clip(skin * 0.85 + np.array([0.12, -0.05, -0.03], f32), 0, 1),
+            np.clip(skin * 0.85 + np.array([0.12, -0.05, -0.03], np.float32), 0, 1),
             skin,
             skin * a["lash_dark"][:, None],
             np.ones_like(skin),
         ],
         axis=1,
-    ).astype(f32)
-    img = np.matmul(W, _colour_transform(a, colours)).reshape(m, height, width, 3)
+    ).astype(np.float32)
+    return np.matmul(W, colour_transform(a, colours)).reshape(m, f["height"], f["width"], 3)
 
-    sigma = a["blur"] * ((1.2 if real else 0.6) * px)
+
+def _degrade(img: np.ndarray, a: dict[str, np.ndarray], f: dict[str, Any], real: bool,
+             rng: np.random.Generator) -> np.ndarray:
+    """Blur, then (real) sensor noise, quantisation, gamma and JPEG -> uint8 (m, H, W, 3)."""
+    m = f["m"]
+    sigma = a["blur"] * ((1.2 if real else 0.6) * f["px"])
     for i in np.nonzero(sigma > 0.3)[0]:
         cv2.GaussianBlur(img[i], (0, 0), float(sigma[i]), dst=img[i])
     if real:
-        bank = rng.standard_normal((min(m, 8), height, width), dtype=f32)
+        bank = rng.standard_normal((min(m, 8), f["height"], f["width"]), dtype=np.float32)
         pick = rng.integers(0, bank.shape[0], m)
-        img += (bank[pick] * p(a["noise"] * np.where(rng.random(m) < 0.5, -1, 1)))[..., None]
+        img += (bank[pick] * _p(a["noise"] * np.where(rng.random(m) < 0.5, -1, 1)))[..., None]
     np.clip(img, 0, 1, out=img)
     img *= 255
     img += 0.5
     out = img.astype(np.uint8)
     if real:
-        levels = np.arange(256, dtype=f32) / 255
+        levels = np.arange(256, dtype=np.float32) / 255
         for i in range(m):
             lut = np.clip(levels ** a["gamma"][i] * 255 + 0.5, 0, 255).astype(np.uint8)
             im = cv2.LUT(out[i], lut)
@@ -350,7 +268,7 @@ def _render_chunk(
                 if ok:
                     im = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
             out[i] = im
-    return out, mask
+    return out
 
 
 def chunk_size(height: int, width: int) -> int:

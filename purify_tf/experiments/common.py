@@ -1,43 +1,17 @@
-"""Helpers shared by the experiments: loading and applying a purifier, resizing, image grids."""
+"""Helpers shared by the experiments: loading and applying a purifier, writing PNGs."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from purify_tf.data.image_io import resize_images
 from purify_tf.errors import ConfigError, DataError
-from purify_tf.palette import with_legend
-
-EYE_WIDTH = 55  # the paper measures pupil shifts at this eye width (MPIIGaze crops)
-
-
-def as_rgb_uint8(images: np.ndarray) -> np.ndarray:
-    """(N, H, W[, 1|3|4]) images -> uint8 (N, H, W, 3) (gray repeated, alpha dropped)."""
-    x = np.asarray(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise DataError(f"expected (N, H, W, 1|3|4) images, got shape {x.shape}")
-    if x.dtype != np.uint8:
-        x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    return np.ascontiguousarray(x[..., :3])
-
-
-def resize_images(images: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (N, h, w, C) to (N, height, width, C): area when shrinking, bilinear when growing."""
-    x = np.asarray(images)
-    if x.shape[1:3] == (height, width):
-        return x
-    interp = cv2.INTER_AREA if x.shape[1] >= height and x.shape[2] >= width else cv2.INTER_LINEAR
-    out = np.stack([cv2.resize(im, (width, height), interpolation=interp) for im in x])
-    return out.reshape(len(x), height, width, *x.shape[3:])
+from purify_tf.palette import as_rgb_uint8
 
 
 def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:
@@ -82,45 +56,6 @@ def purify(
         for i in range(0, len(x), batch_size)
     ]
     return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)
-
-
-def image_grid(
-    columns: Sequence[np.ndarray], labels: Sequence[str] | None = None, max_rows: int = 8,
-    tile_height: int = 70, legend: bool | None = None,
-) -> np.ndarray:
-    """uint8 RGB grid, one column per image set (e.g. real | purified | style), one row per image.
-
-    Tiles are scaled to ``tile_height`` (nearest neighbour, so small eyes stay readable) and a
-    header strip carries the column labels. ``legend`` appends the iris/pupil colour legend of
-    ``purify_tf.palette``; by default it does so when a column label mentions a mask.
-    """
-    cols = [as_rgb_uint8(c) for c in columns]
-    rows = min(max_rows, min(len(c) for c in cols))
-    tiles = []
-    for c in cols:
-        h, w = c.shape[1:3]
-        tw = max(1, int(round(w * tile_height / h)))
-        tiles.append(
-            [cv2.resize(c[i], (tw, tile_height), interpolation=cv2.INTER_NEAREST) for i in range(rows)]
-        )
-    gap = 4
-    widths = [t[0].shape[1] for t in tiles]
-    header = 18 if labels else 0
-    grid = np.full(
-        (header + rows * (tile_height + gap), sum(widths) + gap * (len(widths) + 1), 3), 255, np.uint8
-    )
-    x = gap
-    for j, col in enumerate(tiles):
-        if labels:
-            cv2.putText(grid, str(labels[j])[:24], (x, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                        cv2.LINE_AA)
-        for i, tile in enumerate(col):
-            y = header + i * (tile_height + gap)
-            grid[y : y + tile_height, x : x + widths[j]] = tile
-        x += widths[j] + gap
-    if legend is None:
-        legend = any("mask" in str(label).lower() for label in labels or ())
-    return with_legend(grid) if legend else grid
 
 
 def write_png(image: np.ndarray, path: str | Path) -> Path:

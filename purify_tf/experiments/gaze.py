@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from purify_tf.data.pipeline import to_gaze_input
+from purify_tf.conventions import GAZE_INPUT_SHAPE
+from purify_tf.data.image_io import to_gaze_input
 from purify_tf.data.renderer import render_eyes
 from purify_tf.gaze.evaluation import EvaluationResults, bootstrap_gap, evaluate_estimators
 
 DISPLAY_NAMES = {"cnn": "CNN", "knn": "kNN", "svr": "SVR", "rf": "RF", "alr": "ALR"}
-ESTIMATORS = tuple(DISPLAY_NAMES)
 
 
 def make_estimators(
@@ -131,7 +131,7 @@ def gaze_experiment(
     ``test_sets`` maps a name ("raw", "purified (paper)", ...) to images of the same eyes, in any
     form ``to_gaze_input`` takes; all share ``test_gaze``.
     """
-    sets = {name: (to_gaze_input(x) if np.ndim(x) != 4 or np.shape(x)[1:] != (35, 55, 1) else x,
+    sets = {name: (to_gaze_input(x) if np.ndim(x) != 4 or np.shape(x)[1:] != GAZE_INPUT_SHAPE else x,
                    test_gaze) for name, x in test_sets.items()}
     return evaluate_estimators(estimators, train_X, train_gaze, sets, fit=fit)
 

@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from purify_tf.baselines.gatys import run_gatys
-from purify_tf.experiments.common import as_rgb_uint8
 from purify_tf.models.transformer import apply_padded
+from purify_tf.palette import as_rgb_uint8
 
 
 def first_match(history: list[float], value: float) -> int | None:

@@ -14,8 +14,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from purify_tf.experiments.common import EYE_WIDTH, as_rgb_uint8
-from purify_tf.models.segmentation import PUPIL, predict_masks
+from purify_tf.conventions import GAZE_WIDTH as EYE_WIDTH  # pupil shifts at the MPIIGaze crop width
+from purify_tf.conventions import PUPIL
+from purify_tf.models.segmentation import predict_masks
+from purify_tf.palette import as_rgb_uint8
 
 
 def pupil_centroids(fcn: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:

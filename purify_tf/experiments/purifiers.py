@@ -95,6 +95,7 @@ def train_variant(
         residual=variant.residual,
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
+        provenance={"style": style.description, "report_variant": variant.name},
     )
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.experiments.common import as_rgb_uint8, resize_images
+from purify_tf.data.image_io import resize_images
 from purify_tf.experiments.pupil import pupil_preservation
+from purify_tf.palette import as_rgb_uint8
 
 # Global-style taps of the loss network (DESIGN.md), one per VGG block.
 STAT_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")

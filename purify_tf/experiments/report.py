@@ -14,199 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from purify_tf.experiments.common import image_grid, write_png
-
-# The paper's figures (DESIGN.md): Table 2 (Titan X), Fig. 8, Table 3, pupil shift.
-PAPER = {
-    "speed_seconds": {256: 0.015, 512: 0.05, 1024: 0.21},
-    "speed_gatys_over_paper": 1000.0,
-    "speed_johnson_over_paper": (1.5, 1.7),
-    "objective_match_iterations": (50, 100),
-    "gaze": {  # estimator: (raw MPIIGaze, purified), degrees; CNN and kNN trained on UnityEyes
-        "CNN": (9.9, 7.8),
-        "kNN": (12.5, 9.9),
-        "CNN (SynthesEyes)": (13.5, 8.8),
-        "SVR": (16.5, 14.3),
-        "RF": (15.4, 14.2),
-        "ALR": (16.4, 13.9),
-    },
-    "pupil_shift_px": (0.8, 1.1),
-}
+from purify_tf.experiments.claims import GAP_GOAL, PAPER, all_claims, fmt
+from purify_tf.experiments.common import write_png
+from purify_tf.palette import image_grid
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "n/a"
-        if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3):
-            return f"{v:.{digits}g}"
-        return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - 1, 1)}f}"
-    return str(v)
-
-
-def _verdict(ok: bool | None) -> str:
-    return {True: "**holds**", False: "**does not hold**", None: "**not measured**"}[ok]
-
-
-# ----------------------------------------------------------------------------- claims
-GAP_GOAL = 0.5  # share of the raw -> twin gap the report's purifier should close
-
-
-def gaze_claims(gaze: dict[str, Any], best: str | None = None) -> list[dict[str, Any]]:
-    """Per estimator, for the paper-faithful and the best purifier: is the error lower with a 95%
-    interval that excludes zero, and what share of the raw -> twin gap is closed."""
-    out = []
-    names = [n for n in ("paper", best) if n]
-    for est, by_name in gaze.get("gap_share", {}).items():
-        paper = PAPER["gaze"].get(est)
-        paper_txt = f"paper {paper[0]:.1f}° → {paper[1]:.1f}°" if paper else "no paper row"
-        for name in dict.fromkeys(names):
-            if name not in by_name:
-                continue
-            g = by_name[name]
-            errs = gaze["errors"][est]
-            ok = bool(g["delta_hi"] < 0)
-            goal = " (goal ≥ 50%: " + ("met" if g["gap_share"] >= GAP_GOAL else "not met") + ")" if name == best else ""
-            out.append({
-                "claim": f"{est}: purification ({name}) lowers the gaze error",
-                "holds": ok,
-                "measured": g["gap_share"],
-                "sentence": (
-                    f"{est}, {name}: {errs['raw']:.2f}° raw → {errs[name]:.2f}° purified (twin {errs['twin']:.2f}°, "
-                    f"in-domain {errs.get('in_domain', float('nan')):.2f}°); change {g['delta_deg']:+.2f}° "
-                    f"[{g['delta_lo']:+.2f}, {g['delta_hi']:+.2f}], gap closed {100 * g['gap_share']:.0f}% "
-                    f"[{100 * g['gap_share_lo']:.0f}, {100 * g['gap_share_hi']:.0f}]{goal}; {paper_txt}: {_verdict(ok)}."
-                ),
-            })
-    return out
-
-
-PUPIL_GOAL_RENDERER, PUPIL_GOAL_REAL = 0.8, 1.0  # px at eye width 55, raw vs purified
-
-
-def pupil_claims(pupil: dict[str, Any], best: str | None = None) -> list[dict[str, Any]]:
-    """Raw vs purified pupil centre (independent detector) within 0.8 px on the renderer."""
-    out = []
-    for name in dict.fromkeys(n for n in ("paper", best) if n):
-        res = pupil.get(name)
-        if not res:
-            continue
-        d, f = res["detector"]["raw_vs_purified"], res["fcn"]["raw_vs_purified"]
-        ok = None if d["n"] == 0 else bool(d["mean"] <= PUPIL_GOAL_RENDERER)
-        out.append({
-            "claim": f"pupil centre kept ({name})", "holds": ok, "measured": d["mean"],
-            "sentence": (
-                f"Pupil centre raw → purified, {name}: {d['mean']:.2f} ± {d['std']:.2f} px (median "
-                f"{d['median']:.2f}) with the FCN-independent detector, {f['mean']:.2f} ± {f['std']:.2f} px with "
-                f"the FCN, at eye width 55 px (goal ≤ {PUPIL_GOAL_RENDERER} px; paper 0.8 ± 1.1 px): {_verdict(ok)}."),
-        })
-    return out
-
-
-def objective_claims(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fig. 8: the feed-forward value is worth >= 50 Gatys iterations at every size."""
-    lo, hi = PAPER["objective_match_iterations"]
-    out = []
-    for c in curves:
-        size = f"{c['size'][0]}x{c['size'][1]}"
-        matches = c["match_iteration"]
-        reached = [m for m in matches if m is not None]
-        n_iter = c["gatys_iterations"]
-        # Images where Gatys never reached the feed-forward value count as "more than n_iter".
-        med = float(np.median([float("inf") if m is None else m for m in matches]))
-        if len(reached) == len(matches):
-            ok = bool(med >= lo)
-            how = f"Gatys first reaches the feed-forward objective at iteration {med:.0f} (median over {len(matches)} images)"
-        else:
-            ok = bool(med >= lo) if (math.isfinite(med) or n_iter >= lo) else None
-            how = (f"Gatys does not reach the feed-forward objective within {n_iter} iterations on "
-                   f"{len(matches) - len(reached)} of {len(matches)} images (median first match "
-                   f"{'> ' + str(n_iter) if not math.isfinite(med) else f'{med:.0f}'})")
-            if ok is None:
-                how += f" (fewer than the paper's {lo} iterations were run, so this cannot decide)"
-        ratio = c["feed_forward_mean"] / max(c["gatys_mean_curve"][-1], 1e-30)
-        out.append({
-            "claim": f"feed-forward objective ≈ Gatys after {lo}-{hi} iterations ({size})",
-            "holds": ok,
-            "measured": med,
-            "sentence": (
-                f"Objective at {size}: {how}; the paper reports {lo}-{hi}. Feed-forward mean "
-                f"{c['feed_forward_mean']:.4g} vs Gatys {c['gatys_mean_curve'][-1]:.4g} after "
-                f"{len(c['gatys_mean_curve']) - 1} iterations (ratio {ratio:.2f}): {_verdict(ok)}."
-            ),
-        })
-    return out
-
-
-def speed_claims(speed: dict[str, Any]) -> list[dict[str, Any]]:
-    """~1000x faster than Gatys, 1.5-1.7x faster than Johnson, at each size."""
-    out = []
-    j_lo, _ = PAPER["speed_johnson_over_paper"]
-    for row in speed.get("rows", []):
-        size = f"{row['size'][0]}x{row['size'][1]}"
-        if "gatys_over_paper" in row:
-            r = row["gatys_over_paper"]
-            ok = bool(r >= PAPER["speed_gatys_over_paper"])
-            out.append({
-                "claim": f"~1000x faster than Gatys ({size})", "holds": ok, "measured": r,
-                "sentence": (f"Speed vs Gatys at {size}: f_W is {r:.0f}x faster than 400 Gatys "
-                             f"iterations (paper ~1000x): {_verdict(ok)}."),
-            })
-        if "johnson_over_paper" in row:
-            r = row["johnson_over_paper"]
-            ok = bool(r >= j_lo)
-            out.append({
-                "claim": f"1.5-1.7x faster than Johnson ({size})", "holds": ok, "measured": r,
-                "sentence": (f"Speed vs Johnson at {size}: f_W is {r:.2f}x as fast as Johnson's "
-                             f"network (paper 1.5-1.7x): {_verdict(ok)}."),
-            })
-    return out
-
-
-def real_eye_claims(real: dict[str, Any]) -> list[dict[str, Any]]:
-    if not real or "skipped" in real:
-        return []
-    before, after = real["gram_distance_before"]["mean"], real["gram_distance_after"]["mean"]
-    ok = bool(after < before)
-    p = real["detector"]["raw_vs_purified"]
-    f = real["pupil"]["raw_vs_purified"]
-    ok_p = None if p["n"] == 0 else bool(p["mean"] <= PUPIL_GOAL_REAL)
-    return [
-        {
-            "claim": "purified real eyes are closer to synthetic eyes (VGG Gram statistics)",
-            "holds": ok, "measured": after - before,
-            "sentence": (f"Real eyes: the Gram distance to synthetic eyes goes {before:.3f} → "
-                         f"{after:.3f} ({100 * (after - before) / max(before, 1e-12):+.1f}%): {_verdict(ok)}."),
-        },
-        {
-            "claim": "pupil centre kept on real eyes", "holds": ok_p, "measured": p["mean"],
-            "sentence": (f"Real eyes: pupil centre raw → purified {p['mean']:.2f} ± {p['std']:.2f} px (median "
-                         f"{p['median']:.2f}) with the FCN-independent detector ({f['mean']:.2f} ± {f['std']:.2f} px "
-                         f"with the FCN) at eye width 55 px over {p['n']} eyes (goal ≤ {PUPIL_GOAL_REAL} px): "
-                         f"{_verdict(ok_p)}."),
-        },
-    ]
-
-
-def all_claims(results: dict[str, Any]) -> list[dict[str, Any]]:
-    claims = []
-    best = results.get("settings", {}).get("best")
-    if "gaze" in results:
-        claims += gaze_claims(results["gaze"], best)
-    if "pupil" in results:
-        claims += pupil_claims(results["pupil"], best)
-    if "objective" in results:
-        claims += objective_claims(results["objective"]["curves"])
-    if "speed" in results:
-        claims += speed_claims(results["speed"])
-    if "real_eyes" in results:
-        claims += real_eye_claims(results["real_eyes"])
-    return claims
-
-
-# ----------------------------------------------------------------------------- tables
 def gaze_table(gaze: dict[str, Any]) -> str:
     """Mean error per estimator on every test set (in-domain, raw, twin, each purifier)."""
     errors = gaze["errors"]
@@ -244,11 +56,11 @@ def speed_table_md(speed: dict[str, Any]) -> str:
     lines = [head, "|---|" + "---|" * (len(methods) + 4)]
     for r in rows:
         paper_s = PAPER["speed_seconds"].get(r["size"][0]) if r["size"][0] == r["size"][1] else None
-        cells = [_fmt(r.get(m)) for m in methods]
+        cells = [fmt(r.get(m)) for m in methods]
         lines.append(
             f"| {r['size'][0]}x{r['size'][1]} | " + " | ".join(cells)
-            + f" | {_fmt(r.get('gatys_over_paper'))} | {_fmt(r.get('johnson_over_paper'))}"
-            + f" | {_fmt(r.get('paper_fps'))} | {_fmt(paper_s) if paper_s else '-'} |"
+            + f" | {fmt(r.get('gatys_over_paper'))} | {fmt(r.get('johnson_over_paper'))}"
+            + f" | {fmt(r.get('paper_fps'))} | {fmt(paper_s) if paper_s else '-'} |"
         )
     return "\n".join(lines)
 
@@ -382,101 +194,13 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = _write_plots(results, out_dir)
-    claims = all_claims(results)
-    md: list[str] = ["# purify-tf: the paper's experiments, regenerated", ""]
-    md.append(
-        "Zhao et al., *Purifying Naturalistic Images through a Real-time Style Transfer Semantics "
-        "Network*: each table below is measured in this run and set beside the paper's number "
-        "(DESIGN.md, \"Figures the paper reports\"). Test eyes are the built-in renderer's `real` "
-        "domain, training eyes its `synthetic` domain, unless a section says otherwise. Every "
-        "verdict is computed from the numbers in `results.json`."
-    )
-    md += ["", "## Summary of claims", ""]
-    if claims:
-        n_ok = sum(c["holds"] is True for c in claims)
-        md.append(f"{n_ok} of {len(claims)} checks hold on this data.")
-        md.append("")
-        md += [f"- {c['sentence']}" for c in claims]
-    else:
-        md.append("No experiment results were given.")
-    md += ["", "## Machine and settings", ""]
-    for k, v in results.get("machine", {}).items():
-        md.append(f"- {k}: {v}")
-    if "runtime_seconds" in results:
-        md.append(f"- total runtime: {results['runtime_seconds'] / 60:.1f} min")
-    if results.get("settings"):
-        md += ["", "<details><summary>all settings</summary>", "", "```"]
-        md += [f"{k} = {v}" for k, v in results["settings"].items()]
-        md += ["```", "", "</details>"]
-    md += ["", "### Loss weights", "",
-           "Balanced rule (docs/DESIGN.md): each content/style role is the mean relative error over its "
-           "VGG layers, TV is relative to a synthetic eye's own TV and the luminance term is a per-cell "
-           "Mahalanobis distance, so alpha : beta : theta : gamma are plain ratios; the weights each purifier "
-           "trained with are in its row of the training table."]
-    if results.get("fcn"):
-        md += ["", "### Coarse FCN", "", "Held-out IoU: " + ", ".join(
-            f"{k} {v:.3f}" for k, v in results["fcn"].get("iou", {}).items())]
-    if results.get("training"):
-        md += ["", "### Purifier training", "", "| purifier | style | steps | seconds | weights | final loss terms |",
-               "|---|---|---|---|---|---|"]
-        for name, t in results["training"].items():
-            terms = ", ".join(f"{k} {v:.3g}" for k, v in t.get("final_terms", {}).items() if k != "step")
-            wts = ", ".join(f"{k} {v:.3g}" for k, v in t.get("loss_weights", {}).items() if k != "tv_scale")
-            md.append(f"| {name} | {t.get('style', '-')} | {t.get('steps', '-')} | "
-                      f"{_fmt(t.get('seconds'))} | {wts} | {terms} |")
-        if "training" in pngs:
-            md += ["", "Objective and held-out gaze gap share (kNN solid, SVR dashed) during training:", "",
-                   f"![training curves]({pngs['training']})"]
-    if "gaze" in results:
-        g = results["gaze"]
-        md += ["", "## Gaze estimation (Table 3, Fig. 10)", "",
-               f"Mean angular error in degrees; estimators fitted on {g.get('n_train', '?')} synthetic eyes, "
-               f"tested on {g.get('n_test', '?')} real-domain eyes: in-domain (other synthetic eyes), raw, "
-               "their synthetic twins (same geometry: the ideal purification) and purified by each purifier. "
-               "The paper's CNN and kNN rows are those trained on UnityEyes; its test set is MPIIGaze.", "",
-               gaze_table(g), "", "### Ablation: share of the raw → twin gap closed", "",
-               "(raw − purified) / (raw − twin) on mean errors, with 95% paired-bootstrap intervals over the "
-               f"test eyes; 100% = as good as the twins, negative = worse than raw. Goal: ≥ {100 * GAP_GOAL:.0f}% "
-               "for every estimator.", "", ablation_table(g)]
-        if "gaze" in pngs:
-            md += ["", f"![cumulative gaze error]({pngs['gaze']})"]
-    if "pupil" in results:
-        md += ["", "## Pupil-centre preservation", "",
-               "Shift of the pupil centre in px at an eye width of 55 px, measured by the FCN (pupil centroid) and "
-               "by a detector independent of it (difference-of-Gaussians darkest blob, "
-               "`purify_tf.experiments.pupil.darkest_blob_centres`).",
-               "", pupil_table(results["pupil"])]
-    if "objective" in results:
-        o = results["objective"]
-        md += ["", "## Objective: feed-forward vs Gatys (Fig. 8)", "",
-               f"f_W trained at {o.get('train_size', '?')}; Gatys from {o['curves'][0]['init'] if o['curves'] else '?'} "
-               "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", "",
-               objective_table(o["curves"])]
-        if "objective" in pngs:
-            md += ["", f"![objective vs iteration]({pngs['objective']})"]
-    if "speed" in results:
-        s = results["speed"]
-        md += ["", "## Speed (Table 2)", "",
-               f"Seconds per image on {s.get('device', '?')}, all in this run. Gatys: "
-               f"{s['gatys_iterations_measured']} L-BFGS iterations timed and scaled linearly to "
-               f"{s['gatys_scaled_to']} (not run in full).", "", speed_table_md(s)]
-        if s.get("notes"):
-            md += [""] + [f"- {n}" for n in s["notes"]]
-    md += ["", "## Real eyes, no labels", ""]
-    real = results.get("real_eyes")
-    if not real:
-        md.append("Not run.")
-    elif "skipped" in real:
-        md.append(f"Skipped: {real['skipped']}")
-    else:
-        md += [real.get("description", ""), "", real_eyes_table(real)]
-    grid_keys = [k for k in pngs if k.startswith("grid:")]
-    if grid_keys:
-        md += ["", "## Sample grids", ""]
-        for k in grid_keys:
-            labels = (results.get("grids", {}).get(k[5:], {}).get("labels")
-                      or results.get("grid_labels", {}).get(k[5:]) or [])
-            md += [f"**{k[5:]}** ({' | '.join(labels)})", "", f"![{k[5:]}]({pngs[k]})", ""]
+    md = _intro_md(results) + _settings_md(results)
+    # Each measured section, only when this run measured it.
+    for key, section in (("training", _training_md), ("gaze", _gaze_md), ("pupil", _pupil_md),
+                         ("objective", _objective_md), ("speed", _speed_md)):
+        if results.get(key):
+            md += section(results[key], pngs)
+    md += _real_eyes_md(results.get("real_eyes")) + _grids_md(results, pngs)
     if results.get("gaps"):
         md += ["", "## Known gaps", ""] + [f"- {g}" for g in results["gaps"]]
     path = out_dir / "REPORT.md"
@@ -485,3 +209,126 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
                                         **{k: g.get("labels") for k, g in results.get("grids", {}).items()}}}
     (out_dir / "results.json").write_text(json.dumps(_jsonable(saved), indent=1, default=str))
     return path
+
+
+def _figure(pngs: dict[str, str], key: str, alt: str) -> list[str]:
+    """The Markdown lines of a plot this run drew (none when it drew none)."""
+    return ["", f"![{alt}]({pngs[key]})"] if key in pngs else []
+
+
+def _intro_md(results: dict[str, Any]) -> list[str]:
+    claims = all_claims(results)
+    md = ["# purify-tf: the paper's experiments, regenerated", "",
+          "Zhao et al., *Purifying Naturalistic Images through a Real-time Style Transfer Semantics "
+          "Network*: each table below is measured in this run and set beside the paper's number "
+          "(DESIGN.md, \"Figures the paper reports\"). Test eyes are the built-in renderer's `real` "
+          "domain, training eyes its `synthetic` domain, unless a section says otherwise. Every "
+          "verdict is computed from the numbers in `results.json`.", "", "## Summary of claims", ""]
+    if not claims:
+        return md + ["No experiment results were given."]
+    n_ok = sum(c["holds"] is True for c in claims)
+    return md + [f"{n_ok} of {len(claims)} checks hold on this data.", ""] + [f"- {c['sentence']}" for c in claims]
+
+
+def _settings_md(results: dict[str, Any]) -> list[str]:
+    md = ["", "## Machine and settings", ""]
+    md += [f"- {k}: {v}" for k, v in results.get("machine", {}).items()]
+    if "runtime_seconds" in results:
+        md.append(f"- total runtime: {results['runtime_seconds'] / 60:.1f} min")
+    settings = results.get("settings") or {}
+    if settings:
+        md += ["", "<details><summary>all settings</summary>", "", "```"]
+        md += [f"{k} = {v}" for k, v in settings.items()]
+        md += ["```", "", "</details>"]
+    weighting = settings.get("train.layer_weighting")
+    if weighting is not None:
+        md += ["", "### Loss weights", "", LAYER_WEIGHTING_NOTES.get(
+            weighting, f"Per-layer weights: {weighting}.") + " The weights each purifier trained with are in "
+            "its row of the training table."]
+    if results.get("fcn"):
+        md += ["", "### Coarse FCN", "", "Held-out IoU: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in results["fcn"].get("iou", {}).items())]
+    return md
+
+
+# What each --layer_weights setting does (a description of the rule applied, not a measurement).
+LAYER_WEIGHTING_NOTES = {
+    "balanced": "Per-layer weights from the balanced rule (docs/DESIGN.md): each content/style term at a layer "
+                "is divided by its value for all-zero features against the style set's own, and TV by the style "
+                "set's own TV.",
+    "unit": "Per-layer weights: 1.0 for every layer (the paper's literal weights).",
+}
+
+
+def _training_md(training: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    md = ["", "### Purifier training", "", "| purifier | style | steps | seconds | weights | final loss terms |",
+          "|---|---|---|---|---|---|"]
+    for name, t in training.items():
+        terms = ", ".join(f"{k} {v:.3g}" for k, v in t.get("final_terms", {}).items() if k != "step")
+        wts = ", ".join(f"{k} {v:.3g}" for k, v in t.get("loss_weights", {}).items() if k != "tv_scale")
+        md.append(f"| {name} | {t.get('style', '-')} | {t.get('steps', '-')} | "
+                  f"{fmt(t.get('seconds'))} | {wts} | {terms} |")
+    if "training" in pngs:
+        md += ["", "Objective and held-out gaze gap share (kNN solid, SVR dashed) during training:", "",
+               f"![training curves]({pngs['training']})"]
+    return md
+
+
+def _gaze_md(g: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    md = ["", "## Gaze estimation (Table 3, Fig. 10)", "",
+          f"Mean angular error in degrees; estimators fitted on {g.get('n_train', '?')} synthetic eyes, "
+          f"tested on {g.get('n_test', '?')} real-domain eyes: in-domain (other synthetic eyes), raw, "
+          "their synthetic twins (same geometry: the ideal purification) and purified by each purifier. "
+          "The paper's CNN and kNN rows are those trained on UnityEyes; its test set is MPIIGaze.", "",
+          gaze_table(g), "", "### Ablation: share of the raw → twin gap closed", "",
+          "(raw − purified) / (raw − twin) on mean errors, with 95% paired-bootstrap intervals over the "
+          f"test eyes; 100% = as good as the twins, negative = worse than raw. Goal: ≥ {100 * GAP_GOAL:.0f}% "
+          "for every estimator.", "", ablation_table(g)]
+    return md + _figure(pngs, "gaze", "cumulative gaze error")
+
+
+def _pupil_md(pupil: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    return ["", "## Pupil-centre preservation", "",
+            "Shift of the pupil centre in px at an eye width of 55 px, measured by the FCN (pupil centroid) and "
+            "by a detector independent of it (difference-of-Gaussians darkest blob, "
+            "`purify_tf.experiments.pupil.darkest_blob_centres`).",
+            "", pupil_table(pupil)]
+
+
+def _objective_md(o: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    md = ["", "## Objective: feed-forward vs Gatys (Fig. 8)", "",
+          f"f_W trained at {o.get('train_size', '?')}; Gatys from {o['curves'][0]['init'] if o['curves'] else '?'} "
+          "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", "",
+          objective_table(o["curves"])]
+    return md + _figure(pngs, "objective", "objective vs iteration")
+
+
+def _speed_md(s: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    md = ["", "## Speed (Table 2)", "",
+          f"Seconds per image on {s.get('device', '?')}, all in this run. Gatys: "
+          f"{s['gatys_iterations_measured']} L-BFGS iterations timed and scaled linearly to "
+          f"{s['gatys_scaled_to']} (not run in full).", "", speed_table_md(s)]
+    if s.get("notes"):
+        md += [""] + [f"- {n}" for n in s["notes"]]
+    return md
+
+
+def _real_eyes_md(real: dict[str, Any] | None) -> list[str]:
+    md = ["", "## Real eyes, no labels", ""]
+    if not real:
+        return md + ["Not run."]
+    if "skipped" in real:
+        return md + [f"Skipped: {real['skipped']}"]
+    return md + [real.get("description", ""), "", real_eyes_table(real)]
+
+
+def _grids_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+    grid_keys = [k for k in pngs if k.startswith("grid:")]
+    if not grid_keys:
+        return []
+    md = ["", "## Sample grids", ""]
+    for k in grid_keys:
+        labels = (results.get("grids", {}).get(k[5:], {}).get("labels")
+                  or results.get("grid_labels", {}).get(k[5:]) or [])
+        md += [f"**{k[5:]}** ({' | '.join(labels)})", "", f"![{k[5:]}]({pngs[k]})", ""]
+    return md

@@ -64,10 +64,9 @@ def train_gaze_cnn(
             f"train_gaze_cnn: need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
             f"{batch_size}, {lr}"
         )
-    if not 0.0 <= val_split < 1.0:
-        raise ConfigError(f"train_gaze_cnn val_split: expected in [0, 1), got {val_split}")
     x = _as_cnn_input(train_X)
     y = _as_unit(train_gaze, x.shape[0])
+    val_idx, tr_idx = _validation_split(x.shape[0], val_split, seed)
 
     # One definition of the L2 loss and the angular metric, shared with the model module.
     from purify_tf.models.gaze_cnn import AngularError, build_gaze_cnn, gaze_l2_loss
@@ -75,45 +74,37 @@ def train_gaze_cnn(
     keras.utils.set_random_seed(seed)
     if model is None:
         model = build_gaze_cnn()
-
-    perm = np.random.default_rng(seed).permutation(x.shape[0])
-    n_val = int(round(val_split * x.shape[0])) if val_split > 0 else 0
-    if val_split > 0 and (n_val < 1 or n_val >= x.shape[0]):
-        raise DataError(f"train_gaze_cnn: {x.shape[0]} eyes are too few for val_split={val_split}")
-    val_idx, tr_idx = perm[:n_val], perm[n_val:]
-
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss=gaze_l2_loss,
         metrics=[AngularError(name=ANGULAR_METRIC)],
     )
-    callbacks = []
-    validation_data = None
-    if n_val:
+    callbacks, validation_data = [], None
+    if len(val_idx):
         validation_data = (x[val_idx], y[val_idx])
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=f"val_{ANGULAR_METRIC}",
-                mode="min",
-                patience=patience,
-                restore_best_weights=True,
-            )
-        )
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=f"val_{ANGULAR_METRIC}", mode="min", patience=patience, restore_best_weights=True,
+        ))
     history = model.fit(
-        x[tr_idx],
-        y[tr_idx],
-        batch_size=batch_size,
-        epochs=epochs,
-        validation_data=validation_data,
-        callbacks=callbacks,
-        shuffle=True,
-        verbose=verbose,
+        x[tr_idx], y[tr_idx], batch_size=batch_size, epochs=epochs, validation_data=validation_data,
+        callbacks=callbacks, shuffle=True, verbose=verbose,
     )
-    key = f"val_{ANGULAR_METRIC}" if n_val else ANGULAR_METRIC
+    key = f"val_{ANGULAR_METRIC}" if len(val_idx) else ANGULAR_METRIC
     errs = history.history.get(key, [])
     if errs:
         logging.info("gaze CNN: %d epochs, best %s %.2f deg", len(errs), key, float(np.min(errs)))
     return model
+
+
+def _validation_split(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, training) indices: a seeded random ``val_split`` share held out."""
+    if not 0.0 <= val_split < 1.0:
+        raise ConfigError(f"train_gaze_cnn val_split: expected in [0, 1), got {val_split}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(val_split * n)) if val_split > 0 else 0
+    if val_split > 0 and (n_val < 1 or n_val >= n):
+        raise DataError(f"train_gaze_cnn: {n} eyes are too few for val_split={val_split}")
+    return perm[:n_val], perm[n_val:]
 
 
 def predict_gaze_cnn(model: Any, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -130,34 +121,16 @@ class CNNGaze:
 
     name = "cnn"
 
-    def __init__(
-        self,
-        epochs: int = 30,
-        batch_size: int = 512,
-        lr: float = 1e-3,
-        val_split: float = 0.1,
-        seed: int = 0,
-        patience: int = 5,
-        model_fn: Any | None = None,
-    ):
-        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
-        self.val_split, self.seed, self.patience = val_split, seed, patience
+    def __init__(self, model_fn: Any | None = None, **fit_options: Any):
+        """``fit_options``: :func:`train_gaze_cnn`'s ``epochs``, ``batch_size``, ``lr``,
+        ``val_split``, ``seed``, ``patience``; ``model_fn`` builds a stand-in model."""
         self.model_fn = model_fn
+        self.fit_options = fit_options
         self.model: Any | None = None
 
     def fit(self, X: np.ndarray, gaze_vectors: np.ndarray) -> CNNGaze:
         model = self.model_fn() if self.model_fn is not None else None
-        self.model = train_gaze_cnn(
-            X,
-            gaze_vectors,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            val_split=self.val_split,
-            seed=self.seed,
-            patience=self.patience,
-            model=model,
-        )
+        self.model = train_gaze_cnn(X, gaze_vectors, model=model, **self.fit_options)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -39,13 +39,13 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.svm import SVR
 
+from purify_tf.conventions import GAZE_HEIGHT, GAZE_WIDTH
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.gaze.vectors import pitchyaw_to_vector, vector_to_pitchyaw
 
 FeatureKind = Literal["raw", "lu15", "pca"]
 TargetKind = Literal["vector", "pitchyaw"]
 
-EYE_HEIGHT, EYE_WIDTH = 35, 55
 LU_GRID = (3, 5)  # rows x columns of Lu et al.'s region-sum feature
 
 
@@ -76,10 +76,10 @@ def _as_images(X: np.ndarray) -> np.ndarray:
         return x[..., 0]
     if x.ndim == 3:
         return x
-    if x.ndim == 2 and x.shape[1] == EYE_HEIGHT * EYE_WIDTH:
-        return x.reshape(-1, EYE_HEIGHT, EYE_WIDTH)
+    if x.ndim == 2 and x.shape[1] == GAZE_HEIGHT * GAZE_WIDTH:
+        return x.reshape(-1, GAZE_HEIGHT, GAZE_WIDTH)
     raise DataError(
-        f"lu15 features need (N, 35, 55[, 1]) eyes or (N, {EYE_HEIGHT * EYE_WIDTH}) pixels, "
+        f"lu15 features need (N, 35, 55[, 1]) eyes or (N, {GAZE_HEIGHT * GAZE_WIDTH}) pixels, "
         f"got shape {x.shape}"
     )
 
@@ -205,16 +205,11 @@ class KNNGaze(GazeEstimator):
     name = "knn"
 
     def __init__(
-        self,
-        k: int = 10,
-        weights: Literal["uniform", "distance"] = "uniform",
-        features: FeatureKind = "raw",
-        target: TargetKind = "vector",
-        n_components: int = 50,
-        n_jobs: int | None = None,
-        seed: int = 0,
+        self, k: int = 10, weights: Literal["uniform", "distance"] = "uniform", n_jobs: int | None = None,
+        **base: Any,
     ):
-        super().__init__(features, target, n_components, seed)
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        super().__init__(**base)
         self.k = int(k)
         self.weights = weights
         self.n_jobs = n_jobs
@@ -324,17 +319,11 @@ class ALRGaze(GazeEstimator):
     name = "alr"
 
     def __init__(
-        self,
-        n_candidates: int = 30,
-        l1_penalty: float = 1e-3,
-        exact_tol: float = 1e-9,
-        features: FeatureKind = "raw",
-        target: TargetKind = "vector",
-        n_components: int = 50,
-        n_jobs: int | None = None,
-        seed: int = 0,
+        self, n_candidates: int = 30, l1_penalty: float = 1e-3, exact_tol: float = 1e-9,
+        n_jobs: int | None = None, **base: Any,
     ):
-        super().__init__(features, target, n_components, seed)
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        super().__init__(**base)
         if n_candidates < 1:
             raise ConfigError(f"ALR n_candidates: expected >= 1, got {n_candidates}")
         if l1_penalty < 0:

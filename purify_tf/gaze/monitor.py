@@ -29,7 +29,7 @@ class GazeMonitor:
 
     def __init__(self, estimators: Mapping[str, Any], real_images: np.ndarray, twin_images: np.ndarray,
                  gaze: np.ndarray, batch_size: int = 64) -> None:
-        from purify_tf.data.pipeline import to_gaze_input
+        from purify_tf.data.image_io import to_gaze_input
 
         self.estimators = dict(estimators)
         self.images = np.asarray(real_images)
@@ -42,7 +42,7 @@ class GazeMonitor:
     def __call__(self, model: Any) -> dict[str, float]:
         import tensorflow as tf
 
-        from purify_tf.data.pipeline import to_gaze_input
+        from purify_tf.data.image_io import to_gaze_input
         from purify_tf.models.transformer import apply_padded
 
         outs = [apply_padded(model, tf.constant(self.images[i : i + self.batch_size], tf.float32)).numpy()
@@ -62,7 +62,7 @@ MONITOR_SEED = 2000  # renderer seed offset of the monitor's eyes (disjoint from
 def gaze_monitor(height: int, width: int, seed: int = 0, n_train: int = 2000, n_eval: int = 200) -> GazeMonitor:
     """A monitor on the renderer: kNN and SVR fitted on ``n_train`` synthetic eyes, scored on
     ``n_eval`` real-domain eyes and their synthetic twins (about 10 s to build on 2 cores)."""
-    from purify_tf.data.pipeline import to_gaze_input
+    from purify_tf.data.image_io import to_gaze_input
     from purify_tf.data.renderer import render_eyes
     from purify_tf.gaze.estimators import make_estimator
 

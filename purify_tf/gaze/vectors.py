@@ -1,6 +1,7 @@
 """Gaze angle <-> 3D vector conversions in the MPIIGaze convention, and angular error.
 
-NumPy only, so that the data renderer, readers and estimators share one definition.
+NumPy (and, for the angular error, TF tensors too), so that the data renderer, readers,
+estimators and the gaze CNN's metric share one definition.
 """
 
 from __future__ import annotations
@@ -25,11 +26,28 @@ def vector_to_pitchyaw(vectors: np.ndarray) -> np.ndarray:
     return np.stack([pitch, yaw], axis=1).astype(np.float32)
 
 
-def angular_error_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle in degrees between corresponding rows of two (N, 3) vector arrays (any lengths)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 3)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 3)
-    na = np.maximum(np.linalg.norm(a, axis=1), 1e-12)
-    nb = np.maximum(np.linalg.norm(b, axis=1), 1e-12)
-    cos = np.clip(np.sum(a * b, axis=1) / (na * nb), -1.0, 1.0)
-    return np.degrees(np.arccos(cos))
+def _namespace(*arrays):
+    """NumPy for NumPy input (float64); TF's NumPy API for tensors (float32, graph-friendly)."""
+    if any(type(x).__module__.startswith(("tensorflow", "keras")) for x in arrays):
+        import tensorflow.experimental.numpy as tnp
+
+        return tnp, "float32"
+    return np, "float64"
+
+
+def angular_error_deg(a, b):
+    """Angle in degrees between corresponding rows of two (N, 3) vector arrays (any lengths).
+
+    ``atan2(|a x b|, a . b)`` rather than ``acos`` of the normalised dot product: accurate for
+    small angles also in float32, and 0 (not 90) for a zero vector. One formula for both worlds:
+    NumPy arrays give float64 NumPy (the estimators, the report), tensors give a float32 tensor
+    (the gaze CNN's Keras metric, inside its graph).
+    """
+    xp, dtype = _namespace(a, b)
+    a = xp.reshape(xp.asarray(a, dtype), (-1, 3))
+    b = xp.reshape(xp.asarray(b, dtype), (-1, 3))
+    cross = xp.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=-1)
+    norm_cross = xp.sqrt(xp.sum(xp.square(cross), axis=-1))
+    dot = xp.sum(a * b, axis=-1)
+    return xp.rad2deg(xp.arctan2(norm_cross, dot))

@@ -3,6 +3,10 @@
 With features F of N channels at M = H*W positions:
 ``l_gc = 1/(2NM) * sum (F[O] - F[I])^2`` and
 ``l_lc = sum_c 1/(2NM) * sum (F[O]*S_c[I] - F[I]*S_c[I])^2``, both per image, float32.
+The fused :func:`local_content_loss` weighs each position once by ``sum_c S_c^2``;
+:func:`local_content_loss_eq9` is the literal per-class form. With hard masks that partition the
+image, ``sum_c S_c^2 = 1`` and the local term equals the global one *at the same layer* (the
+paper's taps differ: block3_conv2 global, block4_conv2 local); soft masks weigh class borders less.
 The local term restricts the comparison to each semantic region of the content image (the
 output shares the content's layout); a class absent from the image contributes 0 naturally.
 """
@@ -41,3 +45,21 @@ def local_content_loss(
     per_position = tf.reduce_sum(tf.square(fo - fi), axis=3)  # (B, H, W)
     weighted = per_position * tf.reduce_sum(s2, axis=3)
     return tf.reduce_sum(weighted, axis=[1, 2]) / _norm_2nm(fo)
+
+
+def local_content_loss_eq9(
+    features_out: tf.Tensor, features_in: tf.Tensor, content_masks: tf.Tensor
+) -> tf.Tensor:
+    """Eq. 9 as the paper writes it, one class at a time: ``sum_c 1/(2NM) sum (F[O] S_c - F[I] S_c)^2``.
+
+    The reference for the fused :func:`local_content_loss` (the tests hold them equal); K
+    passes over the features instead of one.
+    """
+    fo = tf.cast(features_out, tf.float32)
+    fi = tf.cast(features_in, tf.float32)
+    masks = tf.cast(content_masks, tf.float32)
+    total = tf.zeros(tf.shape(fo)[:1], tf.float32)
+    for c in range(masks.shape[-1]):
+        s_c = masks[..., c : c + 1]
+        total += tf.reduce_sum(tf.square(fo * s_c - fi * s_c), axis=[1, 2, 3])
+    return total / _norm_2nm(fo)

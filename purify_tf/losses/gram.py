@@ -40,5 +40,6 @@ def class_gram_matrices(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     """
     f = _as_float32(features)
     s2 = tf.square(_as_float32(masks))
+    # Fused form of the literal masked_gram_matrix per class (tests hold them equal):
     # (F*S)(F*S)^T = sum_m S(m)^2 F(m) F(m)^T: weight one operand by S^2 instead of both by S.
     return tf.einsum("bhwk,bhwc,bhwd->bkcd", s2, f, f)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-NUM_CLASSES = 3
+from purify_tf.conventions import NUM_CLASSES
 
 
 def one_hot_masks(labels: tf.Tensor, num_classes: int = NUM_CLASSES) -> tf.Tensor:
@@ -37,5 +37,13 @@ def downsample_masks(one_hot: tf.Tensor, target_hw, stride: int | None = None) -
 
 
 def mask_areas(masks: tf.Tensor) -> tf.Tensor:
-    """(B, h, w, K) soft masks -> (B, K) areas ``M_c`` in positions of that resolution."""
-    return tf.reduce_sum(tf.cast(masks, tf.float32), axis=[1, 2])
+    """(B, h, w, K) soft masks -> (B, K) areas ``M_c = sum_m S_c(m)^2`` at that resolution.
+
+    The masked Gram ``G_c = (F S_c)(F S_c)^T = sum_m S_c(m)^2 F(m) F(m)^T`` weighs every position
+    by ``S_c^2``, so its area is the sum of the same weights: ``G_c / M_c`` is then a weighted
+    *mean* of ``F F^T``, whatever the mask's softness. With hard masks (0 or 1) this is the
+    pixel count of the paper; for the soft masks of average-pooled layers it replaces
+    ``sum(S_c)``, which weighed boundaries twice as much in the area as in the Gram.
+    """
+    m = tf.cast(masks, tf.float32)
+    return tf.reduce_sum(tf.square(m), axis=[1, 2])

@@ -26,71 +26,43 @@ from typing import Any
 
 import tensorflow as tf
 
+from purify_tf.conventions import NUM_CLASSES
 from purify_tf.errors import ConfigError
 from purify_tf.losses.content import global_content_loss, local_content_loss
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
 from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
-from purify_tf.losses.masks import NUM_CLASSES, downsample_masks, mask_areas, one_hot_masks
+from purify_tf.losses.masks import downsample_masks, mask_areas, one_hot_masks
 from purify_tf.losses.style import AREA_EPS, global_style_loss, local_style_loss
 from purify_tf.losses.tv import total_variation_loss
-from purify_tf.models.vgg import (
-    GLOBAL_CONTENT_LAYERS,
-    GLOBAL_STYLE_LAYERS,
-    LOCAL_CONTENT_LAYERS,
-    LOCAL_STYLE_LAYERS,
-    layer_stride,
-)
+from purify_tf.losses.weights import ROLES, LossWeights
+from purify_tf.models.vgg import layer_stride
 
-TERMS = ("total", "global_content", "local_content", "global_style", "local_style", "tv", "luminance")
-ROLES = ("global_content", "local_content", "global_style", "local_style")
+__all__ = ["ROLES", "ROLE_TABLE", "LossWeights", "PurificationObjective", "Term", "balanced_layer_weights", "role_loss"]
 
 
-def _unit_weights(layers: tuple[str, ...]) -> dict[str, float]:
-    return dict.fromkeys(layers, 1.0)
+# The objective's terms as a table, in the spirit of a PerceptualCriterion: per role the paper's
+# equation, the function that computes it per image, and the factor it enters the total with.
+ROLE_TABLE: dict[str, dict[str, Any]] = {
+    "global_content": {"equation": "l_gc = 1/(2NM) sum (F[O] - F[I])^2 (Eq. 8)",
+                       "function": global_content_loss, "scale": lambda w: w.alpha * w.lambda_g},
+    "local_content": {"equation": "l_lc = sum_c 1/(2NM) sum (F[O] S_c[I] - F[I] S_c[I])^2 (Eq. 9)",
+                      "function": local_content_loss, "scale": lambda w: w.alpha * w.lambda_l},
+    "global_style": {"equation": "l_gs = 1/(4N^2) sum (G[O]/M_O - G[S]/M_S)^2 (Eq. 13)",
+                     "function": global_style_loss, "scale": lambda w: w.beta * w.lambda_g},
+    "local_style": {"equation": "l_ls = sum_c 1/(4N^2) sum (G_c[O]/M_c[I] - G_c[S]/M_c[S])^2 (Eq. 14)",
+                    "function": local_style_loss, "scale": lambda w: w.beta * w.lambda_l},
+}
 
 
-@dataclasses.dataclass
-class LossWeights:
-    """Weights of the total objective; per-layer weights default to 1.0 for each tapped layer."""
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """One row of the objective: ``weight * function(...)`` at ``layer`` enters the total."""
 
-    alpha: float = 1e2
-    beta: float = 1e4
-    theta: float = 1e-6
-    gamma: float = 0.0
-    tv_scale: float = 1.0
-    lambda_g: float = 1.0
-    lambda_l: float = 1.0
-    global_content_layers: tuple[str, ...] = GLOBAL_CONTENT_LAYERS
-    local_content_layers: tuple[str, ...] = LOCAL_CONTENT_LAYERS
-    global_style_layers: tuple[str, ...] = GLOBAL_STYLE_LAYERS
-    local_style_layers: tuple[str, ...] = LOCAL_STYLE_LAYERS
-    global_content_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(GLOBAL_CONTENT_LAYERS)
-    )
-    local_content_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(LOCAL_CONTENT_LAYERS)
-    )
-    global_style_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(GLOBAL_STYLE_LAYERS)
-    )
-    local_style_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(LOCAL_STYLE_LAYERS)
-    )
-
-    def __post_init__(self) -> None:
-        for role in ROLES:
-            setattr(self, f"{role}_layers", tuple(getattr(self, f"{role}_layers")))
-            setattr(self, f"{role}_layer_weights", dict(getattr(self, f"{role}_layer_weights")))
-
-    def layers(self, role: str) -> tuple[str, ...]:
-        return tuple(getattr(self, f"{role}_layers"))
-
-    def layer_weight(self, role: str, layer: str) -> float:
-        """Weight of ``layer`` in ``role``; layers missing from the dict weigh 1.0."""
-        return float(getattr(self, f"{role}_layer_weights").get(layer, 1.0))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    role: str
+    layer: str
+    weight: float  # the factor in the total (alpha/beta * lambda * layer weight, theta * tv_scale, gamma)
+    function: str  # the module-level function that computes it per image
+    equation: str
 
 
 def _mean(x: tf.Tensor) -> tf.Tensor:
@@ -112,6 +84,22 @@ def _as_one_hot(masks: tf.Tensor) -> tf.Tensor:
     if masks.shape.rank == 3:
         return one_hot_masks(masks, NUM_CLASSES)
     return tf.cast(masks, tf.float32)
+
+
+def role_loss(role: str, layer: str, f_out: tf.Tensor, f_in: tf.Tensor | None, one_hot, targets) -> tf.Tensor:
+    """The per-image value (B,) of ``role`` at ``layer``: the table's function on its arguments.
+
+    ``f_out``/``f_in``: output and content features at ``layer``; ``one_hot``: the contents'
+    full-resolution one-hot masks (downsampled here to the layer); ``targets``: style targets.
+    """
+    if role == "global_content":
+        return global_content_loss(f_out, f_in)
+    if role == "global_style":
+        return global_style_loss(f_out, targets["gram"][layer], targets["positions"][layer])
+    masks = downsample_masks(one_hot, _spatial_hw(f_out), _stride(layer))
+    if role == "local_content":
+        return local_content_loss(f_out, f_in, masks)
+    return local_style_loss(f_out, masks, targets["class_gram"][layer], targets["class_area"][layer])
 
 
 class PurificationObjective:
@@ -229,6 +217,42 @@ class PurificationObjective:
 
     # ------------------------------------------------------------------ loss
 
+    def terms(self) -> tuple[Term, ...]:
+        """The objective as a table: one :class:`Term` per (role, layer), then TV and luminance."""
+        w = self.weights
+        rows = [
+            Term(role, layer, float(ROLE_TABLE[role]["scale"](w) * w.layer_weight(role, layer)),
+                 ROLE_TABLE[role]["function"].__name__, ROLE_TABLE[role]["equation"])
+            for role in self.roles for layer in w.layers(role)
+        ]
+        rows.append(Term("tv", "pixels", float(w.theta * w.tv_scale), total_variation_loss.__name__,
+                         "TV(O) = sum of squared neighbour differences"))
+        if self.luminance_prior is not None:
+            rows.append(Term("luminance", "coarse log-luminance", float(w.gamma), luminance_prior_loss.__name__,
+                             "l_lum = (m[O] - mu)^T P (m[O] - mu) / D"))
+        return tuple(rows)
+
+    def describe(self) -> str:
+        """The term table as Markdown (role | layer | weight | function | equation)."""
+        lines = ["| role | layer | weight | function | equation |", "|---|---|---|---|---|"]
+        lines += [f"| {t.role} | {t.layer} | {t.weight:.4g} | `{t.function}` | {t.equation} |" for t in self.terms()]
+        return "\n".join(lines)
+
+    def _feature_pairs(self, outputs, contents, content_masks, content_targets):
+        """Output and content features (one forward pass when both are needed) and one-hot masks."""
+        if content_targets is None:
+            batch = tf.shape(outputs)[0]
+            both = self._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
+            out_f = {name: f[:batch] for name, f in both.items()}
+            in_f = {name: f[batch:] for name, f in both.items()}
+            one_hot = _as_one_hot(content_masks) if self.use_masks else None
+            return out_f, in_f, one_hot
+        out_f = self._features(outputs)
+        one_hot = content_targets.get("masks") if self.use_masks else None
+        if self.use_masks and one_hot is None:
+            one_hot = _as_one_hot(content_masks)
+        return out_f, content_targets["features"], one_hot
+
     def __call__(
         self,
         outputs,
@@ -246,68 +270,24 @@ class PurificationObjective:
             ignored (may be None) without masks or with ``content_targets``.
           targets: from :meth:`style_targets`.
           content_targets: from :meth:`content_targets`, to skip the content forward pass.
+        Returns ``{"total", <each role>, "tv", "luminance"}``: each role is its layer-weighted sum
+        before alpha, beta and lambda (a role not computed is 0).
         """
         w = self.weights
         outputs = tf.cast(outputs, tf.float32)
-        if content_targets is None:
-            # One forward pass for outputs and contents together.
-            batch = tf.shape(outputs)[0]
-            both = self._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
-            out_f = {name: f[:batch] for name, f in both.items()}
-            in_f = {name: f[batch:] for name, f in both.items()}
-            one_hot = _as_one_hot(content_masks) if self.use_masks else None
-        else:
-            out_f = self._features(outputs)
-            in_f = content_targets["features"]
-            one_hot = content_targets.get("masks") if self.use_masks else None
-            if self.use_masks and one_hot is None:
-                one_hot = _as_one_hot(content_masks)
-
-        zero = tf.constant(0.0, tf.float32)
-        gc = zero
-        for name in w.layers("global_content"):
-            gc += w.layer_weight("global_content", name) * _mean(
-                global_content_loss(out_f[name], in_f[name])
-            )
-        gs = zero
-        for name in w.layers("global_style"):
-            gs += w.layer_weight("global_style", name) * _mean(
-                global_style_loss(out_f[name], targets["gram"][name], targets["positions"][name])
-            )
-        lc = zero
-        ls = zero
-        if self.use_masks:
-            for name in w.layers("local_content"):
-                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]), _stride(name))
-                lc += w.layer_weight("local_content", name) * _mean(
-                    local_content_loss(out_f[name], in_f[name], masks)
-                )
-            for name in w.layers("local_style"):
-                masks = downsample_masks(one_hot, _spatial_hw(out_f[name]), _stride(name))
-                ls += w.layer_weight("local_style", name) * _mean(
-                    local_style_loss(
-                        out_f[name], masks, targets["class_gram"][name], targets["class_area"][name]
-                    )
-                )
-        tv = _mean(total_variation_loss(outputs))
-        lum = zero
+        out_f, in_f, one_hot = self._feature_pairs(outputs, contents, content_masks, content_targets)
+        values = dict.fromkeys(ROLES, tf.constant(0.0, tf.float32))
+        for role in self.roles:
+            for name in w.layers(role):
+                value = role_loss(role, name, out_f[name], in_f.get(name), one_hot, targets)
+                values[role] += w.layer_weight(role, name) * _mean(value)
+        values["tv"] = _mean(total_variation_loss(outputs))
+        values["luminance"] = tf.constant(0.0, tf.float32)
         if self.luminance_prior is not None:
-            lum = _mean(luminance_prior_loss(outputs, self.luminance_prior))
-        total = (
-            w.alpha * (w.lambda_g * gc + w.lambda_l * lc)
-            + w.beta * (w.lambda_g * gs + w.lambda_l * ls)
-            + w.theta * w.tv_scale * tv
-            + w.gamma * lum
-        )
-        return {
-            "total": total,
-            "global_content": gc,
-            "local_content": lc,
-            "global_style": gs,
-            "local_style": ls,
-            "tv": tv,
-            "luminance": lum,
-        }
+            values["luminance"] = _mean(luminance_prior_loss(outputs, self.luminance_prior))
+        total = sum(ROLE_TABLE[role]["scale"](w) * values[role] for role in ROLES)
+        total += w.theta * w.tv_scale * values["tv"] + w.gamma * values["luminance"]
+        return {"total": total, **values}
 
 
 def balanced_layer_weights(
@@ -340,33 +320,7 @@ def balanced_layer_weights(
     if masks is not None and masks.shape.rank == 2:
         masks = masks[None]
     n = int(images.shape[0])
-
-    def zero_term(role: str, name: str, features, one_hot, targets) -> tf.Tensor:
-        f = features[name]
-        zeros = tf.zeros_like(f)
-        if role == "global_content":
-            return global_content_loss(zeros, f)
-        if role == "global_style":
-            return global_style_loss(zeros, targets["gram"][name], targets["positions"][name])
-        m = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
-        if role == "local_content":
-            return local_content_loss(zeros, f, m)
-        return local_style_loss(zeros, m, targets["class_gram"][name], targets["class_area"][name])
-
-    energy: dict[tuple[str, str], float] = {}
-    tv_total = 0.0
-    for start in range(0, n, batch_size):
-        part = images[start : start + batch_size]
-        part_masks = None if masks is None else masks[start : start + batch_size]
-        features = objective._features(part)
-        one_hot = _as_one_hot(part_masks) if part_masks is not None else None
-        targets = objective.style_targets(part, part_masks)
-        for role in objective.roles:
-            for name in weights.layers(role):
-                value = float(tf.reduce_sum(zero_term(role, name, features, one_hot, targets)))
-                energy[(role, name)] = energy.get((role, name), 0.0) + value
-        tv_total += float(tf.reduce_sum(total_variation_loss(part)))
-
+    energy, tv_total = _zero_feature_energies(objective, images, masks, batch_size)
     new = dataclasses.replace(weights)
     for role in objective.roles:
         table = dict(getattr(weights, f"{role}_layer_weights"))
@@ -376,3 +330,23 @@ def balanced_layer_weights(
         setattr(new, f"{role}_layer_weights", table)
     new.tv_scale = 1.0 / max(tv_total / n, 1e-12)
     return new
+
+
+def _zero_feature_energies(objective: PurificationObjective, images, masks, batch_size: int):
+    """Per (role, layer): the term's sum over the style images for all-zero output features
+    against their own features; and the images' summed TV."""
+    energy: dict[tuple[str, str], float] = {}
+    tv_total = 0.0
+    for start in range(0, int(images.shape[0]), batch_size):
+        part = images[start : start + batch_size]
+        part_masks = None if masks is None else masks[start : start + batch_size]
+        features = objective._features(part)
+        one_hot = _as_one_hot(part_masks) if part_masks is not None else None
+        targets = objective.style_targets(part, part_masks)
+        for role in objective.roles:
+            for name in objective.weights.layers(role):
+                f = features[name]
+                value = role_loss(role, name, tf.zeros_like(f), f, one_hot, targets)
+                energy[(role, name)] = energy.get((role, name), 0.0) + float(tf.reduce_sum(value))
+        tv_total += float(tf.reduce_sum(total_variation_loss(part)))
+    return energy, tv_total

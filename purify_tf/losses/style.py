@@ -3,7 +3,8 @@
 DESIGN.md: ``l_gs = 1/(4 N^2 M^2) * sum (G[O] - G[S])^2`` and
 ``l_ls = sum_c 1/(4 N^2 M_c^2) * sum (G_c[O] - G_c[S])^2`` with ``G_c[O]`` the Gram of the output
 features masked by the *content* mask S_c[I] and ``G_c[S]`` the Gram of the style features masked
-by the style mask S_c[S]; M_c is the class's mask area at that layer.
+by the style mask S_c[S]; M_c is the class's mask area at that layer, ``sum S_c^2`` (the weights
+the masked Gram gives its positions; see :func:`purify_tf.losses.masks.mask_areas`).
 
 The style image may differ in size from the output, and a class's area generally differs
 between the content and the style image, so each Gram is normalised by its own number of

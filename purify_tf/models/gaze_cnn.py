@@ -14,17 +14,17 @@ the default (the measured errors are in docs/DESIGN.md). The output is L2-normal
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 
-INPUT_SHAPE = (35, 55, 1)
+from purify_tf.conventions import GAZE_INPUT_SHAPE
+from purify_tf.gaze.vectors import angular_error_deg
 
 
 def build_gaze_cnn(
-    input_shape: Sequence[int] = INPUT_SHAPE,
+    input_shape: Sequence[int] = GAZE_INPUT_SHAPE,
     fc_units: Sequence[int] = (1000,),
     name: str = "gaze_cnn",
 ) -> keras.Model:
@@ -55,19 +55,6 @@ def gaze_l2_loss(y_true, y_pred) -> tf.Tensor:
     """Per-sample squared Euclidean distance between gaze vectors (B,) (= 3 x per-sample MSE)."""
     diff = tf.cast(y_pred, tf.float32) - tf.cast(y_true, tf.float32)
     return tf.reduce_sum(tf.square(diff), axis=-1)
-
-
-def angular_error_deg(y_true, y_pred) -> tf.Tensor:
-    """Angle in degrees between corresponding (B, 3) vectors of any length -> (B,).
-
-    ``atan2(|a x b|, a . b)`` rather than ``acos``: accurate for small angles in float32, and
-    the same quantity as ``purify_tf.gaze.vectors.angular_error_deg``.
-    """
-    a = tf.cast(y_true, tf.float32)
-    b = tf.cast(y_pred, tf.float32)
-    cross = tf.norm(tf.linalg.cross(a, b), axis=-1)
-    dot = tf.reduce_sum(a * b, axis=-1)
-    return tf.atan2(cross, dot) * (180.0 / math.pi)
 
 
 class AngularError(keras.metrics.MeanMetricWrapper):

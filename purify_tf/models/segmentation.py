@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-NUM_CLASSES = 3
-OTHER, IRIS, PUPIL = 0, 1, 2
+from purify_tf.conventions import IRIS, NUM_CLASSES, OTHER, PUPIL
+
+__all__ = ["IRIS", "NUM_CLASSES", "OTHER", "PUPIL", "build_fcn", "orphan_label_fix", "predict_masks"]
 STRIDE = 8  # the FCN's deepest downsampling: inputs must be multiples of it
 
 
@@ -81,7 +82,7 @@ def predict_masks(
 
     Images are reflect-padded at the bottom/right to a multiple of 8 (so H, W >= 8 unless
     already multiples), segmented, cropped back, arg-maxed and passed through
-    :func:`orphan_label_fix_tf`. Graph-friendly (dynamic shapes).
+    :func:`orphan_label_fix`. Graph-friendly (dynamic shapes).
     """
     x = tf.convert_to_tensor(images)
     single = x.shape.rank == 3
@@ -95,12 +96,8 @@ def predict_masks(
     logits = model(x, training=False)[:, :h, :w, :]
     masks = tf.argmax(logits, axis=-1, output_type=tf.int32)
     if fix_orphans:
-        masks = orphan_label_fix_tf(masks, radius_fraction)
+        masks = orphan_label_fix(masks, radius_fraction)
     return masks[0] if single else masks
-
-
-# Graph-mode name: ``predict_masks`` is already pure TF (usable inside ``tf.function``).
-predict_masks_tf = predict_masks
 
 
 # --------------------------------------------------------------------------- orphan labels
@@ -118,59 +115,13 @@ predict_masks_tf = predict_masks
 #     centroid: pixels with distance <= radius_fraction * sqrt(|I| / pi), always including the
 #     pixel nearest the centroid, so that every image with an iris ends with a pupil.
 # Images without iris, and images whose pupil is inside the iris, are returned unchanged.
-# The NumPy and TF versions compute in float64 with the same operations, so they agree.
+# One TF implementation in float64 serves NumPy callers, tf.function and tf.data alike.
 
 
-def _pupil_fix_np(masks: np.ndarray, radius_fraction: float) -> np.ndarray:
-    m = masks.astype(np.int64)
-    _, h, w = m.shape
-    yy = np.arange(h, dtype=np.float64)[None, :, None]
-    xx = np.arange(w, dtype=np.float64)[None, None, :]
-    iris = (m == IRIS).astype(np.float64)
-    pupil = (m == PUPIL).astype(np.float64)
-    region = iris + pupil
-    n_iris = iris.sum(axis=(1, 2))
-    n_pupil = pupil.sum(axis=(1, 2))
-    n_region = n_iris + n_pupil
-    safe_iris = np.maximum(n_iris, 1.0)
-    safe_pupil = np.maximum(n_pupil, 1.0)
-    cy_i = (iris * yy).sum(axis=(1, 2)) / safe_iris
-    cx_i = (iris * xx).sum(axis=(1, 2)) / safe_iris
-    cy_p = (pupil * yy).sum(axis=(1, 2)) / safe_pupil
-    cx_p = (pupil * xx).sum(axis=(1, 2)) / safe_pupil
-    at_pupil_centroid = (yy == np.floor(cy_p + 0.5)[:, None, None]) & (
-        xx == np.floor(cx_p + 0.5)[:, None, None]
-    )
-    centroid_in_region = np.any(at_pupil_centroid & (region > 0), axis=(1, 2))
-    r2_region = n_region / math.pi
-    far = (cy_p - cy_i) ** 2 + (cx_p - cx_i) ** 2 > r2_region
-    orphan = (n_pupil == 0) | ~centroid_in_region | far
-    apply = (n_iris > 0) & orphan
-    d2 = (yy - cy_i[:, None, None]) ** 2 + (xx - cx_i[:, None, None]) ** 2
-    r2_disc = (radius_fraction**2) * n_iris / math.pi
-    nearest = (yy == np.floor(cy_i + 0.5)[:, None, None]) & (
-        xx == np.floor(cx_i + 0.5)[:, None, None]
-    )
-    disc = (d2 <= r2_disc[:, None, None]) | nearest
-    relabelled = np.where(m == PUPIL, np.where(d2 <= r2_region[:, None, None], IRIS, OTHER), m)
-    fixed = np.where(disc, PUPIL, relabelled)
-    return np.where(apply[:, None, None], fixed, m)
-
-
-def orphan_label_fix_np(masks, radius_fraction: float = 0.5) -> np.ndarray:
-    """NumPy orphan-label rule on (H, W) or (B, H, W) label maps; returns the input's dtype."""
-    arr = np.asarray(masks)
-    single = arr.ndim == 2
-    batch = arr[None] if single else arr
-    if batch.ndim != 3:
-        raise ValueError(f"orphan_label_fix: expected (H, W) or (B, H, W) labels, got {arr.shape}")
-    out = _pupil_fix_np(batch, float(radius_fraction)).astype(arr.dtype)
-    return out[0] if single else out
-
-
-def orphan_label_fix_tf(masks, radius_fraction: float = 0.5) -> tf.Tensor:
-    """TF orphan-label rule (graph-friendly, e.g. inside ``tf.data``); same dtype as input."""
+def _orphan_label_fix(masks, radius_fraction: float) -> tf.Tensor:
     masks = tf.convert_to_tensor(masks)
+    if masks.shape.rank not in (2, 3):
+        raise ValueError(f"orphan_label_fix: expected (H, W) or (B, H, W) labels, got {masks.shape}")
     dtype = masks.dtype
     single = masks.shape.rank == 2
     m = tf.cast(masks[tf.newaxis] if single else masks, tf.int32)
@@ -221,7 +172,12 @@ def orphan_label_fix_tf(masks, radius_fraction: float = 0.5) -> tf.Tensor:
 
 
 def orphan_label_fix(masks, radius_fraction: float = 0.5):
-    """The orphan-label rule on NumPy arrays (returns NumPy) or tensors (returns a tensor)."""
+    """The orphan-label rule on (H, W) or (B, H, W) label maps; keeps the input's dtype.
+
+    One implementation for every caller: NumPy arrays in give NumPy arrays out (computed
+    eagerly), tensors give tensors, and inside ``tf.function`` or ``tf.data.Dataset.map`` it is
+    plain graph code with dynamic shapes.
+    """
     if isinstance(masks, (tf.Tensor, tf.Variable)):
-        return orphan_label_fix_tf(masks, radius_fraction)
-    return orphan_label_fix_np(masks, radius_fraction)
+        return _orphan_label_fix(masks, radius_fraction)
+    return _orphan_label_fix(np.asarray(masks), radius_fraction).numpy()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,17 @@ import numpy as np
 from absl import logging
 
 from purify_tf.errors import ConfigError
+from purify_tf.models.vgg_files import (
+    ARCHITECTURES,
+    conv_layer_names,
+    expected_kernel_shapes,
+    load_weights_file,
+    weights_file_architecture,
+)
 
-ARCHITECTURES = ("vgg16", "vgg19")
+__all__ = ["ARCHITECTURES", "DEFAULT_LAYERS", "GLOBAL_CONTENT_LAYERS", "GLOBAL_STYLE_LAYERS", "LOCAL_CONTENT_LAYERS",
+           "LOCAL_STYLE_LAYERS", "LossNetwork", "build_loss_network", "conv_layer_names", "expected_kernel_shapes",
+           "keras_cache_dirs", "layer_stride", "weights_file_architecture"]
 
 # DESIGN.md's layer taps (Keras names) per loss role.
 GLOBAL_CONTENT_LAYERS: tuple[str, ...] = ("block3_conv2",)
@@ -56,8 +64,6 @@ LOCAL_STYLE_LAYERS: tuple[str, ...] = (
     "block5_conv1",
 )
 
-_BLOCK_FILTERS = (64, 128, 256, 512, 512)
-_CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _CACHE_FILES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     "vgg19": "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -81,24 +87,6 @@ DEFAULT_LAYERS: tuple[str, ...] = _ordered_union(
 
 _NETWORK_CACHE: dict[tuple, LossNetwork] = {}
 _random_warning_issued = False
-
-
-def conv_layer_names(architecture: str) -> tuple[str, ...]:
-    """Keras names of the conv layers of ``architecture`` in network order."""
-    return tuple(
-        f"block{b + 1}_conv{i + 1}"
-        for b, count in enumerate(_CONVS_PER_BLOCK[architecture])
-        for i in range(count)
-    )
-
-
-def _expected_kernel_shapes(architecture: str) -> list[tuple[int, int, int, int]]:
-    shapes, channels_in = [], 3
-    for filters, count in zip(_BLOCK_FILTERS, _CONVS_PER_BLOCK[architecture], strict=True):
-        for _ in range(count):
-            shapes.append((3, 3, channels_in, filters))
-            channels_in = filters
-    return shapes
 
 
 def layer_stride(name: str) -> int:
@@ -153,82 +141,6 @@ class VGGPreprocess(keras.layers.Layer):
 # --------------------------------------------------------------------------- weight files
 
 
-def _kernel_shapes_keras3(layers_group) -> list[tuple[int, ...]] | None:
-    """Conv kernel shapes, in layer order, of a Keras 3 ``.weights.h5`` file (flat model)."""
-    entries = []
-    for name, group in layers_group.items():
-        vars_group = group.get("vars") if hasattr(group, "get") else None
-        if vars_group is None or "0" not in vars_group:
-            continue
-        shape = tuple(vars_group["0"].shape)
-        if len(shape) != 4:
-            continue
-        base, _, suffix = name.rpartition("_")
-        order = int(suffix) if base and suffix.isdigit() else 0
-        entries.append((base if base and suffix.isdigit() else name, order, shape))
-    entries.sort(key=lambda e: (e[0], e[1]))
-    return [shape for _, _, shape in entries]
-
-
-def _kernel_shapes_legacy(root) -> tuple[list[str], list[tuple[int, ...]]]:
-    """Conv layer names and kernel shapes of a legacy Keras ``.h5`` weights file."""
-    group = root["model_weights"] if "model_weights" in root else root
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
-    conv_names, shapes = [], []
-    for name in names:
-        weight_names = group[name].attrs.get("weight_names", [])
-        for w in weight_names:
-            w = w.decode() if isinstance(w, bytes) else str(w)
-            shape = tuple(group[name][w].shape)
-            if len(shape) == 4:
-                conv_names.append(name)
-                shapes.append(shape)
-    return conv_names, shapes
-
-
-def weights_file_architecture(path: str | os.PathLike) -> str:
-    """``"vgg16"`` or ``"vgg19"``: the architecture whose conv base the weights file holds.
-
-    Raises ConfigError, naming the path and what was expected, for a missing or unreadable
-    file or one whose conv layers match neither VGG16 (13 convs) nor VGG19 (16 convs).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"VGG weights file {str(path)!r} does not exist (expected a Keras weights file of a "
-            "VGG16 or VGG19 convolutional base, e.g. ../shared/weights/vgg16_imagenet_notop.weights.h5)"
-        )
-    try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            if "layers" in f:
-                shapes = _kernel_shapes_keras3(f["layers"])
-            elif "layer_names" in f.attrs or "model_weights" in f:
-                _, shapes = _kernel_shapes_legacy(f)
-            else:
-                shapes = None
-    except (OSError, KeyError, ValueError) as err:
-        raise ConfigError(
-            f"VGG weights file {str(path)!r} is not a readable Keras HDF5 weights file ({err}); "
-            "expected the weights of a VGG16 or VGG19 convolutional base"
-        ) from err
-    if not shapes:
-        raise ConfigError(
-            f"VGG weights file {str(path)!r} holds no convolution kernels in a layout Keras "
-            "writes (.weights.h5 or legacy .h5); expected a VGG16 or VGG19 convolutional base"
-        )
-    shapes = [tuple(int(d) for d in s) for s in shapes]
-    for arch in ARCHITECTURES:
-        if shapes == _expected_kernel_shapes(arch):
-            return arch
-    raise ConfigError(
-        f"VGG weights file {str(path)!r} has {len(shapes)} conv layers with kernel shapes "
-        f"{shapes[:3]}...; expected a VGG16 (13 conv layers) or VGG19 (16 conv layers) "
-        "convolutional base (include_top=False)"
-    )
-
-
 def keras_cache_dirs() -> list[Path]:
     """Where Keras caches downloaded application weights."""
     dirs = []
@@ -278,26 +190,6 @@ def _randomise(base: keras.Model, seed: int) -> None:
         layer.set_weights([new_kernel, np.zeros_like(bias)])
 
 
-def _is_keras3_weights_file(path: str) -> bool:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return "layers" in f
-
-
-def _load_weights_file(model: keras.Model, path: str) -> None:
-    """Load a weights file whatever its name: Keras picks the reader from the file suffix, so a
-    Keras 3 file under a legacy ``.h5`` name (e.g. copied into the Keras cache) goes through a
-    ``.weights.h5`` link."""
-    if _is_keras3_weights_file(path) and not path.endswith(".weights.h5"):
-        with tempfile.TemporaryDirectory() as tmp:
-            link = os.path.join(tmp, "vgg.weights.h5")
-            os.symlink(os.path.abspath(path), link)
-            model.load_weights(link)
-    else:
-        model.load_weights(path)
-
-
 def _build(
     architecture: str, weights_arg: str | None, layers: tuple[str, ...], seed: int, label: str
 ) -> LossNetwork:
@@ -306,7 +198,7 @@ def _build(
         base = app(include_top=False, weights=weights_arg, input_shape=(None, None, 3))
     else:
         base = app(include_top=False, weights=None, input_shape=(None, None, 3))
-        _load_weights_file(base, weights_arg)
+        load_weights_file(base, weights_arg)
     if weights_arg is None:
         _randomise(base, seed)
     deepest = max(i for i, layer in enumerate(base.layers) if layer.name in layers)
@@ -410,39 +302,15 @@ def build_loss_network(
         if env_path:
             return _from_file(env_path, loss_network, layers, seed, origin=f"${ENV_WEIGHTS}")
 
-    candidates = ARCHITECTURES[::-1] if loss_network == "auto" else (loss_network,)
-    for architecture in candidates:  # vgg19 first under "auto"
-        cached = _cached_imagenet_file(architecture)
-        if cached is not None:
-            checked = _check_layers(architecture, layers)
-            if weights_file_architecture(cached) != architecture:
-                raise ConfigError(
-                    f"Keras cache file {str(cached)!r}: expected {architecture} weights"
-                )
-            return _get_or_build(
-                architecture, str(cached), checked, seed, label=f"imagenet:{cached}"
-            )
-
+    cached = _from_keras_cache(loss_network, layers, seed)
+    if cached is not None:
+        return cached
     layers = _check_layers(default_arch, layers)
     reason = f"downloads disabled (allow_download=False or {ENV_OFFLINE}=1)"
     if _downloads_allowed(allow_download):
-        key = (default_arch, "imagenet", layers, None, keras.config.dtype_policy().name)
-        if key in _NETWORK_CACHE:
-            return _NETWORK_CACHE[key]
-        previous_timeout = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
-        try:
-            network = _build(default_arch, "imagenet", layers, seed, label="imagenet")
-        except Exception as err:  # any network / HTTP / file error: fall through.
-            reason = f"download failed: {err}"
-            logging.info("Could not download %s ImageNet weights: %s", default_arch, err)
-        else:
-            logging.info("Loss network: %s", network.info)
-            _NETWORK_CACHE[key] = network
+        network, reason = _download_imagenet(default_arch, layers, seed)
+        if network is not None:
             return network
-        finally:
-            socket.setdefaulttimeout(previous_timeout)
-
     if vgg_weights == "imagenet":
         raise ConfigError(
             f"--vgg_weights=imagenet: {default_arch} ImageNet weights are not in the Keras cache "
@@ -453,6 +321,37 @@ def build_loss_network(
     return _get_or_build(default_arch, None, layers, seed, label=f"random(seed={seed})")
 
 
-def clear_cache() -> None:
-    """Forget the built networks (tests; frees memory)."""
-    _NETWORK_CACHE.clear()
+def _from_keras_cache(loss_network: str, layers: tuple[str, ...], seed: int) -> LossNetwork | None:
+    """The network on ImageNet weights already in the Keras cache (VGG19 first under "auto")."""
+    candidates = ARCHITECTURES[::-1] if loss_network == "auto" else (loss_network,)
+    for architecture in candidates:
+        cached = _cached_imagenet_file(architecture)
+        if cached is not None:
+            checked = _check_layers(architecture, layers)
+            if weights_file_architecture(cached) != architecture:
+                raise ConfigError(
+                    f"Keras cache file {str(cached)!r}: expected {architecture} weights"
+                )
+            return _get_or_build(
+                architecture, str(cached), checked, seed, label=f"imagenet:{cached}"
+            )
+    return None
+
+
+def _download_imagenet(architecture: str, layers: tuple[str, ...], seed: int) -> tuple[LossNetwork | None, str]:
+    """The network on ImageNet weights fetched by ``keras.applications``, or None and why not."""
+    key = (architecture, "imagenet", layers, None, keras.config.dtype_policy().name)
+    if key in _NETWORK_CACHE:
+        return _NETWORK_CACHE[key], ""
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
+    try:
+        network = _build(architecture, "imagenet", layers, seed, label="imagenet")
+    except Exception as err:  # any network / HTTP / file error: fall through.
+        logging.info("Could not download %s ImageNet weights: %s", architecture, err)
+        return None, f"download failed: {err}"
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    logging.info("Loss network: %s", network.info)
+    _NETWORK_CACHE[key] = network
+    return network, ""

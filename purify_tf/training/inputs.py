@@ -1,4 +1,4 @@
-"""Training input streams whose every batch is a pure function of (seed, step).
+"""The one tf.data input path: training streams whose every batch is a pure function of (seed, step).
 
 Making a batch depend only on the step means a resumed run sees exactly the data it would have
 seen without the interruption: the checkpointed step *is* the data position. Sources are either the
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.data.image_io import resize_images
 from purify_tf.errors import DataError
 
 # Steps at or above this index are reserved for fixed preview batches (never used in training).
@@ -52,14 +52,6 @@ class RendererSource:
         return {"image": eyes["image"], "mask": eyes["mask"]}
 
 
-def resize_batch(images: np.ndarray, height: int, width: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """Resize (N, h, w, ...) to (N, height, width, ...) with OpenCV (labels: pass INTER_NEAREST)."""
-    images = np.asarray(images)
-    if images.shape[1:3] == (height, width):
-        return images
-    return np.stack([cv2.resize(im, (width, height), interpolation=interpolation) for im in images])
-
-
 class ArraySource:
     """Images (and optional masks) already in memory, e.g. from a dataset reader.
 
@@ -83,8 +75,8 @@ class ArraySource:
             if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
                 raise DataError("ArraySource: images hold non-finite (NaN or inf) pixel values")
             images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-        self.images = resize_batch(images, height, width)
-        self.masks = None if masks is None else resize_batch(np.asarray(masks, np.uint8), height, width, cv2.INTER_NEAREST)
+        self.images = resize_images(images, height, width)
+        self.masks = None if masks is None else resize_images(np.asarray(masks, np.uint8), height, width, labels=True)
         self.height, self.width, self.seed = height, width, seed
         self.has_masks = masks is not None
 

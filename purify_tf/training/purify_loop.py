@@ -8,7 +8,6 @@ through the Keras optimizer in replica context so gradients are summed across re
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -26,11 +25,11 @@ from purify_tf.errors import PurifyError
 from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
 from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
 from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
-from purify_tf.palette import mask_to_rgb, with_legend
+from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
 from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
 from purify_tf.training.strategy import is_chief
-from purify_tf.training.summaries import SummaryLogger, image_grid
+from purify_tf.training.summaries import SummaryLogger
 
 MaskFn = Callable[[tf.Tensor], tf.Tensor]
 
@@ -82,6 +81,20 @@ class PurifyTrainConfig:
     jit_compile: bool = False
     seed: int = 0
     progress: bool = True
+    # What the entry point knows about the run and its data (flags, dataset paths, style source),
+    # copied into the metadata of the saved purifier (and from there into every export).
+    provenance: dict = dataclasses.field(default_factory=dict)
+
+
+def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, style_stream) -> None:
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
+        )
+    if cfg.style_mode not in STYLE_MODES:
+        raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
+    if cfg.style_mode == "per_batch" and style_stream is None:
+        raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
 
 
 class PurifyTrainer:
@@ -109,19 +122,30 @@ class PurifyTrainer:
         ``prior_images`` (default: the style set) are the synthetic eyes the luminance prior is
         fitted on; it needs no VGG pass, so it can be larger than the style set.
         """
-        if cfg.batch_size % strategy.num_replicas_in_sync:
-            raise ValueError(
-                f"--batch_size={cfg.batch_size} must be divisible by the {strategy.num_replicas_in_sync} replicas"
-            )
-        if cfg.style_mode not in STYLE_MODES:
-            raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
-        if cfg.style_mode == "per_batch" and style_stream is None:
-            raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+        _check_config(cfg, strategy, style_stream)
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
         self.style_stream, self.monitor = style_stream, monitor
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
-        with strategy.scope():
+        self._build_model_and_optimizer()
+        style_t, mask_t = self._style_set(style_image, style_mask)
+        self._build_objective(loss_network, style_t, mask_t, prior_images)
+        resolver = getattr(strategy, "cluster_resolver", None)
+        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+        self.checkpoints = CheckpointKeeper(
+            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
+            model=self.model, optimizer=self.optimizer, step=self.step,
+            optional={"rng": self._rng_states()},
+        )
+        self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
+        self._build_step_functions()
+        self.history: list[dict[str, float]] = []
+        self.gaze_history: list[dict[str, float]] = []
+
+    def _build_model_and_optimizer(self) -> None:
+        """f_W, Adam (loss-scaled under mixed precision) and the step counter, in the strategy's scope."""
+        cfg = self.cfg
+        with self.strategy.scope():
             self.model = build_transformer(
                 cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
                 illumination=cfg.illumination, residual=cfg.residual,
@@ -134,14 +158,23 @@ class PurifyTrainer:
             self.optimizer = optimizer
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+
+    def _style_set(self, style_image, style_mask) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The style set (N, H, W, 3) and its labels: given, or the FCN's when the loss is masked."""
         self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
         self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
         style_t = tf.constant(self.style_image)
         mask_t = None if self.style_mask is None else tf.constant(self.style_mask)
-        if cfg.use_masks and mask_t is None and mask_fn is not None:
-            mask_t = tf.concat([tf.cast(mask_fn(style_t[i : i + 32]), tf.int32)
+        if self.cfg.use_masks and mask_t is None and self.mask_fn is not None:
+            mask_t = tf.concat([tf.cast(self.mask_fn(style_t[i : i + 32]), tf.int32)
                                 for i in range(0, len(self.style_image), 32)], axis=0)
             self.style_mask = mask_t.numpy()
+        return style_t, mask_t
+
+    def _build_objective(self, loss_network, style_t: tf.Tensor, mask_t: tf.Tensor | None, prior_images) -> None:
+        """The luminance prior (and the front end's copy of it), the objective, its layer weights
+        and the style targets."""
+        cfg = self.cfg
         self.luminance_prior: LuminancePrior | None = None
         if cfg.weights.gamma > 0 or cfg.illumination:
             self.luminance_prior = fit_luminance_prior(
@@ -161,17 +194,12 @@ class PurifyTrainer:
         elif cfg.layer_weighting != "unit":
             raise ValueError(f"layer_weighting must be 'unit' or 'balanced', got {cfg.layer_weighting!r}")
         self.targets = self.objective.style_set_targets(style_t, mask_t)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
-        self.checkpoints = CheckpointKeeper(
-            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
-            model=self.model, optimizer=self.optimizer, step=self.step,
-            optional={"rng": self._rng_states()},
-        )
-        self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
-        # The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
-        # needs a cross-replica merge, which a nested function cannot contain, so with several
-        # replicas and batch norm it stays part of the outer (non-XLA) step function.
+
+    def _build_step_functions(self) -> None:
+        """The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
+        needs a cross-replica merge, which a nested function cannot contain, so with several
+        replicas and batch norm it stays part of the outer (non-XLA) step function."""
+        cfg, strategy = self.cfg, self.strategy
         syncs = strategy.num_replicas_in_sync > 1 and cfg.norm == "batch"
         if cfg.jit_compile and syncs:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
@@ -181,8 +209,6 @@ class PurifyTrainer:
         else:
             self._grad_fn = self._gradients
         self._step_fn = tf.function(self._distributed_step)
-        self.history: list[dict[str, float]] = []
-        self.gaze_history: list[dict[str, float]] = []
 
     def _rng_states(self) -> tf.Module:
         """Dropout's random-stream counters, which ``tf.train.Checkpoint`` does not reach through
@@ -260,7 +286,7 @@ class PurifyTrainer:
         style = cv2.resize(self.style_image[0], (images.shape[2], images.shape[1]), interpolation=cv2.INTER_AREA)
         style = np.repeat(style[None], len(outputs), axis=0)
         cols = [batch["image"], mask_to_rgb(masks), outputs, style]
-        return with_legend(image_grid([np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in cols], max_rows=n))
+        return image_grid(cols, max_rows=n, tile_height=None, gap=0, legend=True)
 
     def train(self, train_steps: int | None = None) -> list[dict[str, float]]:
         """Train until ``train_steps`` (resuming from the latest checkpoint); returns logged terms."""
@@ -321,50 +347,16 @@ class PurifyTrainer:
 
     # ------------------------------------------------------------------ artefacts
     def metadata(self) -> dict:
-        return {
-            "model": self.model.name,
-            "config": self.cfg.config,
-            "norm": self.cfg.norm,
-            "upsample": self.cfg.upsample,
-            "step": int(self.step.numpy()),
-            "use_masks": self.cfg.use_masks,
-            "layer_weighting": self.cfg.layer_weighting,
-            "style_mode": self.cfg.style_mode,
-            "style_images": int(len(self.style_image)),
-            "illumination": self.cfg.illumination,
-            "residual": self.cfg.residual,
-            "lr_schedule": self.cfg.lr_schedule,
-            "train_steps": self.cfg.train_steps,
-            "seed": self.cfg.seed,
-            "luminance_prior": None if self.luminance_prior is None else self.luminance_prior.to_dict(),
-            "loss_weights": dataclasses.asdict(self.objective.weights),
-            "loss_network": getattr(self.objective.loss_network, "info", {}),
-            "batch_size": self.cfg.batch_size,
-            "learning_rate": self.cfg.learning_rate,
-            "image_size": [self.source.height, self.source.width],
-            "content_source": getattr(self.source, "domain", type(self.source).__name__),
-        }
+        """How this purifier was made: architecture, the whole objective and the data settings."""
+        from purify_tf.training.artefacts import training_metadata
+
+        return training_metadata(self)
 
     def save_final(self, name: str = "purifier") -> dict[str, Path]:
         """Write ``<name>.keras``, ``<name>.json`` (metadata) and ``<name>_grid.png`` atomically."""
-        from purify_tf.atomic import atomic_path, atomic_write_bytes
+        from purify_tf.training.artefacts import save_final
 
-        out = {}
-        self.model_dir.mkdir(parents=True, exist_ok=True)
-        keras_path = self.model_dir / f"{name}.keras"
-        with atomic_path(keras_path) as tmp:
-            self.model.save(str(tmp))
-        out["model"] = keras_path
-        meta_path = self.model_dir / f"{name}.json"
-        atomic_write_bytes(meta_path, json.dumps(self.metadata(), indent=2, default=str).encode())
-        out["metadata"] = meta_path
-        grid = self.preview_grid(n=8)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        if ok:
-            grid_path = self.model_dir / f"{name}_grid.png"
-            atomic_write_bytes(grid_path, png.tobytes())
-            out["grid"] = grid_path
-        return out
+        return save_final(self, name)
 
 
 def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike) -> str:

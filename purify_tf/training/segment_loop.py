@@ -15,11 +15,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from purify_tf.losses.masks import NUM_CLASSES
+from purify_tf.conventions import CLASS_NAMES, NUM_CLASSES
 from purify_tf.models.segmentation import build_fcn, predict_masks
 from purify_tf.training.inputs import ContentSource, step_dataset
-
-CLASS_NAMES = ("other", "iris", "pupil")
 
 
 @dataclasses.dataclass

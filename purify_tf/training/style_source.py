@@ -55,10 +55,9 @@ def load_style_set(
                         prior["image"], f"renderer synthetic domain ({set_size} eyes, seed {seed})")
     if source == "image":
         if image:
-            from purify_tf.data.image_io import read_image
-            from purify_tf.training.inputs import resize_batch
+            from purify_tf.data.image_io import read_image, resize_images
 
-            one = resize_batch(np.asarray(read_image(image))[None, ..., :3], height, width)
+            one = resize_images(np.asarray(read_image(image))[None, ..., :3], height, width)
             masks, what = None, f"image {image}"
         else:
             eye = render_eyes(1, height, width, domain="synthetic", seed=seed)

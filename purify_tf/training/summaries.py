@@ -1,4 +1,4 @@
-"""TensorBoard summaries: loss terms, rates, image grids, histograms and the step graph."""
+"""TensorBoard summaries: loss terms, rates, images, histograms and the step graph."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
-
-
-def image_grid(columns: Sequence[np.ndarray], max_rows: int = 4) -> np.ndarray:
-    """Stack equally sized (N, H, W, 3) uint8 batches side by side: one row per sample."""
-    cols = [np.asarray(c)[:max_rows] for c in columns]
-    rows = min(len(c) for c in cols)
-    return np.concatenate([np.concatenate([c[i] for c in cols], axis=1) for i in range(rows)], axis=0)
 
 
 class SummaryLogger:

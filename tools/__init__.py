@@ -1,0 +1,1 @@
+"""Developer commands of the repository (not installed with the package)."""
