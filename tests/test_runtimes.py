@@ -1,0 +1,73 @@
+"""Other runtimes for the exported graph (LiteRT, OpenVINO), auto precision and auto batch size."""
+
+from __future__ import annotations
+
+import export_fixtures
+import numpy as np
+import pytest
+from export_fixtures import random_images
+
+from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference import runtimes
+from purify_tf.inference.purifier import BATCH_PIXELS, Purifier, auto_batch_size
+
+pytest.importorskip("ai_edge_litert", reason="LiteRT is in the test extra")
+
+
+keras_model_file = export_fixtures.keras_model_file
+
+
+@pytest.fixture(scope="module")
+def model(keras_model_file):
+    return keras_model_file[0]
+
+
+def test_litert_runtime_matches_tensorflow(model):
+    tf_purifier = Purifier(model, precision="float32")
+    lite = Purifier(model, runtime="litert")
+    assert lite.precision == "float32"
+    for shape in [(3, 36, 60), (1, 37, 61)]:  # the second needs the reflect-pad to a multiple of 4
+        images = random_images(shape[0], shape[1], shape[2], seed=shape[1])
+        diff = np.abs(lite.purify(images).astype(int) - tf_purifier.purify(images).astype(int))
+        assert diff.max() <= 1 and diff.mean() < 0.05
+
+
+def test_runner_caches_a_few_shapes_and_rejects_tiny_images(model):
+    runner = runtimes.TFLiteRunner(model, "litert")
+    for width in range(8, 8 + 4 * (runtimes.MAX_CACHED_SHAPES + 2), 4):
+        runner(random_images(1, 8, width, seed=width))
+    assert len(runner._compiled) == runtimes.MAX_CACHED_SHAPES
+    with pytest.raises(DataError, match="sides >= 4"):
+        runner(np.zeros((1, 3, 8, 3), np.uint8))
+
+
+def test_openvino_runtime_matches_tensorflow(model):
+    pytest.importorskip("openvino", reason="OpenVINO is in the openvino/peers extras")
+    images = random_images(2, 36, 60, seed=4)
+    ov = Purifier(model, runtime="openvino").purify(images)
+    reference = Purifier(model, precision="float32").purify(images)
+    assert np.abs(ov.astype(int) - reference.astype(int)).max() <= 1
+
+
+def test_runtime_and_precision_errors(model, tmp_path):
+    with pytest.raises(ConfigError, match="runtime must be one of"):
+        Purifier(model, runtime="tvm")
+    with pytest.raises(ConfigError, match="runs float32"):
+        Purifier(model, runtime="litert", precision="mixed_bfloat16")
+
+
+def test_auto_precision_is_float32_without_native_bf16(model, monkeypatch):
+    monkeypatch.setattr(runtimes, "native_bf16", lambda: False)
+    assert runtimes.auto_precision(model) == "float32"
+    monkeypatch.setattr(runtimes, "native_bf16", lambda: True)
+    # With native bf16 the choice follows parity: the model's bf16 output is within one level here.
+    assert runtimes.auto_precision(model) == "mixed_bfloat16"
+    monkeypatch.setattr(runtimes, "BF16_PARITY_LEVELS", 0.0)
+    assert runtimes.auto_precision(model) == "float32"
+
+
+def test_auto_batch_size_follows_the_pixel_budget():
+    assert auto_batch_size(36, 60) == 64
+    assert auto_batch_size(512, 512) == 1
+    assert auto_batch_size(128, 128) == BATCH_PIXELS // (128 * 128)
+    assert Purifier.batch_size_for(type("P", (), {"batch_size": 5})(), 36, 60) == 5
