@@ -280,7 +280,11 @@ def export_tflite(
     model_path = None
     if isinstance(model, (str, os.PathLike)):
         model_path = Path(model)
-        model = load_keras_model(model_path)
+        # A model stored with float16 weights (the shipped pretrained purifier) computes in
+        # float16 as loaded; export (and compare against) its float32 copy, same weights.
+        from purify_tf.pretrained import as_float32
+
+        model = as_float32(load_keras_model(model_path))
     out = Path(out_dir)
     calibration, source = (None, None)
     if any(v in CALIBRATED_VARIANTS for v in variants):
