@@ -25,7 +25,7 @@ metadata and the parity measured at export time.
   See ``FLOAT_FALLBACK_LAYERS`` and docs/BENCHMARKS.md (int8 section) for what each buys.
 * ``int8_full`` (not a default): naive full-integer quantisation (every op int8, the illumination
   front end included) calibrated on rendered real-domain eyes, **uint8** (1, H, W, 3) input and
-  output. Its parity is poor (mean error 1.2 levels at 36x60 and ~48 at 256x256 on the shipped
+  output. Its parity is poor (mean error ~1.2 levels at 36x60 and 45-48 at 256x256 on the shipped
   trained purifier; tens of levels on the older non-residual demo purifier), so check the reported
   parity before using it; ``int8_selective`` is the full-integer variant to use.
 
