@@ -7,6 +7,14 @@ parity says how faithfully each format computes the same function, not how good 
 The SavedModel is timed through its ``predict_float`` signature (input checks and padding
 included, as a serving client would see it); TFLite through the interpreter with one thread per
 core (``--tflite_threads``). Skipped with a note when the export modules are missing.
+
+``trained_int8``: the int8 variants on a TRAINED purifier, the one shipped in the package
+(``purify_tf/pretrained``, float16 weights converted to float32), at the eye-crop size 36x60 and
+at ``--export_size``: for each TFLite variant the mean/max absolute difference from the Keras
+float32 output in grey levels (uint8 scale) on held-out rendered real-domain eyes (seed 1; the
+int8 calibration uses other eyes, seed 0, of the same training domain) and its speed against Keras
+float32, timed round-robin in the same run (Keras at its best batch for eye crops, 64, per image;
+TFLite one image per call, as exported).
 """
 
 from __future__ import annotations
@@ -22,6 +30,14 @@ from benchmarks import common
 flags.DEFINE_integer("export_size", 256, "Square image side for the format comparison.", lower_bound=8)
 flags.DEFINE_integer("tflite_threads", 0, "TFLite interpreter threads (0: one per available core).", lower_bound=0)
 flags.DEFINE_integer("parity_images", 2, "Rendered eyes used to measure TFLite parity.", lower_bound=1)
+flags.DEFINE_integer("int8_calibration_images", 64, "Rendered real-domain eyes calibrating the trained purifier's "
+                     "int8_selective and int8_full.", lower_bound=1)
+flags.DEFINE_integer("int8_eval_images", 8, "Held-out rendered real-domain eyes for the trained purifier's parity.",
+                     lower_bound=1)
+
+TRAINED_VARIANTS = ("float32", "int8", "int8_selective", "int8_full")
+TRAINED_VARIANTS_QUICK = ("int8", "int8_selective")  # --quick: a smoke test, kept short
+EYE_SIZE, EYE_BATCH = (36, 60), 64
 
 FLAGS = flags.FLAGS
 
@@ -30,6 +46,74 @@ def _interpreter(flatbuffer: bytes, threads: int) -> Any:
     from export.tflite import make_interpreter
 
     return make_interpreter(model_content=flatbuffer, num_threads=threads)
+
+
+def _round_robin(fns: dict[str, tuple[Any, int]], n_warmup: int, n_repeats: int) -> dict[str, float]:
+    """Median seconds per image of each (fn, images per call), timed round-robin (A, B, A, B...)."""
+    import statistics
+    import time
+
+    for _ in range(n_warmup):
+        for fn, _ in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n_repeats):
+        for name, (fn, n) in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) / n)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
+    """Parity and speed of the TFLite variants of the shipped trained purifier vs Keras float32."""
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks.bench_inference import inference_fn
+    from export import tflite as tflite_export
+    from purify_tf import pretrained
+
+    if not pretrained.is_installed():
+        return {"skipped": "the pretrained purifier is not installed"}
+    model = pretrained.load_pretrained()
+    sizes = [EYE_SIZE] if quick else [EYE_SIZE, (FLAGS.export_size, FLAGS.export_size)]
+    n_cal = 4 if quick else FLAGS.int8_calibration_images
+    n_eval = 2 if quick else FLAGS.int8_eval_images
+    out: dict[str, Any] = {"model": "purify_tf/pretrained/purifier.keras (float32 copy)",
+                           "calibration": None, "tflite_threads": threads, "sizes": {}}
+    for h, w in sizes:
+        calibration, source = tflite_export.representative_images(n_cal, h, w, seed=0)
+        images, _ = tflite_export.representative_images(n_eval, h, w, seed=1)
+        out["calibration"] = f"{source}, {n_cal} images, seed 0; parity on {n_eval} others, seed 1"
+        batch = 2 if quick else (EYE_BATCH if (h, w) == EYE_SIZE else 1)
+        x = np.random.default_rng(0).uniform(0, 255, (batch, h, w, 3)).astype(np.float32)
+        xt = tf.constant(x)
+        keras_fn = inference_fn(model, batch, h, w, "graph")
+        fns: dict[str, tuple[Any, int]] = {"keras_float32": (lambda fn=keras_fn, xt=xt: fn(xt).numpy(), batch)}
+        entry: dict[str, Any] = {"keras_batch": batch, "tflite_batch": 1, "variants": {}}
+        variants = TRAINED_VARIANTS_QUICK if quick else TRAINED_VARIANTS
+        for variant in variants:
+            flatbuffer = tflite_export.convert(model, h, w, variant, calibration)
+            parity = tflite_export.tflite_parity(flatbuffer, model, images)
+            entry["variants"][variant] = {"bytes": len(flatbuffer), **parity}
+            interpreter = _interpreter(flatbuffer, threads)
+            inp = interpreter.get_input_details()[0]
+            feed = x[:1].astype(inp["dtype"]) if inp["dtype"] == np.float32 else np.clip(np.rint(x[:1]), 0, 255).astype(inp["dtype"])
+
+            def invoke(interpreter: Any = interpreter, inp: dict = inp, feed: np.ndarray = feed) -> None:
+                interpreter.set_tensor(inp["index"], feed)
+                interpreter.invoke()
+
+            fns[variant] = (invoke, 1)
+        seconds = _round_robin(fns, common.warmup(), common.repeats())
+        keras_s = seconds["keras_float32"]
+        entry["keras_float32_ms_per_image"] = 1e3 * keras_s
+        for variant in variants:
+            entry["variants"][variant]["ms_per_image"] = 1e3 * seconds[variant]
+            entry["variants"][variant]["speedup_vs_keras_float32"] = keras_s / seconds[variant]
+        out["sizes"][f"{h}x{w}"] = entry
+    return out
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -85,6 +169,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     keras_ms = min(out["latency_ms"]["keras_float32_graph"], out["latency_ms"]["keras_float32_xla"])
     out["keras_float32_best_ms"] = keras_ms
     out["speedup_vs_keras_float32"] = {k: keras_ms / v for k, v in out["latency_ms"].items()}
+    try:
+        out["trained_int8"] = run_trained_int8(quick, threads)
+    except Exception as exc:  # the random-weight figures above stay useful without it
+        out["trained_int8"] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
 
 
@@ -102,6 +190,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 note = f"; mean |diff| {parity['mean_abs_diff']:.3g}, max {parity['max_abs_diff']:.3g} (0-255)"
         out.append((f"formats {size}x{size} CPU", name,
                     f"{common.fmt(ms)} ms ({results['speedup_vs_keras_float32'][name]:.2f}x Keras float32{note})"))
+    trained = results.get("trained_int8", {})
+    if "sizes" not in trained:
+        out.append(("trained int8", "skipped", str(trained.get("skipped") or trained.get("error"))))
+    for key, entry in trained.get("sizes", {}).items():
+        for variant, v in entry["variants"].items():
+            out.append((f"trained purifier {key} CPU", variant,
+                        f"mean {v['mean_abs_diff']:.3g} / max {v['max_abs_diff']:.3g} levels vs Keras fp32, "
+                        f"{common.fmt(v['ms_per_image'])} ms ({v['speedup_vs_keras_float32']:.2f}x Keras float32 at "
+                        f"{common.fmt(entry['keras_float32_ms_per_image'])} ms/image, batch {entry['keras_batch']}), "
+                        f"{v['bytes'] / 1e6:.2f} MB"))
     return out
 
 

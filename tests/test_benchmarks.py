@@ -74,6 +74,11 @@ def test_quick_export_and_memory_sections(tmp_path):
         for name in ("keras_float32_graph", "saved_model_float32", "tflite_float32", "tflite_float16", "tflite_int8"):
             assert positive(export["latency_ms"][name]), name
         assert export["parity"]["tflite_int8"]["max_abs_diff"] >= 0
+        trained = export["trained_int8"]
+        assert "error" not in trained, trained
+        if "skipped" not in trained:
+            for variant, v in trained["sizes"]["36x60"]["variants"].items():
+                assert v["mean_abs_diff"] >= 0 and positive(v["speedup_vs_keras_float32"]), variant
     for kind in ("inference", "training"):
         assert positive(results["memory"][kind]["peak_rss_mb"])
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
