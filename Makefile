@@ -41,7 +41,13 @@ pretrained: $(STAMP)
 	$(PY) -m export.pretrained --model=runs/pretrained/purifier.keras \
 		--command="make pretrained" $(if $(REAL_CROPS),--real_dir=$(REAL_CROPS))
 
-bench: $(STAMP)
+# The peers (PyTorch, ONNX Runtime, OpenVINO) for the benchmark's comparison; never needed by tests.
+PEERS_STAMP := $(VENV)/.peers-stamp
+$(PEERS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,peers]'
+	touch $(PEERS_STAMP)
+
+bench: $(PEERS_STAMP)
 	$(PY) -m benchmarks.run_all
 
 lint: $(STAMP)

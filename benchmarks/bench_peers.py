@@ -11,7 +11,7 @@ Ours:
 * ``tf_keras_fp32``: the Keras model as a ``tf.function`` (the plain TF path).
 * ``tf_folded_fp32`` / ``tf_folded_bf16``: the inference graph of ``fold_for_inference``.
 * ``litert_fp32``: our exported float32 TFLite graph in LiteRT (XNNPACK).
-* ``default``: what ``Purifier(runtime="auto")`` runs on this machine (one of the above).
+* ``default``: the case ``Purifier()`` runs by default on this machine (``default_case``).
 
 Peers:
 * ``torch_fp32`` / ``torch_bf16``: the same network written in PyTorch (``peers_torch.PaperNet``),
@@ -205,18 +205,65 @@ def time_size(model: Any, height: int, width: int, batch: int, default: str) -> 
     return entry
 
 
+def matmul_peaks(n: int) -> dict[str, float]:
+    """GFLOP/s of an n x n matmul in float32 and bfloat16, per library; ``best_*`` is the machine's
+    practical peak for dense arithmetic of that type."""
+    import tensorflow as tf
+
+    peaks: dict[str, float] = {}
+
+    def gflops(fn: Callable[[], Any]) -> float:
+        return 2 * n**3 / common.time_call(fn, n_warmup=1, n_repeats=max(3, common.repeats()))["median_s"] / 1e9
+
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
+        fn = tf.function(lambda x: tf.matmul(x, x))
+        peaks[f"tensorflow_{dtype}"] = gflops(lambda fn=fn, a=a: fn(a).numpy())
+    a32 = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    peaks["numpy_float32"] = gflops(lambda: a32 @ a32)
+    try:
+        import torch
+
+        for dtype, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
+            t = torch.from_numpy(a32).to(dtype)
+            peaks[f"torch_{name}"] = gflops(lambda t=t: t @ t)
+    except ImportError:
+        pass
+    for dtype in ("float32", "bfloat16"):
+        peaks[f"best_{dtype}"] = max(v for k, v in peaks.items() if k.endswith(dtype))
+    return peaks
+
+
+def default_case() -> str:
+    """The case that ``Purifier()`` runs by default here: TF's inference graph, bf16 where native."""
+    return "tf_folded_bf16" if has_native_bf16() else "tf_folded_fp32"
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     from benchmarks.bench_inference import build
-    from purify_tf.inference.runtimes import default_runtime
+    from purify_tf.models.transformer import count_flops
 
     model = build("paper")
     _randomise_batch_norm(model)
     sizes = common.parse_sizes("36x60" if quick else FLAGS.peer_sizes)
-    default = default_runtime()
-    out: dict[str, Any] = {"default_runtime": default, "native_bf16": has_native_bf16(), "sizes": {}}
+    out: dict[str, Any] = {
+        "default": default_case(),
+        "native_bf16": has_native_bf16(),
+        "matmul_peaks_gflops": matmul_peaks(256 if quick else 2048),
+        "sizes": {},
+    }
     for h, w in sizes:
         batch = (2 if quick else FLAGS.peer_eye_batch) if (h, w) == EYE_SIZE else 1
-        out["sizes"][common.size_key(h, w)] = time_size(model, h, w, batch, default)
+        entry = time_size(model, h, w, batch, out["default"])
+        gflop = count_flops("paper", h, w) / 1e9
+        peaks = out["matmul_peaks_gflops"]
+        entry["gflop_per_image"] = gflop
+        # Share of this machine's dense-matmul peak of the matching type that each case reaches.
+        entry["share_of_peak"] = {
+            name: gflop / (ms / 1e3) / peaks["best_bfloat16" if "bf16" in name else "best_float32"]
+            for name, ms in entry["ms_per_image"].items()
+        }
+        out["sizes"][common.size_key(h, w)] = entry
     return out
 
 
@@ -232,16 +279,26 @@ def _randomise_batch_norm(model: Any) -> None:
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype(np.float32))
 
 
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Table rows: every case per size, fastest first, then the ratio to the best peer."""
+    out = []
+    for size, entry in results["sizes"].items():
+        share = entry.get("share_of_peak", {})
+        for name, value in sorted(entry["ms_per_image"].items(), key=lambda kv: kv[1]):
+            mark = " (default)" if name == results["default"] else ""
+            out.append((f"peers {size} b{entry['batch']}", name + mark,
+                        f"{common.fmt(value)} ms/image, {100 * share.get(name, 0):.0f}% of peak"))
+        out.append((f"peers {size} b{entry['batch']}", "ratio_vs_best_peer", common.fmt(entry.get("ratio_vs_best_peer"))))
+        for name, why in entry["skipped"].items():
+            out.append((f"peers {size}", f"{name} skipped", why))
+    return out
+
+
 def main(argv: list[str]) -> None:
     del argv
     common.configure_tf()
     results = {"machine": common.machine_info(), "peers": run(FLAGS.quick)}
-    rows = []
-    for size, entry in results["peers"]["sizes"].items():
-        for name, value in sorted(entry["ms_per_image"].items(), key=lambda kv: kv[1]):
-            rows.append((size, name, f"{common.fmt(value)} ms/image"))
-        rows.append((size, "ratio_vs_best_peer", common.fmt(entry.get("ratio_vs_best_peer"))))
-    common.print_rows("Peers (ms per image, median)", rows)
+    common.print_rows("Peers (ms per image, median of round-robin repeats)", rows(results["peers"]))
     print(f"\nwritten: {common.write_json(results, FLAGS.out)}")
 
 

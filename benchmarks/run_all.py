@@ -24,6 +24,7 @@ from benchmarks import (
     bench_gatys,
     bench_inference,
     bench_memory,
+    bench_peers,
     bench_training,
     common,
 )
@@ -34,6 +35,7 @@ SECTIONS = {
     "gatys": bench_gatys,
     "training": bench_training,
     "memory": bench_memory,
+    "peers": bench_peers,
 }
 flags.DEFINE_list("sections", list(SECTIONS), f"Which of {', '.join(SECTIONS)} to run.")
 
@@ -90,6 +92,15 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     out["pipeline_over_training"] = _target(
         "input pipeline >= 5x the training consumption (smallest ratio over sizes)",
         min(ratios) if ratios else None, 5.0, "x")
+    for size in ("36x60", "256x256", "512x512"):
+        entry = _get(results, "peers", "sizes", size) or {}
+        out[f"vs_best_peer_{size}"] = _target(
+            f"purify-tf's default CPU path >= 1.0x the best peer at {size}", entry.get("ratio_vs_best_peer"), 1.0, "x")
+        out[f"fp32_vs_torch_fp32_{size}"] = _target(
+            f"purify-tf fp32 >= 0.9x PyTorch fp32 at {size}", entry.get("tf_folded_fp32_vs_torch_fp32"), 0.9, "x")
+        out[f"bf16_share_of_peak_{size}"] = _target(
+            f"bf16 path >= 50% of the bf16 matmul peak at {size} (needs native bf16)",
+            (entry.get("share_of_peak") or {}).get("tf_folded_bf16"), 0.5, "fraction")
     out["gpu_512_mixed_precision"] = {
         "target": "512x512 throughput with mixed precision on a GPU (paper: 20 FPS on a Titan X; aim 500+ on an H100)",
         "measured": None,

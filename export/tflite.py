@@ -58,6 +58,7 @@ from purify_tf.atomic import atomic_write_bytes
 from purify_tf.errors import ConfigError
 from purify_tf.inference.metadata import build_metadata
 from purify_tf.inference.purifier import load_keras_model
+from purify_tf.inference.runtimes import make_interpreter
 from purify_tf.models.transformer import apply_padded, crop_back, pad_to_multiple
 
 VARIANTS = ("float32", "float16", "int8")
@@ -68,19 +69,6 @@ CALIBRATED_VARIANTS = ("int8_selective", "int8_full")
 # Keras layers whose ops stay float in ``int8_selective`` (ops outside every Keras layer -- the
 # reflect-pad to a multiple of 4 and the crop back -- stay float too).
 FLOAT_FALLBACK_LAYERS = ("illumination", "residual_output", "scaled_tanh")
-
-
-def make_interpreter(
-    model_content: bytes | None = None, model_path: str | None = None, num_threads: int | None = None
-) -> Any:
-    """A LiteRT interpreter when ``ai_edge_litert`` is importable, else ``tf.lite.Interpreter``."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_content=model_content, model_path=model_path, num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def interpreter_name() -> str:

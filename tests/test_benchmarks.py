@@ -82,3 +82,19 @@ def test_quick_export_and_memory_sections(tmp_path):
     for kind in ("inference", "training"):
         assert positive(results["memory"][kind]["peak_rss_mb"])
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
+
+
+def test_quick_peers_section(tmp_path):
+    """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked."""
+    results = run_quick(tmp_path, "peers")
+    peers = results["peers"]
+    entry = peers["sizes"]["36x60"]
+    timed = entry["ms_per_image"]
+    for case in ("tf_keras_fp32", "tf_folded_fp32", "litert_fp32"):
+        assert timed[case] > 0
+    for peer, case in (("torch", "torch_fp32"), ("onnxruntime", "onnxruntime_fp32"), ("openvino", "openvino_fp32")):
+        assert (case in timed) != (peer in entry["skipped"]), (peer, entry["skipped"])
+    assert peers["default"] in timed
+    assert peers["matmul_peaks_gflops"]["best_float32"] >= peers["matmul_peaks_gflops"]["tensorflow_float32"] > 0
+    assert set(entry["share_of_peak"]) == set(timed)
+    assert "vs_best_peer_36x60" in results["targets"]

@@ -218,7 +218,7 @@ class WriteImages(beam.DoFn):
         self.bad = Metrics.counter(NAMESPACE, "bad_inputs")
 
     def process(self, record: Record) -> Iterator[Any]:
-        from purify_tf.inference.files import encode_image
+        from purify_tf.inference.io_pipeline import encode_image
 
         dst, image, _ = record
         try:
@@ -234,7 +234,7 @@ def replace_image(record: Record, image_feature: str) -> bytes:
     """The input Example with its image feature replaced by the purified PNG; other features kept."""
     from tensorflow.core.example import example_pb2
 
-    from purify_tf.inference.files import encode_image
+    from purify_tf.inference.io_pipeline import encode_image
 
     _, image, serialized = record
     example = example_pb2.Example.FromString(serialized)

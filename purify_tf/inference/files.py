@@ -30,9 +30,10 @@ import cv2
 import numpy as np
 from absl import logging
 
-from purify_tf.atomic import atomic_path, atomic_write_bytes
-from purify_tf.data.image_io import IMAGE_EXTENSIONS, read_image
+from purify_tf.atomic import atomic_path
+from purify_tf.data.image_io import IMAGE_EXTENSIONS
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference.io_pipeline import IO_THREADS, Pipeline, load
 from purify_tf.inference.progress import Reporter
 from purify_tf.inference.purifier import MAX_AUTO_BATCH, auto_batch_size
 
@@ -40,9 +41,6 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "MJPG"}
 _DEFAULT_FPS = 25.0
-_JPEG_QUALITY = 95
-# Reader/writer threads beside the network (see ``_Pipeline``).
-IO_THREADS = 2
 
 
 @dataclasses.dataclass
@@ -112,34 +110,6 @@ def image_output_path(src: Path, dst: Path, fmt: str | None) -> Path:
     return dst.with_suffix("." + fmt) if fmt else dst.with_suffix(src.suffix.lower() or ".png")
 
 
-def encode_image(image: np.ndarray, suffix: str) -> bytes:
-    """Encode RGB uint8 to the format named by ``suffix`` (".png", ".jpg", ...)."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY] if suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise DataError(f"cannot encode an image as {suffix}")
-    return buf.tobytes()
-
-
-def _load(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """(image, None) or (None, why it cannot be read); runs in a reader thread."""
-    try:
-        return read_image(path), None
-    except DataError as exc:
-        return None, str(exc).removeprefix(f"{path}: ")
-    except Exception as exc:  # any decoder surprise must not stop the job
-        return None, f"cannot read image ({type(exc).__name__}: {exc})"
-
-
-def _save(dst: Path, image: np.ndarray) -> str | None:
-    """Encode and write atomically; None, or why it failed. Runs in a writer thread."""
-    try:
-        atomic_write_bytes(dst, encode_image(image, dst.suffix), overwrite=True)
-    except Exception as exc:  # full disk, read-only folder, encoder error
-        return f"cannot write {dst}: {exc}"
-    return None
-
-
 def _purified(
     purifier: Any, batch: list[tuple[Path, Path, np.ndarray]], summary: Summary
 ) -> list[tuple[Path, Path, np.ndarray]]:
@@ -177,36 +147,6 @@ def purify_images(
         return _purify_images(purifier, pairs, overwrite, batch_size, reporter)
 
 
-class _Pipeline:
-    """Reads ahead and writes behind the network on ``IO_THREADS`` threads (OpenCV's codecs release
-    the GIL), so decoding and encoding overlap inference; at most ``depth`` files in flight each way.
-    Results are counted in the calling thread, in input order."""
-
-    def __init__(self, pool: ThreadPoolExecutor, summary: Summary, depth: int) -> None:
-        self.pool, self.summary, self.depth = pool, summary, depth
-        self.writes: collections.deque = collections.deque()
-
-    def _advance(self) -> None:
-        if self.summary.reporter is not None:
-            self.summary.reporter.advance(1)
-
-    def write(self, items: list[tuple[Path, Path, np.ndarray]]) -> None:
-        for src, dst, out in items:
-            self.writes.append((src, self.pool.submit(_save, dst, out)))
-        self.drain(self.depth)
-
-    def drain(self, keep: int = 0) -> None:
-        while len(self.writes) > keep or (self.writes and self.writes[0][1].done()):
-            src, future = self.writes.popleft()
-            error = future.result()
-            if error is None:
-                self.summary.done += 1
-                self.summary.images += 1
-            else:
-                self.summary.fail(src, error)
-            self._advance()
-
-
 def _purify_images(
     purifier: Any, pairs: list[tuple[Path, Path]], overwrite: bool, batch_size: int | None, reporter: Reporter | None
 ) -> Summary:
@@ -221,13 +161,13 @@ def _purify_images(
             todo.append((src, dst))
     gather = batch_size or MAX_AUTO_BATCH
     with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="purify-io") as pool:
-        pipe = _Pipeline(pool, summary, depth=2 * gather)
+        pipe = Pipeline(pool, summary, depth=2 * gather)
         reads: collections.deque = collections.deque()
         upcoming = iter(todo)
 
         def refill() -> None:
             while len(reads) < 2 * gather and (item := next(upcoming, None)) is not None:
-                reads.append((item, pool.submit(_load, item[0])))
+                reads.append((item, pool.submit(load, item[0])))
 
         refill()
         batch: list[tuple[Path, Path, np.ndarray]] = []
@@ -237,14 +177,14 @@ def _purify_images(
             image, error = future.result()
             if error is not None:
                 summary.fail(src, error)
-                pipe._advance()
+                pipe.advance()
             else:
                 batch.append((src, dst, image))
             if batch and (len(batch) >= gather or not reads):
                 before = summary.failed
                 pipe.write(_purified(purifier, batch, summary))
                 for _ in range(summary.failed - before):
-                    pipe._advance()
+                    pipe.advance()
                 batch = []
         pipe.drain()
     return summary
