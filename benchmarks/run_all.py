@@ -20,6 +20,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import (
+    bench_cli,
     bench_export,
     bench_gatys,
     bench_inference,
@@ -36,6 +37,7 @@ SECTIONS = {
     "training": bench_training,
     "memory": bench_memory,
     "peers": bench_peers,
+    "cli": bench_cli,
 }
 flags.DEFINE_list("sections", list(SECTIONS), f"Which of {', '.join(SECTIONS)} to run.")
 
@@ -101,6 +103,9 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         out[f"bf16_share_of_peak_{size}"] = _target(
             f"bf16 path >= 50% of the bf16 matmul peak at {size} (needs native bf16)",
             (entry.get("share_of_peak") or {}).get("tf_folded_bf16"), 0.5, "fraction")
+    out["cli_over_model"] = _target(
+        "purify-tf purify on a folder of 36x60 crops >= 80% of the model's batched throughput",
+        _get(results, "cli", "cli_over_model"), 0.8, "fraction")
     out["gpu_512_mixed_precision"] = {
         "target": "512x512 throughput with mixed precision on a GPU (paper: 20 FPS on a Titan X; aim 500+ on an H100)",
         "measured": None,

@@ -76,6 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_purify_arguments(purify)
+    _add_verbose(purify)
+    info = commands.add_parser(
+        "info",
+        help="Describe a purifier: its card (training, scores), parameters, size, sha256.",
+        description="Describe a purifier model; without --model, the pretrained one.",
+    )
+    info.add_argument(
+        "--model", default=None,
+        help="A .keras file or SavedModel directory (default: the pretrained purifier).",
+    )
+    info.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
+    _add_verbose(info)
+    return parser
+
+
+def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
+    """The options of ``purify-tf purify``."""
     purify.add_argument(
         "--model", default=None,
         help="Trained transformer: a .keras file or a SavedModel directory (latest version is used). "
@@ -113,19 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true",
         help="No progress (failed files and the summary are still printed).",
     )
-    _add_verbose(purify)
-    info = commands.add_parser(
-        "info",
-        help="Describe a purifier: its card (training, scores), parameters, size, sha256.",
-        description="Describe a purifier model; without --model, the pretrained one.",
-    )
-    info.add_argument(
-        "--model", default=None,
-        help="A .keras file or SavedModel directory (default: the pretrained purifier).",
-    )
-    info.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
-    _add_verbose(info)
-    return parser
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:

@@ -98,3 +98,11 @@ def test_quick_peers_section(tmp_path):
     assert peers["matmul_peaks_gflops"]["best_float32"] >= peers["matmul_peaks_gflops"]["tensorflow_float32"] > 0
     assert set(entry["share_of_peak"]) == set(timed)
     assert "vs_best_peer_36x60" in results["targets"]
+
+
+def test_quick_cli_section(tmp_path):
+    results = run_quick(tmp_path, "cli")
+    cli = results["cli"]
+    assert cli["images"] == 64 and positive(cli["model_images_per_s"]) and positive(cli["cli_images_per_s"])
+    assert cli["cli_over_model"] == pytest.approx(cli["cli_images_per_s"] / cli["model_images_per_s"])
+    assert results["targets"]["cli_over_model"]["measured"] == cli["cli_over_model"]

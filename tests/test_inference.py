@@ -60,7 +60,7 @@ def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, pu
     assert diff.max() <= 2 and diff.mean() < 0.5
     with pytest.raises(ConfigError, match="needs a .keras model"):
         Purifier(saved_model_dir, precision="mixed_bfloat16")
-    with pytest.raises(ConfigError, match="precision must be one of"):
+    with pytest.raises(ConfigError, match="precision must be auto or one of"):
         Purifier(keras_model_file[1], precision="int4")
 
 
