@@ -21,7 +21,7 @@ from trainers import common
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("out_dir", "runs/gaze", "Where results.json, table.md and the cumulative-error PNG go.")
+flags.DEFINE_string("out_dir", "runs/gaze", "Where results.json goes (with --test_mpiigaze also table.md and the cumulative-error PNG).")
 flags.DEFINE_multi_string(
     "purifier", [],
     "A trained transformer (.keras), as PATH or NAME=PATH; repeat for several. Its test column is "

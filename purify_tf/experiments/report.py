@@ -253,7 +253,7 @@ def _settings_md(results: dict[str, Any]) -> list[str]:
 
 # What each --layer_weights setting does (a description of the rule applied, not a measurement).
 LAYER_WEIGHTING_NOTES = {
-    "balanced": "Balanced rule (docs/DESIGN.md): each content/style role is the mean relative error over its VGG "
+    "balanced": "Weights by the balanced rule (docs/DESIGN.md): each content/style role is the mean relative error over its VGG "
                 "layers (each layer's term divided by its value for all-zero features, averaged over the style "
                 "set, and by the role's layer count), TV is relative to a synthetic eye's own TV and the luminance "
                 "term is a per-cell Mahalanobis distance, so alpha : beta : theta : gamma are plain ratios.",
