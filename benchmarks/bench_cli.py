@@ -83,10 +83,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def main(argv: list[str]) -> None:
     del argv
-    common.configure_tf()
-    results = {"machine": common.machine_info(), "cli": run(FLAGS.quick)}
-    common.print_rows("purify-tf purify on a folder vs the model alone", rows(results["cli"]))
-    print(f"\nwritten: {common.write_json(results, FLAGS.out)}")
+    common.run_alone("cli", run, rows, "purify-tf purify on a folder vs the model alone")
 
 
 if __name__ == "__main__":

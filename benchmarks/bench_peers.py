@@ -296,10 +296,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def main(argv: list[str]) -> None:
     del argv
-    common.configure_tf()
-    results = {"machine": common.machine_info(), "peers": run(FLAGS.quick)}
-    common.print_rows("Peers (ms per image, median of round-robin repeats)", rows(results["peers"]))
-    print(f"\nwritten: {common.write_json(results, FLAGS.out)}")
+    common.run_alone("peers", run, rows, "Peers (ms per image, median of round-robin repeats)")
 
 
 if __name__ == "__main__":

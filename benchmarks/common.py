@@ -197,3 +197,11 @@ def loss_network() -> tuple[Any, str]:
         network = build_loss_network("vgg16", "random", seed=0, allow_download=False)
     info = getattr(network, "info", {})
     return network, f"{info.get('architecture', '?')} ({info.get('weights', '?')})"
+
+
+def run_alone(name: str, run: Callable[[bool], dict[str, Any]], rows: Callable[[dict], list], title: str) -> None:
+    """``main`` of a section run by itself: machine facts, the section, its table, the JSON."""
+    configure_tf()
+    results = {"machine": machine_info(), name: run(FLAGS.quick)}
+    print_rows(title, rows(results[name]))
+    print(f"\nwritten: {write_json(results, FLAGS.out)}")
