@@ -48,7 +48,9 @@ SAME_NETWORK_PEERS = ("torch_fp32", "torch_bf16", "onnxruntime_fp32", "openvino_
 
 def has_native_bf16() -> bool:
     """AVX512_BF16 or AMX: bf16 arithmetic in hardware (elsewhere it is emulated and slow)."""
-    return any(f in common.cpu_flags() for f in ("avx512_bf16", "amx_bf16"))
+    from purify_tf.inference.runtimes import native_bf16
+
+    return native_bf16()
 
 
 def round_robin(cases: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:

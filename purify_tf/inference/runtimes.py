@@ -23,6 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.inference.serving import MIN_SIDE
+from purify_tf.models.transformer import SIZE_MULTIPLE
 
 RUNTIMES = ("tensorflow", "litert", "openvino")
 # Compiled graphs kept per runner (one per distinct batch shape).
@@ -30,7 +32,6 @@ MAX_CACHED_SHAPES = 8
 # bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
 BF16_PARITY_LEVELS = 1.0
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-_MIN_SIDE = 4
 
 
 def native_bf16() -> bool:
@@ -146,10 +147,11 @@ class TFLiteRunner:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         n, h, w, c = images.shape
-        if c != 3 or min(h, w) < _MIN_SIDE:
-            raise DataError(f"images must be (N, H, W, 3) with sides >= {_MIN_SIDE}, got shape {images.shape}")
-        top, left = (-h % 4) // 2, (-w % 4) // 2
-        pads = ((0, 0), (top, -h % 4 - top), (left, -w % 4 - left), (0, 0))
+        if c != 3 or min(h, w) < MIN_SIDE:
+            raise DataError(f"images must be (N, H, W, 3) with sides >= {MIN_SIDE}, got shape {images.shape}")
+        # The same split as transformer.pad_amounts: the extra pixel goes after.
+        top, left = (-h % SIZE_MULTIPLE) // 2, (-w % SIZE_MULTIPLE) // 2
+        pads = ((0, 0), (top, -h % SIZE_MULTIPLE - top), (left, -w % SIZE_MULTIPLE - left), (0, 0))
         x = np.pad(images.astype(np.float32), pads, mode="reflect")
         y = self._graph(x.shape)(x)[:, top : top + h, left : left + w]
         return np.clip(np.round(y), 0, 255).astype(np.uint8)
