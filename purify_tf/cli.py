@@ -1,7 +1,7 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
     purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
-        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--overwrite] [--format=png] [--quiet] [--verbose]
+        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--jit=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
@@ -121,6 +121,12 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
         "(XNNPACK) or OpenVINO (pip install 'purify-tf[openvino]'); see docs/BENCHMARKS.md.",
     )
     purify.add_argument(
+        "--jit", default="auto", choices=("auto", "on", "off"),
+        help="XLA compilation of the network (TensorFlow runtime). auto (default): float32 only, "
+        "compiled for an image size once it repeats (a compile takes 1-3 s and then runs faster); "
+        "on: always; off: never.",
+    )
+    purify.add_argument(
         "--overwrite", action="store_true", help="Replace existing outputs (default: skip them)."
     )
     purify.add_argument(
@@ -233,7 +239,9 @@ def purify_command(args: argparse.Namespace) -> int:
             from purify_tf.pretrained import load_pretrained
 
             model = load_pretrained()
-        purifier = Purifier(model, batch_size=args.batch_size, precision=args.precision, runtime=args.runtime)
+        purifier = Purifier(
+            model, batch_size=args.batch_size, precision=args.precision, runtime=args.runtime, jit=args.jit
+        )
         started = time.perf_counter()
         summary = purify_path(
             purifier, args.input, args.output, overwrite=args.overwrite, fmt=args.format,

@@ -54,7 +54,7 @@ def test_folder_with_bad_files(keras_model_file, folder, tmp_path, capsys):
     assert "done 0, skipped 4 (output exists), failed 1" in capsys.readouterr().out
     assert (out / "gray.png").stat().st_mtime_ns == before
     (folder / "corrupt.png").unlink()
-    assert cli.main(args + ["--overwrite", "--format=png"]) == 0
+    assert cli.main(args + ["--overwrite", "--format=png", "--jit=off"]) == 0
     assert "done 4, skipped 0" in capsys.readouterr().out and (out / "nested" / "eye.png").is_file()
 
 
@@ -67,6 +67,7 @@ def test_folder_with_bad_files(keras_model_file, folder, tmp_path, capsys):
         (["--model=MODEL", "--input=IN", "--output=OUT", "--format=gif"], "--format"),
         (["--model=MODEL", "--output=OUT"], "--input"),
         (["--model=MODEL", "--input=IN", "--output=OUT", "--precision=float64"], "--precision"),
+        (["--model=MODEL", "--input=IN", "--output=OUT", "--jit=always"], "--jit"),
     ],
 )
 def test_bad_arguments(keras_model_file, folder, tmp_path, capsys, extra, message):
@@ -81,7 +82,7 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "purify_tf.cli", "purify", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0
-    for option in ("--model", "--input", "--output", "--batch_size", "--overwrite", "--format", "--verbose"):
+    for option in ("--model", "--input", "--output", "--batch_size", "--jit", "--overwrite", "--format", "--verbose"):
         assert option in result.stdout
     assert "examples:" in result.stdout and "purify-tf info" in result.stdout and "exit status" in result.stdout
 

@@ -64,6 +64,25 @@ def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, pu
         Purifier(keras_model_file[1], precision="int4")
 
 
+def test_jit_auto_compiles_a_shape_once_it_repeats(keras_model_file, saved_model_dir):
+    images = random_images(2, 36, 60, seed=7)
+    plain = Purifier(keras_model_file[1], batch_size=2, jit="off")
+    xla = Purifier(keras_model_file[1], batch_size=2)  # jit="auto", float32 here
+    first = xla.purify(images)
+    assert xla._jit_fn.experimental_get_tracing_count() == 0  # one run of a shape: the plain graph
+    second = xla.purify(images)
+    assert xla._jit_fn.experimental_get_tracing_count() == 1  # the repeat runs the XLA function
+    reference = plain.purify(images).astype(int)
+    for out in (first, second):
+        diff = np.abs(out.astype(int) - reference)
+        assert diff.max() <= 1 and diff.mean() < 0.01
+    assert plain._jit_fn is None
+    with pytest.raises(ConfigError, match="jit must be one of"):
+        Purifier(keras_model_file[1], jit="fast")
+    with pytest.raises(ConfigError, match="needs a .keras model"):
+        Purifier(saved_model_dir, jit="on")
+
+
 def test_purifier_errors(tmp_path, purifier):
     with pytest.raises(ConfigError, match="does not exist"):
         Purifier(tmp_path / "missing.keras")

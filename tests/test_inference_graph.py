@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from purify_tf.models.inference_graph import fold_for_inference, subpixel_kernel
+from purify_tf.models.inference_graph import (
+    RowSplitConv2D,
+    SubPixelConv2D,
+    fold_for_inference,
+    row_split_kernel,
+    subpixel_kernel,
+)
 from purify_tf.models.transformer import build_transformer
 
 
@@ -31,11 +37,11 @@ def _trained_looking(model: keras.Model, seed: int = 0) -> keras.Model:
     [{}, {"residual": True, "illumination": True}, {"norm": "instance"}, {"config": "johnson"}],
     ids=["paper", "front_end_residual", "instance_norm", "johnson"],
 )
-@pytest.mark.parametrize("upsample,output_filters", [("deconv", 3), ("subpixel", 8)])
-def test_folded_model_matches(options, upsample, output_filters):
+@pytest.mark.parametrize("upsample,output_conv", [("deconv", "direct"), ("subpixel", "rows")])
+def test_folded_model_matches(options, upsample, output_conv):
     keras.utils.set_random_seed(0)
     model = _trained_looking(build_transformer(**options))
-    folded = fold_for_inference(model, upsample=upsample, output_filters=output_filters)
+    folded = fold_for_inference(model, upsample=upsample, output_conv=output_conv)
     x = np.random.default_rng(1).uniform(0, 255, (2, 36, 60, 3)).astype("float32")
     reference = model(x, training=False).numpy()
     out = folded(x).numpy()
@@ -45,15 +51,39 @@ def test_folded_model_matches(options, upsample, output_filters):
     assert "BatchNormalization" not in kinds and "Dropout" not in kinds
     if options.get("norm") == "instance":
         assert "GroupNormalization" in kinds  # image-dependent: stays
+    rewritten = upsample == "subpixel" and options.get("config") != "johnson"  # Johnson's deconvs are 3x3
+    assert ("SubPixelConv2D" in kinds) == rewritten
+    assert ("RowSplitConv2D" in kinds) == (output_conv == "rows")
 
 
-def test_subpixel_kernel_equals_transposed_conv():
+@pytest.mark.parametrize("height,width", [(6, 9), (1, 1), (5, 4)])
+def test_subpixel_conv_equals_transposed_conv(height, width):
     rng = np.random.default_rng(2)
     kernel = rng.normal(size=(4, 4, 5, 7)).astype("float32")  # (h, w, out, in)
-    x = rng.normal(size=(1, 6, 9, 7)).astype("float32")
-    reference = tf.nn.conv2d_transpose(x, kernel, (1, 12, 18, 5), strides=2, padding="SAME").numpy()
-    sub = tf.nn.depth_to_space(tf.nn.conv2d(x, subpixel_kernel(kernel), 1, "SAME"), 2).numpy()
-    np.testing.assert_allclose(sub, reference, atol=1e-4)
+    bias = rng.normal(size=5).astype("float32")
+    x = rng.normal(size=(2, height, width, 7)).astype("float32")
+    shape = (2, 2 * height, 2 * width, 5)
+    reference = tf.nn.conv2d_transpose(x, kernel, shape, strides=2, padding="SAME").numpy() + bias
+    layer = SubPixelConv2D(5)
+    layer.build(x.shape)
+    layer.conv.set_weights([subpixel_kernel(kernel), np.tile(bias, 4)])
+    np.testing.assert_allclose(layer(x).numpy(), reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3, 9])
+def test_row_split_conv_equals_conv(kernel_size):
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(kernel_size, kernel_size, 6, 3)).astype("float32")
+    bias = rng.normal(size=3).astype("float32")
+    x = rng.normal(size=(2, 7, 10, 6)).astype("float32")
+    reference = tf.nn.conv2d(x, kernel, 1, "SAME").numpy() + bias
+    layer = RowSplitConv2D(3, kernel_size)
+    layer.build(x.shape)
+    layer.conv.set_weights([row_split_kernel(kernel)])
+    layer.bias.assign(bias)
+    np.testing.assert_allclose(layer(x).numpy(), reference, atol=1e-4)
+    with pytest.raises(ValueError, match="odd kernel"):
+        RowSplitConv2D(3, 4)
 
 
 def test_fold_rejects_a_model_that_is_not_a_transformer():
@@ -63,3 +93,5 @@ def test_fold_rejects_a_model_that_is_not_a_transformer():
         fold_for_inference(model)
     with pytest.raises(ValueError, match="upsample"):
         fold_for_inference(build_transformer(), upsample="bilinear")
+    with pytest.raises(ValueError, match="output_conv"):
+        fold_for_inference(build_transformer(), output_conv="wide")

@@ -29,6 +29,12 @@ _VERSION_DIR = re.compile(r"^\d+$")
 # docs/BENCHMARKS.md -- or one 512x512 image), at most MAX_AUTO_BATCH.
 BATCH_PIXELS = 64 * 36 * 60
 MAX_AUTO_BATCH = 64
+# XLA (``jit``): the network compiled per input shape, its pads, slices and depth_to_space fused
+# into the convolutions' neighbours (float32 on AVX2: 1.05x at 256, 1.25x at 512; docs/BENCHMARKS.md).
+# A compile costs 1-3 s, so ``auto`` compiles a shape the JIT_AFTER-th time it runs: a folder, a
+# video or a stream of crops repeats its shape; a one-off size never pays the compile.
+JIT_MODES = ("auto", "on", "off")
+JIT_AFTER = 2
 
 
 def auto_batch_size(height: int, width: int) -> int:
@@ -93,6 +99,8 @@ class Purifier:
     (``runtimes.auto_precision``); a SavedModel runs in the precision it was exported with.
     ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
+    ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles a
+    shape once it repeats (``JIT_AFTER``), ``on`` always, ``off`` never.
     """
 
     def __init__(
@@ -102,6 +110,7 @@ class Purifier:
         limits: ServingLimits | None = None,
         precision: str = "auto",
         runtime: str = "tensorflow",
+        jit: str = "auto",
     ) -> None:
         from purify_tf.inference.runtimes import RUNTIMES
         from purify_tf.models.transformer import PRECISIONS
@@ -112,6 +121,11 @@ class Purifier:
             raise ConfigError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if jit not in JIT_MODES:
+            raise ConfigError(f"jit must be one of {JIT_MODES}, got {jit!r}")
+        self.jit = jit
+        self._jit_fn: Any = None
+        self._shape_runs: dict[tuple[int, ...], int] = defaultdict(int)
         self.precision = precision
         self.runtime = runtime
         self.batch_size = None if batch_size is None else int(batch_size)
@@ -131,6 +145,8 @@ class Purifier:
                         f"precision {precision!r} needs a .keras model; the SavedModel {path} runs "
                         "in the precision it was exported with"
                     )
+                if jit == "on":
+                    raise ConfigError(f"jit='on' needs a .keras model; the SavedModel {path} runs as exported")
                 self._fn = self._saved_model_fn(resolve_saved_model_dir(path))
                 self.kind = "saved_model"
         else:
@@ -143,6 +159,8 @@ class Purifier:
         from purify_tf.models.transformer import with_precision
 
         if self.runtime != "tensorflow":
+            if self.jit == "on":
+                raise ConfigError(f"jit='on' compiles with XLA on the tensorflow runtime, not {self.runtime!r}")
             if self.precision not in ("auto", "float32"):
                 raise ConfigError(f"runtime {self.runtime!r} runs float32, got precision {self.precision!r}")
             self.precision = "float32"
@@ -158,6 +176,8 @@ class Purifier:
         except ValueError as exc:  # not a build_transformer model: run it as it is
             logging.info("Running %s unfolded: %s", model.name, exc)
         self._module = ServingModule(model, limits)
+        if self.jit == "on" or (self.jit == "auto" and self.precision == "float32"):
+            self._jit_fn = self._module.xla_uint8()
         return self._module.serve_uint8
 
     def _saved_model_fn(self, directory: Path) -> Any:
@@ -187,7 +207,12 @@ class Purifier:
         return run
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = next(iter(self._fn(tf.constant(batch)).values()))
+        fn = self._fn
+        if self._jit_fn is not None:
+            self._shape_runs[batch.shape] += 1
+            if self.jit == "on" or self._shape_runs[batch.shape] >= JIT_AFTER:
+                fn = self._jit_fn
+        out = next(iter(fn(tf.constant(batch)).values()))
         return out if isinstance(out, np.ndarray) else out.numpy()
 
     def batch_size_for(self, height: int, width: int) -> int:
