@@ -10,10 +10,13 @@ C, ...) so that a change in the machine's load hits every case alike; the median
 Ours:
 * ``tf_keras_fp32``: the Keras model as a ``tf.function`` (the plain TF path).
 * ``tf_folded_fp32`` / ``tf_folded_bf16``: the inference graph of ``fold_for_inference``.
-* ``tf_folded_fp32_xla``: the same graph compiled by XLA (``Purifier``'s float32 default once a
-  shape repeats, ``jit="auto"``).
+* ``tf_folded_fp32_xla``: the same graph compiled by XLA (``Purifier``'s float32 default for a
+  repeated size of at least ``JIT_MIN_PIXELS``, ``jit="auto"``).
 * ``litert_fp32``: our exported float32 TFLite graph in LiteRT (XNNPACK).
-* ``default``: the case ``Purifier()`` runs by default on this machine (``default_case``).
+* ``default``: per size, the case ``Purifier()`` runs by default on this machine (``default_case``).
+
+TensorFlow's oneDNN switch is what ``purify-tf`` sets (``benchmarks.common`` asks for it before
+TensorFlow loads); ``machine.onednn`` in the JSON records it.
 
 Peers:
 * ``torch_fp32`` / ``torch_bf16``: the same network written in PyTorch (``peers_torch.PaperNet``),
@@ -205,8 +208,9 @@ def time_size(model: Any, height: int, width: int, batch: int, default: str) -> 
     }
     if best_peer and default in ms:
         entry["ratio_vs_best_peer"] = ms[best_peer] / ms[default]
-    if "torch_fp32" in ms:
-        entry["tf_folded_fp32_vs_torch_fp32"] = ms["torch_fp32"] / ms["tf_folded_fp32"]
+    fp32 = default if "fp32" in default else "tf_folded_fp32"  # our float32 path as Purifier runs it
+    if "torch_fp32" in ms and fp32 in ms:
+        entry["fp32_vs_torch_fp32"] = ms["torch_fp32"] / ms[fp32]
     return entry
 
 
@@ -239,10 +243,14 @@ def matmul_peaks(n: int) -> dict[str, float]:
     return peaks
 
 
-def default_case() -> str:
-    """The case that ``Purifier()`` runs by default here on a repeated shape: TF's inference graph,
-    bf16 where native, else float32 compiled by XLA (``jit="auto"``)."""
-    return "tf_folded_bf16" if has_native_bf16() else "tf_folded_fp32_xla"
+def default_case(height: int, width: int) -> str:
+    """The case that ``Purifier()`` runs by default here on a repeated size: bf16 where native, else
+    float32, compiled by XLA from ``JIT_MIN_PIXELS`` up (``jit="auto"``)."""
+    from purify_tf.inference.purifier import JIT_MIN_PIXELS
+
+    if has_native_bf16():
+        return "tf_folded_bf16"
+    return "tf_folded_fp32_xla" if height * width >= JIT_MIN_PIXELS else "tf_folded_fp32"
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -254,10 +262,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     sizes = common.parse_sizes("36x60" if quick else FLAGS.peer_sizes)
     matmul_n = 256 if quick else 2048
     first_peaks = matmul_peaks(matmul_n)
-    out: dict[str, Any] = {"default": default_case(), "native_bf16": has_native_bf16(), "sizes": {}}
+    out: dict[str, Any] = {"native_bf16": has_native_bf16(), "sizes": {}}
     for h, w in sizes:
         batch = (2 if quick else FLAGS.peer_eye_batch) if (h, w) == EYE_SIZE else 1
-        entry = time_size(model, h, w, batch, out["default"])
+        entry = time_size(model, h, w, batch, default_case(h, w))
         entry["gflop_per_image"] = count_flops("paper", h, w) / 1e9
         out["sizes"][common.size_key(h, w)] = entry
     # Measured before and after the cases, the better of the two: a shared machine's load moves a
@@ -292,7 +300,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     for size, entry in results["sizes"].items():
         share = entry.get("share_of_peak", {})
         for name, value in sorted(entry["ms_per_image"].items(), key=lambda kv: kv[1]):
-            mark = " (default)" if name == results["default"] else ""
+            mark = " (default)" if name == entry["default"] else ""
             out.append((f"peers {size} b{entry['batch']}", name + mark,
                         f"{common.fmt(value)} ms/image, {100 * share.get(name, 0):.0f}% of peak"))
         out.append((f"peers {size} b{entry['batch']}", "ratio_vs_best_peer", common.fmt(entry.get("ratio_vs_best_peer"))))

@@ -1,7 +1,7 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
     purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
-        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--jit=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
+        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--jit=auto] [--onednn=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
@@ -127,6 +127,12 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
         "on: always; off: never.",
     )
     purify.add_argument(
+        "--onednn", default="auto", choices=("auto", "on", "off"),
+        help="TensorFlow's oneDNN CPU kernels. auto (default): on, unless TF_ENABLE_ONEDNN_OPTS "
+        "is set (batches of eye crops run 1.3x faster on AVX2 CPUs; large images go through XLA, "
+        "see --jit); off: TF's Eigen kernels.",
+    )
+    purify.add_argument(
         "--overwrite", action="store_true", help="Replace existing outputs (default: skip them)."
     )
     purify.add_argument(
@@ -169,9 +175,15 @@ def _stderr_swallowed() -> Iterator[None]:
             os.close(saved)
 
 
-def start_tensorflow(verbose: bool = False) -> None:
-    """Import TensorFlow and probe devices once, quietly (OpenCV too) unless ``verbose``."""
+def start_tensorflow(verbose: bool = False, onednn: str = "auto") -> None:
+    """Import TensorFlow and probe devices once, quietly (OpenCV too) unless ``verbose``, with
+    oneDNN set first (``purify_tf.inference.onednn``: it cannot change once TensorFlow is loaded)."""
     from absl import logging
+
+    from purify_tf.inference.onednn import request_onednn
+
+    if not request_onednn(onednn) and onednn != "auto":
+        logging.warning("--onednn=%s has no effect: TensorFlow was already imported", onednn)
 
     if verbose:
         import tensorflow as tf
@@ -228,7 +240,7 @@ def purify_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    start_tensorflow(args.verbose)
+    start_tensorflow(args.verbose, args.onednn)
     from purify_tf.inference.files import purify_path
     from purify_tf.inference.progress import Reporter
     from purify_tf.inference.purifier import Purifier

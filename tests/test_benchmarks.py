@@ -94,7 +94,8 @@ def test_quick_peers_section(tmp_path):
         assert timed[case] > 0
     for peer, case in (("torch", "torch_fp32"), ("onnxruntime", "onnxruntime_fp32"), ("openvino", "openvino_fp32")):
         assert (case in timed) != (peer in entry["skipped"]), (peer, entry["skipped"])
-    assert peers["default"] in timed
+    assert entry["default"] == "tf_folded_fp32" or entry["default"].endswith("bf16")  # eye crops: the graph
+    assert entry["default"] in timed
     assert peers["matmul_peaks_gflops"]["best_float32"] >= peers["matmul_peaks_gflops"]["tensorflow_float32"] > 0
     assert set(entry["share_of_peak"]) == set(timed)
     assert "vs_best_peer_36x60" in results["targets"]

@@ -64,12 +64,16 @@ def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, pu
         Purifier(keras_model_file[1], precision="int4")
 
 
-def test_jit_auto_compiles_a_shape_once_it_repeats(keras_model_file, saved_model_dir):
-    images = random_images(2, 36, 60, seed=7)
+def test_jit_auto_compiles_a_large_size_once_it_repeats(keras_model_file, saved_model_dir):
+    crops = random_images(2, 36, 60, seed=7)
+    images = random_images(1, 128, 128, seed=8)  # JIT_MIN_PIXELS
     plain = Purifier(keras_model_file[1], batch_size=2, jit="off")
     xla = Purifier(keras_model_file[1], batch_size=2)  # jit="auto", float32 here
+    for _ in range(3):
+        xla.purify(crops)
+    assert xla._jit_fn.experimental_get_tracing_count() == 0  # batches of eye crops stay on the graph
     first = xla.purify(images)
-    assert xla._jit_fn.experimental_get_tracing_count() == 0  # one run of a shape: the plain graph
+    assert xla._jit_fn.experimental_get_tracing_count() == 0  # one run of a size: the plain graph
     second = xla.purify(images)
     assert xla._jit_fn.experimental_get_tracing_count() == 1  # the repeat runs the XLA function
     reference = plain.purify(images).astype(int)

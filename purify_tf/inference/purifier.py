@@ -29,12 +29,15 @@ _VERSION_DIR = re.compile(r"^\d+$")
 # docs/BENCHMARKS.md -- or one 512x512 image), at most MAX_AUTO_BATCH.
 BATCH_PIXELS = 64 * 36 * 60
 MAX_AUTO_BATCH = 64
-# XLA (``jit``): the network compiled per input shape, its pads, slices and depth_to_space fused
-# into the convolutions' neighbours (float32 on AVX2: 1.05x at 256, 1.25x at 512; docs/BENCHMARKS.md).
-# A compile costs 1-3 s, so ``auto`` compiles a shape the JIT_AFTER-th time it runs: a folder, a
-# video or a stream of crops repeats its shape; a one-off size never pays the compile.
+# XLA (``jit``): the network compiled per input shape, its pads, slices and interleaves fused
+# around the convolutions (float32 on AVX2: 1.05x at 256, 1.0-1.25x at 512 over the Eigen graph,
+# 1.8-2x over oneDNN's graph at batch 1; docs/BENCHMARKS.md). A compile costs 1-3 s, so ``auto``
+# compiles a shape the JIT_AFTER-th time it runs (a folder, a video or a stream of crops repeats
+# its shape; a one-off size never pays it), and only for images of at least JIT_MIN_PIXELS: on
+# batches of eye crops XLA buys nothing over Eigen and loses to oneDNN (13.2 vs 11.5 ms per crop).
 JIT_MODES = ("auto", "on", "off")
 JIT_AFTER = 2
+JIT_MIN_PIXELS = 128 * 128
 
 
 def auto_batch_size(height: int, width: int) -> int:
@@ -99,8 +102,9 @@ class Purifier:
     (``runtimes.auto_precision``); a SavedModel runs in the precision it was exported with.
     ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
-    ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles a
-    shape once it repeats (``JIT_AFTER``), ``on`` always, ``off`` never.
+    ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles an
+    image size of at least ``JIT_MIN_PIXELS`` once it repeats (``JIT_AFTER``), ``on`` always, ``off``
+    never.
     """
 
     def __init__(
@@ -210,7 +214,8 @@ class Purifier:
         fn = self._fn
         if self._jit_fn is not None:
             self._shape_runs[batch.shape] += 1
-            if self.jit == "on" or self._shape_runs[batch.shape] >= JIT_AFTER:
+            large = batch.shape[1] * batch.shape[2] >= JIT_MIN_PIXELS
+            if self.jit == "on" or (large and self._shape_runs[batch.shape] >= JIT_AFTER):
                 fn = self._jit_fn
         out = next(iter(fn(tf.constant(batch)).values()))
         return out if isinstance(out, np.ndarray) else out.numpy()
