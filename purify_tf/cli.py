@@ -112,9 +112,10 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
         "down to one 512x512 image).",
     )
     purify.add_argument(
-        "--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-        help="Compute precision for a .keras model. auto (default): bfloat16 on CPUs with native "
-        "bf16 (AVX512_BF16, AMX) when it keeps parity with float32, else float32; mixed_float16 "
+        "--precision", default="auto", choices=("auto", "float32", "bfloat16", "mixed_bfloat16", "mixed_float16"),
+        help="Compute precision for a .keras model. auto (default): bfloat16, weights included, on "
+        "CPUs with native bf16 (AVX512_BF16, AMX) when it keeps parity with float32, else float32; "
+        "mixed_bfloat16 keeps float32 weights (slower: a cast per kernel per call); mixed_float16 "
         "is for GPUs.",
     )
     purify.add_argument(

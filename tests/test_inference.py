@@ -51,10 +51,13 @@ def test_saved_model_purifier_uses_latest_version(saved_model_dir, purifier):
     assert np.abs(served.purify(images).astype(int) - purifier.purify(images).astype(int)).max() <= 1
 
 
-def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, purifier):
-    fast = Purifier(keras_model_file[1], batch_size=2, precision="mixed_bfloat16")
+@pytest.mark.parametrize("precision, weights", [("mixed_bfloat16", "float32"), ("bfloat16", "bfloat16")])
+def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, purifier, precision, weights):
+    fast = Purifier(keras_model_file[1], batch_size=2, precision=precision)
     conv = next(la for la in fast._module.model.layers if la.name == "down1_conv")
-    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == weights
+    head = fast._module.model.layers[-1]
+    assert head.compute_dtype == "float32"  # the output layer stays float32
     images = random_images(3, 36, 60, seed=5)
     diff = np.abs(fast.purify(images).astype(int) - purifier.purify(images).astype(int))
     assert diff.max() <= 2 and diff.mean() < 0.5

@@ -61,7 +61,7 @@ def test_auto_precision_is_float32_without_native_bf16(model, monkeypatch):
     assert runtimes.auto_precision(model) == "float32"
     monkeypatch.setattr(runtimes, "native_bf16", lambda: True)
     # With native bf16 the choice follows parity: the model's bf16 output is within one level here.
-    assert runtimes.auto_precision(model) == "mixed_bfloat16"
+    assert runtimes.auto_precision(model) == "bfloat16"
     monkeypatch.setattr(runtimes, "BF16_PARITY_LEVELS", 0.0)
     assert runtimes.auto_precision(model) == "float32"
 

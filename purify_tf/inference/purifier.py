@@ -97,8 +97,9 @@ class Purifier:
 
     ``model`` is a path to a ``.keras`` file, a SavedModel directory (``saved_model.pb`` inside, or
     the TF Serving ``<name>/`` directory whose latest numeric version is used), or a built Keras
-    model. ``precision`` (``auto``, ``float32``, ``mixed_bfloat16``, ``mixed_float16``) applies to
-    Keras models; ``auto`` is bfloat16 on CPUs with native bf16 where parity holds, else float32
+    model. ``precision`` (``auto``, ``float32``, ``bfloat16``, ``mixed_bfloat16``, ``mixed_float16``)
+    applies to Keras models; ``auto`` is bfloat16 (weights too) on CPUs with native bf16 where parity
+    holds, else float32
     (``runtimes.auto_precision``); a SavedModel runs in the precision it was exported with.
     ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
@@ -172,13 +173,15 @@ class Purifier:
             return lambda images: {"images": runner(images.numpy())}
         if self.precision == "auto":
             self.precision = auto_precision(model)
-        if self.precision != "float32":
-            model = with_precision(model, self.precision)
-        # tf.function methods hold their instance weakly: keep the module alive here.
+        # Folded in float32 first (batch-norm statistics folded in bfloat16 would lose precision),
+        # then cast to the compute precision.
         try:
             model = fold_for_inference(model)
         except ValueError as exc:  # not a build_transformer model: run it as it is
             logging.info("Running %s unfolded: %s", model.name, exc)
+        if self.precision != "float32":
+            model = with_precision(model, self.precision)
+        # tf.function methods hold their instance weakly: keep the module alive here.
         self._module = ServingModule(model, limits)
         if self.jit == "on" or (self.jit == "auto" and self.precision == "float32"):
             self._jit_fn = self._module.xla_uint8()

@@ -47,7 +47,7 @@ def native_bf16() -> bool:
 
 
 def auto_precision(model: Any, check_images: np.ndarray | None = None) -> str:
-    """``mixed_bfloat16`` where the CPU has native bf16 and the outputs keep parity, else ``float32``."""
+    """``bfloat16`` where the CPU has native bf16 and the outputs keep parity, else ``float32``."""
     if tf.config.list_physical_devices("GPU") or not native_bf16():
         return "float32"
     from purify_tf.models.transformer import with_precision
@@ -55,8 +55,8 @@ def auto_precision(model: Any, check_images: np.ndarray | None = None) -> str:
     if check_images is None:
         check_images = np.random.default_rng(0).uniform(0, 255, (2, 36, 60, 3)).astype(np.float32)
     reference = model(check_images, training=False).numpy()
-    bf16 = with_precision(model, "mixed_bfloat16")(check_images, training=False).numpy()
-    return "mixed_bfloat16" if float(np.abs(bf16 - reference).mean()) <= BF16_PARITY_LEVELS else "float32"
+    bf16 = with_precision(model, "bfloat16")(check_images, training=False).numpy()
+    return "bfloat16" if float(np.abs(bf16 - reference).mean()) <= BF16_PARITY_LEVELS else "float32"
 
 
 def make_interpreter(

@@ -240,7 +240,7 @@ def build_transformer(
     return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
 
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "float16", "bfloat16")
 
 
 def with_precision(model: keras.Model, policy: str) -> keras.Model:
@@ -250,7 +250,9 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
     no effect. bfloat16 is 1.6-1.8x faster on CPUs with AVX512_BF16 (docs/BENCHMARKS.md) and
     float16 is the GPU choice; variables stay float32 and ``ScaledTanh`` keeps a float32 output.
     ``float16`` (variables too) halves the file for storage (the shipped pretrained purifier);
-    convert it back with ``with_precision(model, "float32")`` before use.
+    convert it back with ``with_precision(model, "float32")`` before use. ``bfloat16`` (variables
+    too) is the CPU inference choice: with float32 variables every call casts each kernel, and on
+    2 AMX cores that made inference 1.1-2x slower than with bfloat16 ones (docs/BENCHMARKS.md).
     """
     if policy not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {policy!r}")
