@@ -99,8 +99,8 @@ class Purifier:
     the TF Serving ``<name>/`` directory whose latest numeric version is used), or a built Keras
     model. ``precision`` (``auto``, ``float32``, ``bfloat16``, ``mixed_bfloat16``, ``mixed_float16``)
     applies to Keras models; ``auto`` is bfloat16 (weights too) on CPUs with native bf16 where parity
-    holds, else float32
-    (``runtimes.auto_precision``); a SavedModel runs in the precision it was exported with.
+    holds, else float32 (``runtimes.auto_precision``); a SavedModel runs in the precision it was
+    exported with.
     ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
     ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles an

@@ -241,11 +241,14 @@ class ServingModule(tf.Module):
         padded, box = pad_to_multiple(images)
         return crop_back(self.model(padded, training=False), box)
 
+    def _purify_uint8(self, images: tf.Tensor) -> tf.Tensor:
+        return _to_uint8(self._purify_float(tf.cast(images, tf.float32)))
+
     @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name=INPUT_UINT8)])
     def serve_uint8(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """uint8 (N, H, W, 3) of any H, W -> purified uint8 of the same shape."""
         images = check_batch(images, self.limits)
-        return {OUTPUT_UINT8: _to_uint8(self._purify_float(tf.cast(images, tf.float32)))}
+        return {OUTPUT_UINT8: self._purify_uint8(images)}
 
     def xla_uint8(self) -> Any:
         """``serve_uint8`` with the network compiled by XLA for each input shape (local runs only).
@@ -253,8 +256,7 @@ class ServingModule(tf.Module):
         The checks stay outside the compiled part (XLA has no Assert). Not exported: a served model
         sees every size once, while XLA pays a compile (1-3 s on 2 cores) per new shape.
         """
-        network = tf.function(lambda images: _to_uint8(self._purify_float(tf.cast(images, tf.float32))),
-                              jit_compile=True)
+        network = tf.function(self._purify_uint8, jit_compile=True)
 
         @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name=INPUT_UINT8)])
         def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -301,8 +303,7 @@ class ServingModule(tf.Module):
             tf.zeros([4, 4, 3], tf.uint8),
         )
         image = check_batch(image[tf.newaxis], self.limits)
-        purified = _to_uint8(self._purify_float(tf.cast(image, tf.float32)))
-        return tf.io.encode_png(purified[0])
+        return tf.io.encode_png(self._purify_uint8(image)[0])
 
     @tf.function(input_signature=[])
     def metadata(self) -> tf.Tensor:
