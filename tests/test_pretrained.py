@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 
-import export_fixtures
 import pytest
 
 from purify_tf import pretrained
 from purify_tf.inference import model_card
-
-keras_model_file = export_fixtures.keras_model_file
-pretrained_dir = export_fixtures.pretrained_dir
 
 
 def test_sign_keeps_training_facts_and_seals_the_file(tmp_path):
