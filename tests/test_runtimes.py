@@ -30,7 +30,8 @@ def test_litert_runtime_matches_tensorflow(model):
         assert diff.max() <= 1 and diff.mean() < 0.05
 
 
-def test_runner_caches_a_few_shapes_and_rejects_tiny_images(model):
+def test_runner_caches_a_few_shapes_and_rejects_tiny_images(model, monkeypatch):
+    monkeypatch.setattr(runtimes, "MAX_CACHED_SHAPES", 2)  # each shape is a conversion: keep few
     runner = runtimes.TFLiteRunner(model, "litert")
     for width in range(8, 8 + 4 * (runtimes.MAX_CACHED_SHAPES + 2), 4):
         runner(random_images(1, 8, width, seed=width))

@@ -24,34 +24,40 @@ from purify_tf.errors import ConfigError
 HEIGHT, WIDTH = 38, 62  # not multiples of 4: the graph pads and crops back
 
 
+FLOAT_VARIANTS = ("float32", "float16")
+
+
 @pytest.fixture(scope="module")
 def exported(keras_model_file, tmp_path_factory):
+    """The float variants (the quick suite); the int8 conversions are in the slow tests below."""
     _, path = keras_model_file
     out = tmp_path_factory.mktemp("tflite")
+    return out, tflite.export_tflite(path, out, HEIGHT, WIDTH, FLOAT_VARIANTS, parity_images=2)
+
+
+@pytest.fixture(scope="module")
+def exported_all(keras_model_file, tmp_path_factory):
+    _, path = keras_model_file
+    out = tmp_path_factory.mktemp("tflite_all")
     return out, tflite.export_tflite(path, out, HEIGHT, WIDTH, tflite.ALL_VARIANTS, calibration_images=8, parity_images=2)
 
 
 def test_files_and_metadata(exported):
     out, result = exported
-    for variant in tflite.ALL_VARIANTS:
+    for variant in FLOAT_VARIANTS:
         path = Path(result["files"][variant])
         assert path.name == f"purifier_{HEIGHT}x{WIDTH}_{variant}.tflite" and path.stat().st_size > 0
     sizes = {v: Path(p).stat().st_size for v, p in result["files"].items()}
-    assert sizes["float16"] < 0.6 * sizes["float32"] and sizes["int8"] < 0.35 * sizes["float32"]
+    assert sizes["float16"] < 0.6 * sizes["float32"]
     meta = json.loads((out / f"purifier_{HEIGHT}x{WIDTH}.json").read_text())
-    assert meta["export"]["height"] == HEIGHT and set(meta["parity"]) == set(tflite.ALL_VARIANTS)
+    assert meta["export"]["height"] == HEIGHT and set(meta["parity"]) == set(FLOAT_VARIANTS)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
-def test_parity_bounds(exported):
+def test_float_parity_bounds(exported):
     parity = exported[1]["parity"]
     assert parity["float32"]["max_abs_diff"] <= 1.0
     assert parity["float16"]["max_abs_diff"] <= 1.0
-    assert parity["int8"]["mean_abs_diff"] <= 1.5
-    assert parity["int8"]["max_abs_diff"] <= 8.0
-    assert parity["int8_selective"]["mean_abs_diff"] <= 1.0
-    assert parity["int8_selective"]["max_abs_diff"] <= 8.0
-    assert parity["int8_full"]["max_abs_diff"] <= 128.0  # known poor; only checks it runs sanely
 
 
 def test_interpreter_runs_any_image_at_the_fixed_size(keras_model_file, exported):
@@ -59,11 +65,24 @@ def test_interpreter_runs_any_image_at_the_fixed_size(keras_model_file, exported
     images = random_images(1, HEIGHT, WIDTH, seed=9)
     result = tflite.tflite_parity(exported[1]["files"]["float32"], model, images)
     assert result["max_abs_diff"] <= 1.0 and result["within_1"] == 1.0
-    interpreter = tflite.make_interpreter(model_path=exported[1]["files"]["int8_full"])
+
+
+@pytest.mark.slow
+def test_int8_variants_sizes_parity_and_uint8_io(exported_all):
+    out, result = exported_all
+    sizes = {v: Path(p).stat().st_size for v, p in result["files"].items()}
+    assert set(sizes) == set(tflite.ALL_VARIANTS) and sizes["int8"] < 0.35 * sizes["float32"]
+    parity = result["parity"]
+    assert parity["int8"]["mean_abs_diff"] <= 1.5
+    assert parity["int8"]["max_abs_diff"] <= 8.0
+    assert parity["int8_selective"]["mean_abs_diff"] <= 1.0
+    assert parity["int8_selective"]["max_abs_diff"] <= 8.0
+    assert parity["int8_full"]["max_abs_diff"] <= 128.0  # known poor; only checks it runs sanely
+    interpreter = tflite.make_interpreter(model_path=result["files"]["int8_full"])
     detail = interpreter.get_input_details()[0]
     assert detail["dtype"] == np.uint8 and tuple(detail["shape"]) == (1, HEIGHT, WIDTH, 3)
-    out = tflite.run_tflite(interpreter, images[0])
-    assert out.shape == (HEIGHT, WIDTH, 3) and out.min() >= 0 and out.max() <= 255
+    out_image = tflite.run_tflite(interpreter, random_images(1, HEIGHT, WIDTH, seed=9)[0])
+    assert out_image.shape == (HEIGHT, WIDTH, 3) and out_image.min() >= 0 and out_image.max() <= 255
 
 
 def test_litert_is_used_when_installed():

@@ -19,6 +19,8 @@ import pytest
 
 from export import tflite
 
+pytestmark = pytest.mark.slow  # int8 conversions of the trained purifier
+
 HEIGHT, WIDTH = 36, 60
 MEAN_BOUND, MAX_BOUND = 1.0, 8.0
 

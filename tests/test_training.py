@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_helpers import tiny_loss_network, tiny_weights
 
-from purify_tf.losses.objective import LossWeights
-from purify_tf.models.vgg import build_loss_network
 from purify_tf.training.checkpoints import TrainingStopped
 from purify_tf.training.inputs import ArraySource, MixedSource, RendererSource, step_dataset
 from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainConfig, PurifyTrainer
@@ -51,7 +50,7 @@ def disc_eyes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def loss_network():
-    return build_loss_network("vgg16", "random", seed=3)
+    return tiny_loss_network()
 
 
 def make_trainer(model_dir, loss_network, strategy=None, images=None, **overrides) -> PurifyTrainer:
@@ -59,8 +58,8 @@ def make_trainer(model_dir, loss_network, strategy=None, images=None, **override
     style, style_mask = disc_eyes(1, seed=99)
     tf.keras.utils.set_random_seed(1)
     cfg = PurifyTrainConfig(
-        model_dir=str(model_dir), batch_size=4, learning_rate=1e-3, dropout_rate=0.0,
-        weights=LossWeights(), checkpoint_every=3, log_every=1, image_every=2, histogram_every=2,
+        model_dir=str(model_dir), config="tiny", batch_size=4, learning_rate=1e-3, dropout_rate=0.0,
+        weights=tiny_weights(), checkpoint_every=3, log_every=1, image_every=2, histogram_every=2,
         progress=False, **overrides,
     )
     source = ArraySource(images_, H, W, masks=masks, seed=0)
@@ -276,7 +275,7 @@ _COMMON = """
 import numpy as np, tensorflow as tf, sys
 sys.path.insert(0, "tests")
 from test_training import make_trainer
-from purify_tf.models.vgg import build_loss_network
+from model_helpers import tiny_loss_network
 """
 
 
@@ -285,7 +284,7 @@ def test_mirrored_two_cpu_replicas_match_one_device(tmp_path):
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-net = build_loss_network("vgg16", "random", seed=3)
+net = tiny_loss_network()
 
 def first_update(trainer):
     # Plain SGD: its update is the gradient itself, so the comparison is well conditioned
@@ -317,6 +316,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_worker_multiworker_mirrored_keeps_workers_equal(tmp_path):
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -327,7 +327,7 @@ strategy = select_strategy("auto")
 assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
 assert strategy.num_replicas_in_sync == 2
 task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-net = build_loss_network("vgg16", "random", seed=3)
+net = tiny_loss_network()
 trainer = make_trainer(r"{tmp_path}/mw", net, strategy=strategy)
 trainer.train(train_steps=3)
 np.savez(r"{tmp_path}/w%d.npz" % task, *[w.numpy() for w in trainer.model.weights])
@@ -363,7 +363,7 @@ def test_mixed_precision_and_xla_steps_run(tmp_path):
 import keras
 from purify_tf.training.strategy import configure_precision
 assert configure_precision(True) == "mixed_bfloat16"
-net = build_loss_network("vgg16", "random", seed=3)
+net = tiny_loss_network()
 trainer = make_trainer(r"{tmp_path}/mp", net, jit_compile=True)
 assert trainer.model.get_layer("down1_conv").compute_dtype == "bfloat16"
 trainer.train(train_steps=2)
@@ -387,8 +387,8 @@ def test_style_set_front_end_luminance_and_per_batch_style_train(tmp_path, loss_
     prior = render_eyes(64, H, W, domain="synthetic", seed=12)["image"]
     tf.keras.utils.set_random_seed(1)
     cfg = PurifyTrainConfig(
-        model_dir=str(tmp_path), batch_size=4, learning_rate=1e-3, dropout_rate=0.0, progress=False,
-        weights=LossWeights(alpha=1.0, beta=1.0, theta=0.1, gamma=1.0), style_mode="per_batch",
+        model_dir=str(tmp_path), config="tiny", batch_size=4, learning_rate=1e-3, dropout_rate=0.0, progress=False,
+        weights=tiny_weights(alpha=1.0, beta=1.0, theta=0.1, gamma=1.0), style_mode="per_batch",
         illumination=True, residual=True, lr_schedule="cosine", checkpoint_every=100, log_every=1,
         image_every=100, histogram_every=0,
     )

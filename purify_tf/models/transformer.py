@@ -29,7 +29,7 @@ _PACKAGE = "purify_tf"
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
-    """Architecture hyper-parameters; the two presets are ``CONFIGS['paper' | 'johnson']``."""
+    """Architecture hyper-parameters; the presets are ``CONFIGS['paper' | 'johnson' | 'tiny']``."""
 
     name: str
     padding: int
@@ -43,6 +43,8 @@ class TransformerConfig:
 CONFIGS: dict[str, TransformerConfig] = {
     "paper": TransformerConfig("paper", padding=32, num_blocks=4, deconv_kernel=4, dropout_rate=0.1),
     "johnson": TransformerConfig("johnson", padding=40, num_blocks=5, deconv_kernel=3, dropout_rate=0.0),
+    # The paper's layout at a fraction of the width and depth: unit tests and smoke runs only.
+    "tiny": TransformerConfig("tiny", padding=8, num_blocks=1, deconv_kernel=4, dropout_rate=0.0, filters=(8, 16, 16)),
 }
 NORMS = ("batch", "instance")
 UPSAMPLES = ("deconv", "resize")

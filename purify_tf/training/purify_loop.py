@@ -204,10 +204,12 @@ class PurifyTrainer:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
                             "(use --norm=instance to compile)", strategy.num_replicas_in_sync)
         if cfg.jit_compile and not syncs:
-            self._grad_fn = tf.function(self._gradients, jit_compile=True, reduce_retracing=True)
+            self._grad_fn = tf.function(self._gradients, jit_compile=True, reduce_retracing=True, autograph=False)
         else:
             self._grad_fn = self._gradients
-        self._step_fn = tf.function(self._distributed_step)
+        # No data-dependent Python control flow in the step: autograph would only re-write the
+        # objective's code at every trace (most of the tracing time).
+        self._step_fn = tf.function(self._distributed_step, autograph=False)
 
     def _rng_states(self) -> tf.Module:
         """Dropout's random-stream counters, which ``tf.train.Checkpoint`` does not reach through

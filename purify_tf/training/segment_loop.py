@@ -83,7 +83,7 @@ def _fcn_step_function(model: keras.Model, optimizer, strategy: tf.distribute.St
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    @tf.function
+    @tf.function(autograph=False)  # no tensor-dependent Python control flow: faster tracing
     def step_fn(batch: dict[str, tf.Tensor]) -> tf.Tensor:
         per_replica = strategy.run(replica_step, args=(batch["image"], batch["mask"]))
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
