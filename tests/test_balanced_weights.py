@@ -29,21 +29,21 @@ def test_balanced_global_style_is_relative_gram_error():
     rng, style, style_mask = _noise_eyes(1, 0)
     objective = PurificationObjective(net, LossWeights())
     balanced = balanced_layer_weights(objective, style, style_mask)
-    assert set(balanced.global_style_layer_weights) == set(LossWeights().global_style_layers)
+    assert set(balanced.layer_weights["global_style"]) == set(LossWeights().layers["global_style"])
     other = rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32)
     feats_s = {k: v.numpy() for k, v in net(tf.constant(style)).items()}
     feats_o = {k: v.numpy() for k, v in net(tf.constant(other)).items()}
-    for name in balanced.global_style_layers:
+    for name in balanced.layers["global_style"]:
         g_s, g_o = _np_gram(feats_s[name]), _np_gram(feats_o[name])
         want = np.sum((g_o - g_s) ** 2) / np.sum(g_s**2)
         n = feats_s[name].shape[-1]
         raw = np.sum((g_o - g_s) ** 2) / (4 * n * n)  # DESIGN.md's l_gs for equal sizes
-        count = len(balanced.global_style_layers)
+        count = len(balanced.layers["global_style"])
         np.testing.assert_allclose(raw * balanced.layer_weight("global_style", name), want / count, rtol=2e-3)
     # Unit weights stay untouched in the original, and every weight is finite and positive.
-    assert all(v == 1.0 for v in objective.weights.global_style_layer_weights.values())
+    assert all(v == 1.0 for v in objective.weights.layer_weights["global_style"].values())
     for role in ("global_content", "local_content", "global_style", "local_style"):
-        for name in balanced.layers(role):
+        for name in balanced.layers[role]:
             w = balanced.layer_weight(role, name)
             assert np.isfinite(w) and w > 0
     # The style image itself scores zero global style with the balanced objective.
@@ -62,11 +62,11 @@ def test_balanced_content_is_relative_to_the_style_sets_mean_energy_and_tv_is_re
     out, content = (rng.uniform(0, 255, (1, 32, 40, 3)).astype(np.float32) for _ in range(2))
     targets = balanced.style_targets(style[:1], masks[:1])
     terms = balanced(tf.constant(out), tf.constant(content), tf.constant(masks[:1]), targets)
-    name = balanced.weights.global_content_layers[0]
+    name = balanced.weights.layers["global_content"][0]
     f_o, f_i = (net(tf.constant(x))[name].numpy().astype(np.float64) for x in (out, content))
     energy = np.mean([np.sum(net(tf.constant(style[i : i + 1]))[name].numpy().astype(np.float64) ** 2)
                       for i in range(3)])
-    count = len(balanced.weights.global_content_layers)
+    count = len(balanced.weights.layers["global_content"])
     np.testing.assert_allclose(float(terms["global_content"]), np.sum((f_o - f_i) ** 2) / energy / count, rtol=2e-3)
     # TV: theta * tv_scale * TV(style set) = theta.
     tv = float(tf.reduce_mean(total_variation_loss(tf.constant(style))))

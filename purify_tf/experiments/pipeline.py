@@ -250,17 +250,13 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
     from purify_tf.data.renderer import render_eyes
     from purify_tf.experiments.objective_curve import objective_curves
     from purify_tf.losses.luminance import fit_luminance_prior
-    from purify_tf.losses.objective import (
-        LossWeights,
-        PurificationObjective,
-        balanced_layer_weights,
-    )
-    from purify_tf.models.transformer import ILLUMINATION_LAYER
+    from purify_tf.losses.objective import LossWeights, build_objective
+    from purify_tf.models.transformer import front_end_of
 
     variant = VARIANTS[cfg.best]
+    layer = front_end_of(model)
     front_end = None
-    if variant.illumination:
-        layer = model.get_layer(ILLUMINATION_LAYER)
+    if layer is not None:
 
         def front_end(x: np.ndarray) -> np.ndarray:
             return layer(tf.constant(x, tf.float32)).numpy()
@@ -271,13 +267,11 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
         stage(f"objective vs Gatys at {ch}x{cw}")
         styles = render_eyes(cfg.train.style_set_size, ch, cw, domain="synthetic", seed=cfg.train.style_seed)
         prior = fit_luminance_prior(render_eyes(512, ch, cw, domain="synthetic", seed=cfg.train.style_seed + 1)["image"])
-        smasks = np.asarray(mask_fn(tf.constant(styles["image"], tf.float32)))
-        objective = PurificationObjective(
+        objective, targets = build_objective(
             loss_network, LossWeights(alpha=cfg.train.alpha, beta=cfg.train.beta, theta=cfg.train.theta,
                                       gamma=variant.gamma),
-            use_masks=True, luminance_prior=prior if variant.gamma > 0 else None)
-        objective.weights = balanced_layer_weights(objective, styles["image"][:16], smasks[:16])
-        targets = objective.style_set_targets(styles["image"], smasks)
+            use_masks=True, layer_weighting=cfg.train.layer_weighting, style_images=styles["image"],
+            mask_fn=mask_fn, luminance_prior=prior)
         eyes = render_eyes(cfg.curve_n, ch, cw, domain="real", seed=cfg.seed + 31_337)
         curves.append(objective_curves(
             model, objective, eyes["image"], np.asarray(mask_fn(tf.constant(eyes["image"], tf.float32))),
