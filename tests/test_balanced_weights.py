@@ -71,3 +71,42 @@ def test_balanced_content_is_relative_to_the_style_sets_mean_energy_and_tv_is_re
     # TV: theta * tv_scale * TV(style set) = theta.
     tv = float(tf.reduce_mean(total_variation_loss(tf.constant(style))))
     np.testing.assert_allclose(tv * balanced.weights.tv_scale, 1.0, rtol=1e-4)
+
+
+def test_build_objective_is_the_balanced_objective_with_set_targets_and_fcn_labels():
+    """build_objective = balance on the first ``balance_images`` eyes, then the set's mean Grams;
+    without labels it asks ``mask_fn`` for them, and the luminance term only counts with gamma."""
+    from purify_tf.errors import ConfigError
+    from purify_tf.losses.luminance import fit_luminance_prior
+    from purify_tf.losses.objective import build_objective
+
+    net = build_loss_network("vgg16", "random", seed=4)
+    _, style, masks = _noise_eyes(3, 2)
+    weights = LossWeights(alpha=10.0, beta=1.0, theta=0.1)
+    calls = []
+
+    def mask_fn(images):
+        calls.append(int(images.shape[0]))
+        return tf.constant(masks[: int(images.shape[0])])
+
+    prior = fit_luminance_prior(_noise_eyes(20, 5)[1])
+    objective, targets = build_objective(net, weights, use_masks=True, layer_weighting="balanced",
+                                         style_images=style, mask_fn=mask_fn, luminance_prior=prior,
+                                         balance_images=2)
+    assert calls == [3] and objective.luminance_prior is None  # gamma = 0: no luminance term
+    want = balanced_layer_weights(PurificationObjective(net, weights), style[:2], masks[:2])
+    assert objective.weights == want and weights.tv_scale == 1.0  # the given weights are not changed
+    want_targets = PurificationObjective(net, want).style_set_targets(style, masks)
+    for name, gram in want_targets["class_gram"].items():
+        np.testing.assert_allclose(targets["class_gram"][name].numpy(), gram.numpy(), rtol=1e-6)
+    unit, _ = build_objective(net, LossWeights(gamma=1.0), use_masks=False, layer_weighting="unit",
+                              style_images=style, mask_fn=mask_fn, luminance_prior=prior)
+    assert calls == [3] and unit.weights == LossWeights(gamma=1.0) and unit.luminance_prior is prior
+    assert unit.roles == ("global_content", "global_style")
+    try:
+        build_objective(net, weights, use_masks=True, layer_weighting="balance", style_images=style,
+                        style_masks=masks)
+    except ConfigError as err:
+        assert "layer_weighting" in str(err)
+    else:
+        raise AssertionError("an unknown layer_weighting was accepted")

@@ -469,3 +469,22 @@ def test_term_table_names_every_weighted_term(objective_data):
             value = role.loss(t.layer, feats_o[t.layer], feats_i[t.layer], one_hot, targets)
             total += t.weight * float(tf.reduce_mean(value))
     np.testing.assert_allclose(float(got["total"]), total, rtol=RTOL)
+
+
+def test_loss_weights_are_keyed_by_role_and_reject_unknown_roles():
+    from purify_tf.errors import ConfigError
+    from purify_tf.losses.roles import ROLE_RECORDS
+    from purify_tf.losses.weights import DEFAULT_LAYERS, ROLES
+
+    weights = LossWeights(layers={"global_style": ["block1_conv2"]},
+                          layer_weights={"local_style": {"block2_conv1": 0.25}})
+    assert weights.layers["global_style"] == ("block1_conv2",)
+    assert weights.layers["local_content"] == DEFAULT_LAYERS["local_content"]
+    assert weights.layer_weight("local_style", "block2_conv1") == 0.25
+    assert weights.layer_weight("local_style", "block1_conv1") == 1.0
+    # The metadata form names roles as keys, readable without knowing the dataclass.
+    saved = weights.to_dict()
+    assert saved["layers"]["global_style"] == ("block1_conv2",) and set(saved["layer_weights"]) == set(ROLES)
+    assert tuple(ROLE_RECORDS) == ROLES
+    with pytest.raises(ConfigError, match="global_styles"):
+        LossWeights(layers={"global_styles": ("block1_conv2",)})
