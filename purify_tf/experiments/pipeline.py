@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
+from purify_tf.hyperparameters import REPORT
 
 SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
@@ -35,7 +36,7 @@ class ReportConfig:
     sections: tuple[str, ...] = SECTIONS
     variants: tuple[str, ...] = ("paper", "johnson", "style_set", "luminance_loss", "front_end")
     best: str = "front_end"
-    train: TrainSettings = TrainSettings(height=48, width=72, steps=300)
+    train: TrainSettings = TrainSettings(height=REPORT.height, width=REPORT.width, steps=REPORT.steps)
     fcn_steps: int = 300
     fcn_batch_size: int = 16
     gaze_train_n: int = 2000

@@ -27,6 +27,7 @@ from typing import Any
 import tensorflow as tf
 
 from purify_tf.errors import ConfigError
+from purify_tf.hyperparameters import LAYER_WEIGHTINGS
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
 from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
@@ -38,7 +39,6 @@ from purify_tf.losses.weights import ROLES, LossWeights
 __all__ = ["BALANCE_IMAGES", "ROLES", "ROLE_RECORDS", "LossWeights", "PurificationObjective", "Role", "Term",
            "balanced_layer_weights", "build_objective"]
 
-LAYER_WEIGHTINGS = ("unit", "balanced")
 BALANCE_IMAGES = 16  # style eyes that estimate the balanced layer weights (as well as the whole set)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from purify_tf.errors import ConfigError
+from purify_tf.hyperparameters import GAMMA, LAMBDA_G, LAMBDA_L, PURIFY
 from purify_tf.models.vgg import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
@@ -43,13 +44,13 @@ class LossWeights:
     ``layer_weights`` maps a role to ``{layer: weight}`` (a layer missing there weighs 1.0).
     """
 
-    alpha: float = 1e2
-    beta: float = 1e4
-    theta: float = 1e-6
-    gamma: float = 0.0
+    alpha: float = PURIFY.alpha
+    beta: float = PURIFY.beta
+    theta: float = PURIFY.theta
+    gamma: float = GAMMA
     tv_scale: float = 1.0
-    lambda_g: float = 1.0
-    lambda_l: float = 1.0
+    lambda_g: float = LAMBDA_G
+    lambda_l: float = LAMBDA_L
     layers: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LAYERS))
     layer_weights: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
