@@ -48,8 +48,9 @@ def layer_masks(one_hot: tf.Tensor, f_out: tf.Tensor, layer: str) -> tf.Tensor:
 class Role:
     """One perceptual term of the paper: what it is, how it enters the total, how it is computed.
 
-    ``style``: compares with style targets (else with the content features); ``local``: per class,
-    so it needs masks. ``scale(weights)`` is the factor of its layer-weighted sum in the total.
+    ``targets``: the two style-target entries (Gram, area) a style role compares with; None for a
+    content role, which compares with the content features. ``local``: per class, so it needs
+    masks. ``scale(weights)`` is the factor of its layer-weighted sum in the total.
     """
 
     name: str
@@ -57,7 +58,7 @@ class Role:
     function: Callable[..., tf.Tensor]  # the per-image loss of :mod:`purify_tf.losses`
     weight: Callable[[LossWeights], float]  # alpha or beta
     spatial: Callable[[LossWeights], float]  # lambda_g or lambda_l
-    style: bool
+    targets: tuple[str, str] | None
     local: bool
 
     def scale(self, weights: LossWeights) -> float:
@@ -70,14 +71,11 @@ class Role:
         ``f_out``/``f_in``: output and content features at ``layer``; ``one_hot``: the contents'
         full-resolution one-hot masks (downsampled here to the layer); ``targets``: style targets.
         """
-        masks = layer_masks(one_hot, f_out, layer) if self.local else None
-        if self.style and self.local:
-            return self.function(f_out, masks, targets["class_gram"][layer], targets["class_area"][layer])
-        if self.style:
-            return self.function(f_out, targets["gram"][layer], targets["positions"][layer])
-        if self.local:
-            return self.function(f_out, f_in, masks)
-        return self.function(f_out, f_in)
+        masks = (layer_masks(one_hot, f_out, layer),) if self.local else ()
+        if self.targets is None:
+            return self.function(f_out, f_in, *masks)
+        gram, area = self.targets
+        return self.function(f_out, *masks, targets[gram][layer], targets[area][layer])
 
 
 def _alpha(w: LossWeights) -> float:
@@ -99,13 +97,13 @@ def _lambda_l(w: LossWeights) -> float:
 # The objective's terms as records, in the spirit of a PerceptualCriterion (one per role, in ROLES order).
 ROLE_RECORDS: dict[str, Role] = {r.name: r for r in (
     Role("global_content", "l_gc = 1/(2NM) sum (F[O] - F[I])^2 (Eq. 8)", global_content_loss,
-         _alpha, _lambda_g, style=False, local=False),
+         _alpha, _lambda_g, targets=None, local=False),
     Role("local_content", "l_lc = sum_c 1/(2NM) sum (F[O] S_c[I] - F[I] S_c[I])^2 (Eq. 9)", local_content_loss,
-         _alpha, _lambda_l, style=False, local=True),
+         _alpha, _lambda_l, targets=None, local=True),
     Role("global_style", "l_gs = 1/(4N^2) sum (G[O]/M_O - G[S]/M_S)^2 (Eq. 13)", global_style_loss,
-         _beta, _lambda_g, style=True, local=False),
+         _beta, _lambda_g, targets=("gram", "positions"), local=False),
     Role("local_style", "l_ls = sum_c 1/(4N^2) sum (G_c[O]/M_c[I] - G_c[S]/M_c[S])^2 (Eq. 14)", local_style_loss,
-         _beta, _lambda_l, style=True, local=True),
+         _beta, _lambda_l, targets=("class_gram", "class_area"), local=True),
 )}
 
 if tuple(ROLE_RECORDS) != ROLES:
