@@ -59,16 +59,17 @@ from purify_tf.errors import ConfigError
 from purify_tf.inference.metadata import build_metadata
 from purify_tf.inference.purifier import load_keras_model
 from purify_tf.inference.runtimes import make_interpreter
-from purify_tf.models.transformer import apply_padded, crop_back, pad_to_multiple
+from purify_tf.models.transformer import FLOAT32_LAYERS, apply_padded, crop_back, pad_to_multiple
 
 VARIANTS = ("float32", "float16", "int8")
 # Full-integer int8 (selective: float fallbacks; naive: uint8 in/out, every op int8) is available
 # on request; see the module docstring for why neither is a default.
 ALL_VARIANTS = (*VARIANTS, "int8_selective", "int8_full")
 CALIBRATED_VARIANTS = ("int8_selective", "int8_full")
-# Keras layers whose ops stay float in ``int8_selective`` (ops outside every Keras layer -- the
-# reflect-pad to a multiple of 4 and the crop back -- stay float too).
-FLOAT_FALLBACK_LAYERS = ("illumination", "residual_output", "scaled_tanh")
+# Types of the Keras layers whose ops stay float in ``int8_selective`` (the illumination front end
+# and the output heads; ops outside every Keras layer -- the reflect-pad to a multiple of 4 and the
+# crop back -- stay float too).
+FLOAT_FALLBACK_LAYERS: tuple[type, ...] = FLOAT32_LAYERS
 
 
 def interpreter_name() -> str:
@@ -121,16 +122,17 @@ def _layer_pattern(names: list[str]) -> re.Pattern[str]:
 
 
 def selective_denylist(
-    model: Any, calibrated: bytes, fallback_layers: tuple[str, ...] = FLOAT_FALLBACK_LAYERS
+    model: Any, calibrated: bytes, fallback_layers: tuple[type, ...] = FLOAT_FALLBACK_LAYERS
 ) -> list[str]:
     """Output tensor names of the ops of ``calibrated`` that ``int8_selective`` keeps in float.
 
-    An op is quantised only when its name shows it comes from a Keras layer of ``model`` and from
-    none of ``fallback_layers``; the rest (fallback layers, padding and cropping around the model)
-    stay float.
+    An op is quantised only when its name shows it comes from a Keras layer of ``model`` that is
+    none of the ``fallback_layers`` types; the rest (fallback layers, padding and cropping around
+    the model) stay float.
     """
-    fallback = _layer_pattern(list(fallback_layers))
-    trunk_names = [layer.name for layer in model.layers if layer.name not in fallback_layers]
+    fallback_names = [layer.name for layer in model.layers if isinstance(layer, fallback_layers)]
+    fallback = _layer_pattern(fallback_names) if fallback_names else None
+    trunk_names = [layer.name for layer in model.layers if not isinstance(layer, fallback_layers)]
     trunk = _layer_pattern(trunk_names) if trunk_names else None
     interpreter = make_interpreter(model_content=calibrated)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
@@ -138,7 +140,7 @@ def selective_denylist(
     for op in interpreter._get_ops_details():  # noqa: SLF001 (the debugger itself uses it)
         for index in op["outputs"]:
             name = names.get(index, "")
-            if fallback.search(name) or trunk is None or not trunk.search(name):
+            if (fallback is not None and fallback.search(name)) or trunk is None or not trunk.search(name):
                 denied.append(name)
     return denied
 
@@ -158,7 +160,7 @@ def quantize_selective(
     model: Any,
     converter: Any,
     calibration: np.ndarray | None,
-    fallback_layers: tuple[str, ...] = FLOAT_FALLBACK_LAYERS,
+    fallback_layers: tuple[type, ...] = FLOAT_FALLBACK_LAYERS,
 ) -> bytes:
     """Full-integer int8 with the ops of ``fallback_layers`` (and outside the model) in float.
 

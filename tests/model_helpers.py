@@ -45,4 +45,4 @@ def tiny_weights(**overrides):
     """LossWeights over ``TINY_ROLE_LAYERS`` (alpha, beta, ... as given)."""
     from purify_tf.losses.weights import LossWeights
 
-    return LossWeights(**{f"{role}_layers": layers for role, layers in TINY_ROLE_LAYERS.items()}, **overrides)
+    return LossWeights(layers=dict(TINY_ROLE_LAYERS), **overrides)

@@ -60,6 +60,9 @@ CASES = {
     "dropout out of range": (["--dropout_rate=1.5"], ["--dropout_rate", "[0, 1)"]),
     "enum out of range": (["--loss_network=vgg11"], ["--loss_network", "auto|vgg19|vgg16"]),
     "bad masks": (["--masks=magic"], ["--masks", "fcn|oracle"]),
+    "bad layer weighting": (["--layer_weighting=equal"], ["--layer_weighting", "unit|balanced"]),
+    "retired --loss": (["--loss=plain"], ["loss", "Unknown command line flag"]),
+    "retired --style_mode": (["--style_mode=per_batch"], ["style_mode", "Unknown command line flag"]),
     "missing flagfile": (["--flagfile=does_not_exist.flags"], ["flagfile", "does_not_exist.flags"]),
     "missing vgg_weights file": (
         ["--vgg_weights=no/such/vgg.weights.h5"], ["--vgg_weights", "auto", "imagenet", "random"]
@@ -132,3 +135,36 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
     text.write_text("not HDF5")
     with pytest.raises(ConfigError, match=r"vgg\.weights\.h5.*not a readable Keras HDF5"):
         build_loss_network("auto", str(text))
+
+
+# The flags' defaults are the config dataclasses' (one definition each, purify_tf.hyperparameters).
+DEFAULTS = {
+    "trainers.purify": """
+from absl import flags
+import trainers.purify as entry
+flags.FLAGS(["prog"])
+from purify_tf.training.purify_loop import PurifyTrainConfig
+got, want = entry.train_config_from_flags("m"), PurifyTrainConfig(model_dir="m")
+fields = ("batch_size", "learning_rate", "lr_schedule", "train_steps", "use_masks", "layer_weighting", "weights")
+print([f for f in fields if getattr(got, f) != getattr(want, f)])
+""",
+    "trainers.report": """
+import dataclasses
+from absl import flags
+import trainers.report as entry
+flags.FLAGS(["prog"])
+from purify_tf.experiments.pipeline import ReportConfig
+got, want = entry.config_from_flags().train, ReportConfig(out_dir="x").train
+skip = {"eval_every", "progress"}  # the report's own choices for its runs
+print([f.name for f in dataclasses.fields(want) if f.name not in skip and getattr(got, f.name) != getattr(want, f.name)])
+""",
+}
+
+
+@pytest.mark.parametrize("module", sorted(DEFAULTS))
+def test_flag_defaults_are_the_config_defaults(module):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", DEFAULTS[module]], cwd=REPO, capture_output=True, text=True,
+                          timeout=110, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]", f"{module}: flag defaults differ in {proc.stdout}"

@@ -277,19 +277,19 @@ def np_objective(net, weights, outputs, contents, labels, style, style_labels, u
     style_one_hot = one_hot_masks(style_labels).numpy()
     batch = outputs.shape[0]
     terms = dict.fromkeys(["global_content", "local_content", "global_style", "local_style"], 0.0)
-    for name in weights.global_content_layers:
+    for name in weights.layers["global_content"]:
         v = np.mean([np_global_content(fo[name][b], fi[name][b]) for b in range(batch)])
         terms["global_content"] += weights.layer_weight("global_content", name) * v
-    for name in weights.global_style_layers:
+    for name in weights.layers["global_style"]:
         v = np.mean([np_global_style(fo[name][b], fs[name][0]) for b in range(batch)])
         terms["global_style"] += weights.layer_weight("global_style", name) * v
     if use_masks:
-        for name in weights.local_content_layers:
+        for name in weights.layers["local_content"]:
             h, w = fo[name].shape[1:3]
             s = np_downsample(one_hot, h, w)
             v = np.mean([np_local_content(fo[name][b], fi[name][b], s[b]) for b in range(batch)])
             terms["local_content"] += weights.layer_weight("local_content", name) * v
-        for name in weights.local_style_layers:
+        for name in weights.layers["local_style"]:
             h, w = fo[name].shape[1:3]
             s = np_downsample(one_hot, h, w)
             hs, ws = fs[name].shape[1:3]
@@ -330,8 +330,8 @@ def test_objective_equals_numpy_combination(objective_data):
         theta=1e-3,
         lambda_g=0.7,
         lambda_l=1.3,
-        global_style_layer_weights={"block1_conv2": 2.0, "block3_conv3": 0.5},
-        local_style_layer_weights={"block2_conv1": 0.25},
+        layer_weights={"global_style": {"block1_conv2": 2.0, "block3_conv3": 0.5},
+                       "local_style": {"block2_conv1": 0.25}},
     )
     objective = PurificationObjective(net, weights)
     targets = objective.style_targets(style, style_labels)
@@ -444,12 +444,12 @@ def test_term_table_names_every_weighted_term(objective_data):
     outputs, contents, labels, style, style_labels = objective_data
     net = FakeLossNetwork()
     weights = LossWeights(alpha=3.0, beta=50.0, theta=1e-3, lambda_g=0.7, lambda_l=1.3,
-                          global_style_layer_weights={"block1_conv2": 2.0})
+                          layer_weights={"global_style": {"block1_conv2": 2.0}})
     objective = PurificationObjective(net, weights)
     rows = objective.terms()
     roles = {(t.role, t.layer) for t in rows}
     for role in ("global_content", "local_content", "global_style", "local_style"):
-        assert {(role, layer) for layer in weights.layers(role)} <= roles
+        assert {(role, layer) for layer in weights.layers[role]} <= roles
     row = next(t for t in rows if t.role == "global_style" and t.layer == "block1_conv2")
     assert row.function == "global_style_loss" and row.weight == pytest.approx(50.0 * 0.7 * 2.0)
     assert [t.role for t in rows][-1] == "tv" and "local_style_loss" in objective.describe()
@@ -465,6 +465,26 @@ def test_term_table_names_every_weighted_term(objective_data):
         if t.role == "tv":
             total += t.weight * float(tf.reduce_mean(total_variation_loss(outputs)))
         else:
-            value = objective_module.role_loss(t.role, t.layer, feats_o[t.layer], feats_i[t.layer], one_hot, targets)
+            role = objective_module.ROLE_RECORDS[t.role]
+            value = role.loss(t.layer, feats_o[t.layer], feats_i[t.layer], one_hot, targets)
             total += t.weight * float(tf.reduce_mean(value))
     np.testing.assert_allclose(float(got["total"]), total, rtol=RTOL)
+
+
+def test_loss_weights_are_keyed_by_role_and_reject_unknown_roles():
+    from purify_tf.errors import ConfigError
+    from purify_tf.losses.roles import ROLE_RECORDS
+    from purify_tf.losses.weights import DEFAULT_LAYERS, ROLES
+
+    weights = LossWeights(layers={"global_style": ["block1_conv2"]},
+                          layer_weights={"local_style": {"block2_conv1": 0.25}})
+    assert weights.layers["global_style"] == ("block1_conv2",)
+    assert weights.layers["local_content"] == DEFAULT_LAYERS["local_content"]
+    assert weights.layer_weight("local_style", "block2_conv1") == 0.25
+    assert weights.layer_weight("local_style", "block1_conv1") == 1.0
+    # The metadata form names roles as keys, readable without knowing the dataclass.
+    saved = weights.to_dict()
+    assert saved["layers"]["global_style"] == ("block1_conv2",) and set(saved["layer_weights"]) == set(ROLES)
+    assert tuple(ROLE_RECORDS) == ROLES
+    with pytest.raises(ConfigError, match="global_styles"):
+        LossWeights(layers={"global_styles": ("block1_conv2",)})

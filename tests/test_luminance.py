@@ -18,7 +18,7 @@ from purify_tf.losses.luminance import (
     luminance_prior_loss,
 )
 from purify_tf.models.illumination import IlluminationNormalization
-from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
+from purify_tf.models.transformer import build_transformer, front_end_of, with_precision
 
 
 def np_coarse(images: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -106,7 +106,8 @@ def test_residual_transformer_starts_as_identity_or_front_end_and_saves(tmp_path
     plain = build_transformer("paper", residual=True)
     np.testing.assert_allclose(plain(x, training=False).numpy(), x.numpy(), atol=1e-3)
     model = build_transformer("paper", residual=True, illumination=True)
-    front = model.get_layer(ILLUMINATION_LAYER)
+    front = front_end_of(model)
+    assert front_end_of(plain) is None and isinstance(front, IlluminationNormalization)
     front.set_prior(fit_luminance_prior(synthetic_set))
     np.testing.assert_allclose(model(x, training=False).numpy(), front(x).numpy(), atol=1e-3)
     assert not front.trainable_weights
@@ -120,3 +121,6 @@ def test_residual_transformer_starts_as_identity_or_front_end_and_saves(tmp_path
     model.save(path)
     again = keras.saving.load_model(path)
     np.testing.assert_allclose(again(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-3)
+    # The front end is found by type in a loaded model and stays float32 under any precision.
+    assert front_end_of(again) is not None
+    assert front_end_of(with_precision(again, "bfloat16")).compute_dtype == "float32"

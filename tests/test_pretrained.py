@@ -73,10 +73,10 @@ def test_save_pretrained_halves_the_file_and_loads_back_as_float32(tmp_path):
 
     from purify_tf.data.renderer import render_eyes
     from purify_tf.losses.luminance import fit_luminance_prior
-    from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
+    from purify_tf.models.transformer import build_transformer, front_end_of
 
     model = build_transformer("paper", residual=True, illumination=True)
-    model.get_layer(ILLUMINATION_LAYER).set_prior(
+    front_end_of(model).set_prior(
         fit_luminance_prior(render_eyes(64, 32, 48, domain="synthetic", seed=1)["image"]))
     full = tmp_path / "full.keras"
     model.save(full)

@@ -32,13 +32,13 @@ def test_set_targets_are_mean_normalised_grams(net):
     eyes = render_eyes(3, 32, 48, domain="synthetic", seed=1)
     objective = PurificationObjective(net, LossWeights())
     targets = objective.style_set_targets(eyes["image"], eyes["mask"], batch_size=2)
-    name = objective.weights.global_style_layers[0]
+    name = objective.weights.layers["global_style"][0]
     feats = [net(tf.constant(eyes["image"][i : i + 1], tf.float32))[name].numpy()[0] for i in range(3)]
     want = np.mean([_np_normalised_gram(f)[0] for f in feats], axis=0)
     np.testing.assert_allclose(targets["gram"][name].numpy()[0], want, rtol=1e-4)
     assert float(targets["positions"][name]) == 1.0
     # Local (pupil class, at full resolution for block1): mean over images where present.
-    local = objective.weights.local_style_layers[0]
+    local = objective.weights.layers["local_style"][0]
     lf = [net(tf.constant(eyes["image"][i : i + 1], tf.float32))[local].numpy()[0] for i in range(3)]
     present = [(eyes["mask"][i] == 2).any() for i in range(3)]
     grams = [_np_normalised_gram(lf[i], (eyes["mask"][i] == 2).astype(np.float64))[0]

@@ -176,10 +176,8 @@ def test_mixed_precision_features_give_float32_losses():
         net = vgg.build_loss_network("vgg16", "random", layers=["block1_conv1", "block1_conv2"])
         assert net(_image(16, 16, 1))["block1_conv1"].dtype == "float16"
         weights = LossWeights(
-            global_content_layers=("block1_conv2",),
-            local_content_layers=("block1_conv2",),
-            global_style_layers=("block1_conv2",),
-            local_style_layers=("block1_conv1",),
+            layers={"global_content": ("block1_conv2",), "local_content": ("block1_conv2",),
+                    "global_style": ("block1_conv2",), "local_style": ("block1_conv1",)},
         )
         objective = PurificationObjective(net, weights)
         labels = np.zeros((1, 16, 16), np.int32)

@@ -9,6 +9,7 @@ from pathlib import Path
 from absl import flags, logging
 
 from purify_tf.data.readers import KINDS as READER_KINDS
+from purify_tf.hyperparameters import LR_SCHEDULES, TrainingDefaults
 
 FLAGS = flags.FLAGS
 
@@ -50,21 +51,21 @@ def define_content_flags() -> None:
     )
 
 
-def define_purifier_flags(height: int, width: int, batch_size: int, learning_rate: float, lr_schedule: str,
-                          alpha: float, beta: float, theta: float, images: str = "Training image") -> None:
-    """Image size, optimiser and objective weights of purifier training (defaults per job)."""
-    flags.DEFINE_integer("height", height, f"{images} height (divisible by 8).")
-    flags.DEFINE_integer("width", width, f"{images} width (divisible by 8).")
-    flags.DEFINE_integer("batch_size", batch_size, "Global batch size of the purifier, split across replicas.")
-    flags.DEFINE_float("learning_rate", learning_rate, "Adam learning rate (the start of the schedule).")
-    flags.DEFINE_enum("lr_schedule", lr_schedule, ["constant", "cosine"],
+def define_purifier_flags(defaults: TrainingDefaults, images: str = "Training image") -> None:
+    """Image size, optimiser and objective weights of purifier training (``defaults``: the job's,
+    from purify_tf.hyperparameters, which the config dataclasses share)."""
+    flags.DEFINE_integer("height", defaults.height, f"{images} height (divisible by 8).")
+    flags.DEFINE_integer("width", defaults.width, f"{images} width (divisible by 8).")
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Global batch size of the purifier, split across replicas.")
+    flags.DEFINE_float("learning_rate", defaults.learning_rate, "Adam learning rate (the start of the schedule).")
+    flags.DEFINE_enum("lr_schedule", defaults.lr_schedule, list(LR_SCHEDULES),
                       "Learning-rate schedule: constant (the paper) or cosine decay to 1% at the last step.")
-    flags.DEFINE_float("alpha", alpha, "Weight alpha of the content terms (balanced layer weights: of the mean "
-                       "relative feature error).")
-    flags.DEFINE_float("beta", beta, "Weight beta of the style terms (balanced layer weights: of the mean relative "
-                       "Gram error).")
-    flags.DEFINE_float("theta", theta, "Weight theta of the total-variation term (paper: 1e-7 to 1e-5; balanced "
-                       "layer weights: relative to a synthetic eye's own TV).")
+    flags.DEFINE_float("alpha", defaults.alpha, "Weight alpha of the content terms (balanced layer weights: of the "
+                       "mean relative feature error).")
+    flags.DEFINE_float("beta", defaults.beta, "Weight beta of the style terms (balanced layer weights: of the mean "
+                       "relative Gram error).")
+    flags.DEFINE_float("theta", defaults.theta, "Weight theta of the total-variation term (paper: 1e-7 to 1e-5; "
+                       "balanced layer weights: relative to a synthetic eye's own TV).")
     for name in ("height", "width", "batch_size"):
         require_positive_int(name)
     require_multiple("height", 8)
@@ -74,9 +75,9 @@ def define_purifier_flags(height: int, width: int, batch_size: int, learning_rat
         require_non_negative(name)
 
 
-def define_style_set_flags(set_size: int = 64, seed: int = 7) -> None:
-    flags.DEFINE_integer("style_set_size", set_size, "Synthetic renderer eyes in the style set.")
-    flags.DEFINE_integer("style_seed", seed, "Renderer seed of the synthetic style image(s).")
+def define_style_set_flags(defaults: TrainingDefaults) -> None:
+    flags.DEFINE_integer("style_set_size", defaults.style_set_size, "Synthetic renderer eyes in the style set.")
+    flags.DEFINE_integer("style_seed", defaults.style_seed, "Renderer seed of the synthetic style image(s).")
     require_positive_int("style_set_size")
 
 
@@ -175,9 +176,9 @@ def flag_settings() -> dict:
             if not FLAGS.find_module_defining_flag(name, "").startswith("absl")}
 
 
-def layer_overrides(**roles: list[str] | None) -> dict[str, list[str]]:
-    """LossWeights keyword overrides for the layer lists the user gave."""
-    return {f"{role}_layers": list(layers) for role, layers in roles.items() if layers}
+def layer_overrides(**roles: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """``LossWeights.layers`` for the roles whose layer lists the user gave (the others keep theirs)."""
+    return {role: tuple(layers) for role, layers in roles.items() if layers}
 
 
 # ----------------------------------------------------------------------------- data

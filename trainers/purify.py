@@ -14,20 +14,21 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
+from purify_tf.hyperparameters import GAMMA, LAMBDA_G, LAMBDA_L, LAYER_WEIGHTINGS, PURIFY, USE_MASKS
 from trainers import common
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model_dir", "runs/purify", "Directory for checkpoints, TensorBoard logs and the final model.")
 flags.DEFINE_enum("config", "paper", ["paper", "johnson"], "Transformer architecture: the paper's or Johnson et al.'s.")
-flags.DEFINE_enum("loss", "masked", ["masked", "plain"], "masked: the paper's semantic objective; plain: Johnson's perceptual loss.")
+flags.DEFINE_bool("use_masks", USE_MASKS, "The paper's semantic objective with the local (masked) terms; "
+                  "--nouse_masks: Johnson et al.'s plain perceptual loss.")
 flags.DEFINE_enum("norm", "batch", ["batch", "instance"], "Normalisation layers in f_W.")
 flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"], "Upsampling: fractionally-strided convs or resize-convolution.")
 flags.DEFINE_float("dropout_rate", None, "Dropout in the residual blocks (default: the config's preset).")
-flags.DEFINE_integer("train_steps", 50_000, "Total training iterations.")
-common.define_purifier_flags(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
-                             alpha=1e2, beta=1e4, theta=1e-6)
-flags.DEFINE_float("gamma", 0.0, "Weight gamma of the low-frequency luminance term (Mahalanobis distance of the "
+flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
+common.define_purifier_flags(PURIFY)
+flags.DEFINE_float("gamma", GAMMA, "Weight gamma of the low-frequency luminance term (Mahalanobis distance of the "
                    "output's coarse log-luminance map under the style set's Gaussian; 0: off, the paper).")
 flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
@@ -35,10 +36,10 @@ flags.DEFINE_bool("residual", False, "Residual output initialised to the identit
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
-flags.DEFINE_float("lambda_g", 1.0, "Weight lambda_g of the global content/style terms.")
-flags.DEFINE_float("lambda_l", 1.0, "Weight lambda_l of the local (masked) content/style terms.")
+flags.DEFINE_float("lambda_g", LAMBDA_G, "Weight lambda_g of the global content/style terms.")
+flags.DEFINE_float("lambda_l", LAMBDA_L, "Weight lambda_l of the local (masked) content/style terms.")
 flags.DEFINE_enum(
-    "layer_weights", "balanced", ["balanced", "unit"],
+    "layer_weighting", PURIFY.layer_weighting, list(LAYER_WEIGHTINGS),
     "Per-layer weights: balanced = each layer's term relative to the style image's energy at that "
     "layer (ImageNet VGG layers differ by orders of magnitude); unit = 1.0 for every layer.",
 )
@@ -48,14 +49,12 @@ flags.DEFINE_list("global_style_layers", None, "Layers for global style (default
 flags.DEFINE_list("local_style_layers", None, "Layers for local style (default: block1..5_conv1).")
 common.define_loss_network_flags()
 common.define_content_flags()
-common.define_style_set_flags(set_size=64, seed=7)
+common.define_style_set_flags(PURIFY)
 common.define_fcn_flags(steps=600, batch_size=16)
 flags.DEFINE_enum("style_source", "image", ["image", "folder", "renderer"],
                   "Style target: image = one style image (the paper; --style_image or the render of "
                   "--style_seed), folder = synthetic eye images in --style_dir, renderer = the renderer's "
                   "synthetic domain (--style_set_size eyes).")
-flags.DEFINE_enum("style_mode", "mean", ["mean", "per_batch"],
-                  "With a style set: mean = the set's mean Grams; per_batch = a new style eye per content eye.")
 flags.DEFINE_string("style_image", None, "Style image file for --style_source=image (default: a synthetic-domain "
                     "render chosen by --style_seed).")
 flags.DEFINE_string("style_dir", None, "Folder of synthetic eye images for --style_source=folder.")
@@ -89,7 +88,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
     weights = LossWeights(
         alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
         lambda_l=FLAGS.lambda_l,
-        **common.layer_overrides(
+        layers=common.layer_overrides(
             global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
             global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
         ),
@@ -97,14 +96,14 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
     return PurifyTrainConfig(
         model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.loss == "masked",
-        layer_weighting=FLAGS.layer_weights, style_mode=FLAGS.style_mode, illumination=FLAGS.illumination,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.use_masks,
+        layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
         provenance={"flags": common.flag_settings(), "style": style_description,
-                    "content": {"reader": FLAGS.content, "path": FLAGS.content_dir, "masks": FLAGS.masks}},
+                    "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks}},
     )
 
 
@@ -133,10 +132,10 @@ def main(argv: list[str]) -> int:
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
     style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, image=FLAGS.style_image,
                            folder=FLAGS.style_dir, set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
-    logging.info("Style: %s (%s)", style.description, FLAGS.style_mode)
+    logging.info("Style: %s", style.description)
     style_mask = style.masks
     mask_fn = None
-    use_masks = FLAGS.loss == "masked"
+    use_masks = FLAGS.use_masks
     if use_masks and FLAGS.masks == "fcn":
         try:
             mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))

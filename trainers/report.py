@@ -16,6 +16,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
+from purify_tf.hyperparameters import REPORT
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -29,10 +30,9 @@ flags.DEFINE_list("variants", ["paper", "johnson", "style_set", "luminance_loss"
                   f"Purifiers to train and compare (the ablation), of {', '.join(VARIANT_NAMES)}.")
 flags.DEFINE_enum("best", "front_end", list(VARIANT_NAMES),
                   "The purifier the real-eye section and Fig. 8 use (must be in --variants).")
-common.define_purifier_flags(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
-                             alpha=10.0, beta=1.0, theta=0.1, images="Training and test image")
-flags.DEFINE_integer("steps", 300, "Training steps of every purifier.")
-common.define_style_set_flags(set_size=64, seed=7)
+common.define_purifier_flags(REPORT, images="Training and test image")
+flags.DEFINE_integer("steps", REPORT.steps, "Training steps of every purifier.")
+common.define_style_set_flags(REPORT)
 flags.DEFINE_integer("eval_every", 100, "Score gaze (kNN, SVR) on held-out real eyes every N training steps.")
 common.define_fcn_flags(steps=300, batch_size=16)
 flags.DEFINE_integer("gaze_train_n", 2000, "Synthetic training eyes for the gaze estimators.")

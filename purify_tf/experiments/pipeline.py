@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
+from purify_tf.hyperparameters import REPORT
 
 SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
@@ -35,7 +36,7 @@ class ReportConfig:
     sections: tuple[str, ...] = SECTIONS
     variants: tuple[str, ...] = ("paper", "johnson", "style_set", "luminance_loss", "front_end")
     best: str = "front_end"
-    train: TrainSettings = TrainSettings(height=48, width=72, steps=300)
+    train: TrainSettings = TrainSettings(height=REPORT.height, width=REPORT.width, steps=REPORT.steps)
     fcn_steps: int = 300
     fcn_batch_size: int = 16
     gaze_train_n: int = 2000
@@ -250,17 +251,13 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
     from purify_tf.data.renderer import render_eyes
     from purify_tf.experiments.objective_curve import objective_curves
     from purify_tf.losses.luminance import fit_luminance_prior
-    from purify_tf.losses.objective import (
-        LossWeights,
-        PurificationObjective,
-        balanced_layer_weights,
-    )
-    from purify_tf.models.transformer import ILLUMINATION_LAYER
+    from purify_tf.losses.objective import LossWeights, build_objective
+    from purify_tf.models.transformer import front_end_of
 
     variant = VARIANTS[cfg.best]
+    layer = front_end_of(model)
     front_end = None
-    if variant.illumination:
-        layer = model.get_layer(ILLUMINATION_LAYER)
+    if layer is not None:
 
         def front_end(x: np.ndarray) -> np.ndarray:
             return layer(tf.constant(x, tf.float32)).numpy()
@@ -271,13 +268,11 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
         stage(f"objective vs Gatys at {ch}x{cw}")
         styles = render_eyes(cfg.train.style_set_size, ch, cw, domain="synthetic", seed=cfg.train.style_seed)
         prior = fit_luminance_prior(render_eyes(512, ch, cw, domain="synthetic", seed=cfg.train.style_seed + 1)["image"])
-        smasks = np.asarray(mask_fn(tf.constant(styles["image"], tf.float32)))
-        objective = PurificationObjective(
+        objective, targets = build_objective(
             loss_network, LossWeights(alpha=cfg.train.alpha, beta=cfg.train.beta, theta=cfg.train.theta,
                                       gamma=variant.gamma),
-            use_masks=True, luminance_prior=prior if variant.gamma > 0 else None)
-        objective.weights = balanced_layer_weights(objective, styles["image"][:16], smasks[:16])
-        targets = objective.style_set_targets(styles["image"], smasks)
+            use_masks=True, layer_weighting=cfg.train.layer_weighting, style_images=styles["image"],
+            mask_fn=mask_fn, luminance_prior=prior)
         eyes = render_eyes(cfg.curve_n, ch, cw, domain="real", seed=cfg.seed + 31_337)
         curves.append(objective_curves(
             model, objective, eyes["image"], np.asarray(mask_fn(tf.constant(eyes["image"], tf.float32))),

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from purify_tf.hyperparameters import REPORT
 from purify_tf.losses.objective import LossWeights
 from purify_tf.training.inputs import RendererSource
 from purify_tf.training.style_source import load_style_set
@@ -58,15 +59,15 @@ class TrainSettings:
     height: int
     width: int
     steps: int
-    batch_size: int = 4
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"
-    alpha: float = 1.0
-    beta: float = 1.0
-    theta: float = 0.1
-    layer_weighting: str = "balanced"
-    style_seed: int = 7
-    style_set_size: int = 64
+    batch_size: int = REPORT.batch_size
+    learning_rate: float = REPORT.learning_rate
+    lr_schedule: str = REPORT.lr_schedule
+    alpha: float = REPORT.alpha
+    beta: float = REPORT.beta
+    theta: float = REPORT.theta
+    layer_weighting: str = REPORT.layer_weighting
+    style_seed: int = REPORT.style_seed
+    style_set_size: int = REPORT.style_set_size
     eval_every: int = 0
     seed: int = 0
     progress: bool = False

@@ -251,7 +251,7 @@ def _settings_md(results: dict[str, Any]) -> list[str]:
     return md
 
 
-# What each --layer_weights setting does (a description of the rule applied, not a measurement).
+# What each layer_weighting setting does (a description of the rule applied, not a measurement).
 LAYER_WEIGHTING_NOTES = {
     "balanced": "Weights by the balanced rule (docs/DESIGN.md): each content/style role is the mean relative error over its VGG "
                 "layers (each layer's term divided by its value for all-zero features, averaged over the style "

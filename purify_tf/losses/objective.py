@@ -21,37 +21,29 @@ local terms are then not computed (reported as 0) and no masks are needed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import tensorflow as tf
 
-from purify_tf.conventions import NUM_CLASSES
 from purify_tf.errors import ConfigError
-from purify_tf.losses.content import global_content_loss, local_content_loss
+from purify_tf.hyperparameters import LAYER_WEIGHTINGS
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
 from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
-from purify_tf.losses.masks import downsample_masks, mask_areas, one_hot_masks
-from purify_tf.losses.style import AREA_EPS, global_style_loss, local_style_loss
+from purify_tf.losses.masks import mask_areas
+from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
+from purify_tf.losses.style import AREA_EPS
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.losses.weights import ROLES, LossWeights
-from purify_tf.models.vgg import layer_stride
 
-__all__ = ["ROLES", "ROLE_TABLE", "LossWeights", "PurificationObjective", "Term", "balanced_layer_weights", "role_loss"]
+__all__ = ["BALANCE_IMAGES", "ROLES", "ROLE_RECORDS", "LossWeights", "PurificationObjective", "Role", "Term",
+           "balanced_layer_weights", "build_objective"]
+
+BALANCE_IMAGES = 16  # style eyes that estimate the balanced layer weights (as well as the whole set)
 
 
-# The objective's terms as a table, in the spirit of a PerceptualCriterion: per role the paper's
-# equation, the function that computes it per image, and the factor it enters the total with.
-ROLE_TABLE: dict[str, dict[str, Any]] = {
-    "global_content": {"equation": "l_gc = 1/(2NM) sum (F[O] - F[I])^2 (Eq. 8)",
-                       "function": global_content_loss, "scale": lambda w: w.alpha * w.lambda_g},
-    "local_content": {"equation": "l_lc = sum_c 1/(2NM) sum (F[O] S_c[I] - F[I] S_c[I])^2 (Eq. 9)",
-                      "function": local_content_loss, "scale": lambda w: w.alpha * w.lambda_l},
-    "global_style": {"equation": "l_gs = 1/(4N^2) sum (G[O]/M_O - G[S]/M_S)^2 (Eq. 13)",
-                     "function": global_style_loss, "scale": lambda w: w.beta * w.lambda_g},
-    "local_style": {"equation": "l_ls = sum_c 1/(4N^2) sum (G_c[O]/M_c[I] - G_c[S]/M_c[S])^2 (Eq. 14)",
-                    "function": local_style_loss, "scale": lambda w: w.beta * w.lambda_l},
-}
+def _mean(x: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.cast(x, tf.float32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,43 +55,6 @@ class Term:
     weight: float  # the factor in the total (alpha/beta * lambda * layer weight, theta * tv_scale, gamma)
     function: str  # the module-level function that computes it per image
     equation: str
-
-
-def _mean(x: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.cast(x, tf.float32))
-
-
-def _stride(name: str) -> int | None:
-    """The input-to-tap stride of a VGG ``blockK_convJ`` layer (None for other names)."""
-    return layer_stride(name) if name.startswith("block") and "_conv" in name else None
-
-
-def _spatial_hw(features: tf.Tensor) -> tf.Tensor:
-    return tf.shape(features)[1:3]
-
-
-def _as_one_hot(masks: tf.Tensor) -> tf.Tensor:
-    """Integer (B, H, W) labels or one-hot (B, H, W, K) -> float32 one-hot."""
-    masks = tf.convert_to_tensor(masks)
-    if masks.shape.rank == 3:
-        return one_hot_masks(masks, NUM_CLASSES)
-    return tf.cast(masks, tf.float32)
-
-
-def role_loss(role: str, layer: str, f_out: tf.Tensor, f_in: tf.Tensor | None, one_hot, targets) -> tf.Tensor:
-    """The per-image value (B,) of ``role`` at ``layer``: the table's function on its arguments.
-
-    ``f_out``/``f_in``: output and content features at ``layer``; ``one_hot``: the contents'
-    full-resolution one-hot masks (downsampled here to the layer); ``targets``: style targets.
-    """
-    if role == "global_content":
-        return global_content_loss(f_out, f_in)
-    if role == "global_style":
-        return global_style_loss(f_out, targets["gram"][layer], targets["positions"][layer])
-    masks = downsample_masks(one_hot, _spatial_hw(f_out), _stride(layer))
-    if role == "local_content":
-        return local_content_loss(f_out, f_in, masks)
-    return local_style_loss(f_out, masks, targets["class_gram"][layer], targets["class_area"][layer])
 
 
 class PurificationObjective:
@@ -115,12 +70,13 @@ class PurificationObjective:
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
         self.use_masks = bool(use_masks)
-        roles = ROLES if self.use_masks else ("global_content", "global_style")
+        # The plain perceptual loss (no masks) has no local terms.
+        roles = tuple(role for role in ROLES if self.use_masks or not ROLE_RECORDS[role].local)
         self.roles = roles
         available = getattr(loss_network, "layers", None)
         if available is not None:
             missing = sorted(
-                {name for role in roles for name in self.weights.layers(role)} - set(available)
+                {name for role in roles for name in self.weights.layers[role]} - set(available)
             )
             if missing:
                 raise ConfigError(
@@ -151,17 +107,17 @@ class PurificationObjective:
             )
         features = self._features(style_image)
         targets: dict[str, Any] = {"gram": {}, "positions": {}}
-        for name in self.weights.layers("global_style"):
+        for name in self.weights.layers["global_style"]:
             f = features[name]
             hw = tf.shape(f)[1:3]
             targets["gram"][name] = gram_matrix(f)
             targets["positions"][name] = tf.cast(hw[0] * hw[1], tf.float32)
         if self.use_masks:
-            one_hot = _as_one_hot(style_mask)
+            one_hot = as_one_hot(style_mask)
             targets["class_gram"], targets["class_area"] = {}, {}
-            for name in self.weights.layers("local_style"):
+            for name in self.weights.layers["local_style"]:
                 f = features[name]
-                masks = downsample_masks(one_hot, _spatial_hw(f), _stride(name))
+                masks = layer_masks(one_hot, f, name)
                 targets["class_gram"][name] = class_gram_matrices(f, masks)
                 targets["class_area"][name] = mask_areas(masks)
         return targets
@@ -206,12 +162,12 @@ class PurificationObjective:
         """Content features (and one-hot masks), computed once when the same contents are
         optimised over many iterations (the Gatys baseline); pass as ``content_targets=``."""
         features = self._features(contents)
-        layers = set(self.weights.layers("global_content"))
+        layers = set(self.weights.layers["global_content"])
         if self.use_masks:
-            layers |= set(self.weights.layers("local_content"))
+            layers |= set(self.weights.layers["local_content"])
         targets: dict[str, Any] = {"features": {n: features[n] for n in layers}}
         targets["masks"] = (
-            _as_one_hot(content_masks) if self.use_masks and content_masks is not None else None
+            as_one_hot(content_masks) if self.use_masks and content_masks is not None else None
         )
         return targets
 
@@ -221,9 +177,9 @@ class PurificationObjective:
         """The objective as a table: one :class:`Term` per (role, layer), then TV and luminance."""
         w = self.weights
         rows = [
-            Term(role, layer, float(ROLE_TABLE[role]["scale"](w) * w.layer_weight(role, layer)),
-                 ROLE_TABLE[role]["function"].__name__, ROLE_TABLE[role]["equation"])
-            for role in self.roles for layer in w.layers(role)
+            Term(role, layer, float(ROLE_RECORDS[role].scale(w) * w.layer_weight(role, layer)),
+                 ROLE_RECORDS[role].function.__name__, ROLE_RECORDS[role].equation)
+            for role in self.roles for layer in w.layers[role]
         ]
         rows.append(Term("tv", "pixels", float(w.theta * w.tv_scale), total_variation_loss.__name__,
                          "TV(O) = sum of squared neighbour differences"))
@@ -245,12 +201,12 @@ class PurificationObjective:
             both = self._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
             out_f = {name: f[:batch] for name, f in both.items()}
             in_f = {name: f[batch:] for name, f in both.items()}
-            one_hot = _as_one_hot(content_masks) if self.use_masks else None
+            one_hot = as_one_hot(content_masks) if self.use_masks else None
             return out_f, in_f, one_hot
         out_f = self._features(outputs)
         one_hot = content_targets.get("masks") if self.use_masks else None
         if self.use_masks and one_hot is None:
-            one_hot = _as_one_hot(content_masks)
+            one_hot = as_one_hot(content_masks)
         return out_f, content_targets["features"], one_hot
 
     def __call__(
@@ -278,14 +234,14 @@ class PurificationObjective:
         out_f, in_f, one_hot = self._feature_pairs(outputs, contents, content_masks, content_targets)
         values = dict.fromkeys(ROLES, tf.constant(0.0, tf.float32))
         for role in self.roles:
-            for name in w.layers(role):
-                value = role_loss(role, name, out_f[name], in_f.get(name), one_hot, targets)
+            for name in w.layers[role]:
+                value = ROLE_RECORDS[role].loss(name, out_f[name], in_f.get(name), one_hot, targets)
                 values[role] += w.layer_weight(role, name) * _mean(value)
         values["tv"] = _mean(total_variation_loss(outputs))
         values["luminance"] = tf.constant(0.0, tf.float32)
         if self.luminance_prior is not None:
             values["luminance"] = _mean(luminance_prior_loss(outputs, self.luminance_prior))
-        total = sum(ROLE_TABLE[role]["scale"](w) * values[role] for role in ROLES)
+        total = sum(ROLE_RECORDS[role].scale(w) * values[role] for role in ROLES)
         total += w.theta * w.tv_scale * values["tv"] + w.gamma * values["luminance"]
         return {"total": total, **values}
 
@@ -293,7 +249,7 @@ class PurificationObjective:
 def balanced_layer_weights(
     objective: PurificationObjective, style_images, style_masks=None, batch_size: int = 16
 ) -> LossWeights:
-    """The rule that makes alpha, beta, theta and gamma mean what they say (``--layer_weights=balanced``).
+    """The rule that makes alpha, beta, theta and gamma mean what they say (``--layer_weighting=balanced``).
 
     With unnormalised ImageNet VGG features, layer magnitudes differ by orders of magnitude (a
     conv1 tap of block 4 outweighs block 1 by ~1e3 in the Gram loss), so with unit weights one
@@ -321,15 +277,12 @@ def balanced_layer_weights(
         masks = masks[None]
     n = int(images.shape[0])
     energy, tv_total = _zero_feature_energies(objective, images, masks, batch_size)
-    new = dataclasses.replace(weights)
+    tables = {role: dict(table) for role, table in weights.layer_weights.items()}
     for role in objective.roles:
-        table = dict(getattr(weights, f"{role}_layer_weights"))
-        count = len(weights.layers(role))
-        for name in weights.layers(role):
-            table[name] = weights.layer_weight(role, name) / (count * max(energy[(role, name)] / n, 1e-12))
-        setattr(new, f"{role}_layer_weights", table)
-    new.tv_scale = 1.0 / max(tv_total / n, 1e-12)
-    return new
+        count = len(weights.layers[role])
+        for name in weights.layers[role]:
+            tables[role][name] = weights.layer_weight(role, name) / (count * max(energy[(role, name)] / n, 1e-12))
+    return dataclasses.replace(weights, layer_weights=tables, tv_scale=1.0 / max(tv_total / n, 1e-12))
 
 
 def _zero_feature_energies(objective: PurificationObjective, images, masks, batch_size: int):
@@ -341,12 +294,58 @@ def _zero_feature_energies(objective: PurificationObjective, images, masks, batc
         part = images[start : start + batch_size]
         part_masks = None if masks is None else masks[start : start + batch_size]
         features = objective._features(part)
-        one_hot = _as_one_hot(part_masks) if part_masks is not None else None
+        one_hot = as_one_hot(part_masks) if part_masks is not None else None
         targets = objective.style_targets(part, part_masks)
         for role in objective.roles:
-            for name in objective.weights.layers(role):
+            for name in objective.weights.layers[role]:
                 f = features[name]
-                value = role_loss(role, name, tf.zeros_like(f), f, one_hot, targets)
+                value = ROLE_RECORDS[role].loss(name, tf.zeros_like(f), f, one_hot, targets)
                 energy[(role, name)] = energy.get((role, name), 0.0) + float(tf.reduce_sum(value))
         tv_total += float(tf.reduce_sum(total_variation_loss(part)))
     return energy, tv_total
+
+
+def label_style_set(style_images, mask_fn: Callable[[tf.Tensor], tf.Tensor], batch_size: int = 32) -> tf.Tensor:
+    """(N, H, W) int32 labels of a style set from ``mask_fn`` (the coarse FCN), in batches."""
+    images = tf.convert_to_tensor(style_images, tf.float32)
+    return tf.concat([tf.cast(mask_fn(images[i : i + batch_size]), tf.int32)
+                      for i in range(0, int(images.shape[0]), batch_size)], axis=0)
+
+
+def build_objective(
+    loss_network,
+    weights: LossWeights,
+    *,
+    use_masks: bool,
+    layer_weighting: str,
+    style_images,
+    style_masks=None,
+    mask_fn: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    luminance_prior: LuminancePrior | None = None,
+    balance_images: int = BALANCE_IMAGES,
+) -> tuple[PurificationObjective, dict[str, Any]]:
+    """The objective and its style targets, built once from the style set (N, H, W, 3).
+
+    Why one function: the trainer, the report and the saved purifier's metadata must describe
+    the same objective. With masks, the style set's labels are ``style_masks`` or, when absent,
+    ``mask_fn``'s. ``layer_weighting="balanced"`` sets the per-layer weights from the first
+    ``balance_images`` style eyes (:func:`balanced_layer_weights`); the luminance term is part of
+    the objective only when ``weights.gamma > 0``. Returns ``(objective, style_targets)``.
+    """
+    if layer_weighting not in LAYER_WEIGHTINGS:
+        raise ConfigError(f"layer_weighting must be one of {LAYER_WEIGHTINGS}, got {layer_weighting!r}")
+    images = tf.convert_to_tensor(style_images, tf.float32)
+    masks = None
+    if use_masks:
+        if style_masks is not None:
+            masks = tf.convert_to_tensor(style_masks)
+        elif mask_fn is not None:
+            masks = label_style_set(images, mask_fn)
+    prior = luminance_prior if weights.gamma > 0 else None
+    objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior)
+    if layer_weighting == "balanced":
+        balanced = balanced_layer_weights(
+            objective, images[:balance_images], None if masks is None else masks[:balance_images]
+        )
+        objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior)
+    return objective, objective.style_set_targets(images, masks)

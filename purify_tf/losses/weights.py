@@ -1,15 +1,19 @@
 """Weights of the purification objective: alpha, beta, theta, gamma, lambda and per-layer weights.
 
 The roles are the four perceptual terms of the paper; each weighs its layers (the VGG taps of
-docs/DESIGN.md's layer table) with a per-layer weight, 1.0 unless set (``--layer_weights=unit``)
-or computed by ``objective.balanced_layer_weights``.
+docs/DESIGN.md's layer table) with a per-layer weight, 1.0 unless set (``--layer_weighting=unit``)
+or computed by ``objective.balanced_layer_weights``. Layers and layer weights are mappings keyed
+by role, so that a role is looked up, never spelt into an attribute name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from purify_tf.errors import ConfigError
+from purify_tf.hyperparameters import GAMMA, LAMBDA_G, LAMBDA_L, PURIFY
 from purify_tf.models.vgg import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
@@ -18,51 +22,50 @@ from purify_tf.models.vgg import (
 )
 
 ROLES = ("global_content", "local_content", "global_style", "local_style")
+DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
+    "global_content": GLOBAL_CONTENT_LAYERS,
+    "local_content": LOCAL_CONTENT_LAYERS,
+    "global_style": GLOBAL_STYLE_LAYERS,
+    "local_style": LOCAL_STYLE_LAYERS,
+}
 
 
-def _unit_weights(layers: tuple[str, ...]) -> dict[str, float]:
-    return dict.fromkeys(layers, 1.0)
+def _check_roles(field: str, table: Mapping[str, Any]) -> None:
+    unknown = sorted(set(table) - set(ROLES))
+    if unknown:
+        raise ConfigError(f"LossWeights.{field}: unknown roles {unknown}; the roles are {list(ROLES)}")
 
 
 @dataclasses.dataclass
 class LossWeights:
-    """Weights of the total objective; per-layer weights default to 1.0 for each tapped layer."""
+    """Weights of the total objective (defaults: the paper's section 4.1 values).
 
-    alpha: float = 1e2
-    beta: float = 1e4
-    theta: float = 1e-6
-    gamma: float = 0.0
+    ``layers`` maps a role to its loss-network taps (roles not given keep DESIGN.md's);
+    ``layer_weights`` maps a role to ``{layer: weight}`` (a layer missing there weighs 1.0).
+    """
+
+    alpha: float = PURIFY.alpha
+    beta: float = PURIFY.beta
+    theta: float = PURIFY.theta
+    gamma: float = GAMMA
     tv_scale: float = 1.0
-    lambda_g: float = 1.0
-    lambda_l: float = 1.0
-    global_content_layers: tuple[str, ...] = GLOBAL_CONTENT_LAYERS
-    local_content_layers: tuple[str, ...] = LOCAL_CONTENT_LAYERS
-    global_style_layers: tuple[str, ...] = GLOBAL_STYLE_LAYERS
-    local_style_layers: tuple[str, ...] = LOCAL_STYLE_LAYERS
-    global_content_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(GLOBAL_CONTENT_LAYERS)
-    )
-    local_content_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(LOCAL_CONTENT_LAYERS)
-    )
-    global_style_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(GLOBAL_STYLE_LAYERS)
-    )
-    local_style_layer_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: _unit_weights(LOCAL_STYLE_LAYERS)
-    )
+    lambda_g: float = LAMBDA_G
+    lambda_l: float = LAMBDA_L
+    layers: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LAYERS))
+    layer_weights: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for role in ROLES:
-            setattr(self, f"{role}_layers", tuple(getattr(self, f"{role}_layers")))
-            setattr(self, f"{role}_layer_weights", dict(getattr(self, f"{role}_layer_weights")))
-
-    def layers(self, role: str) -> tuple[str, ...]:
-        return tuple(getattr(self, f"{role}_layers"))
+        _check_roles("layers", self.layers)
+        _check_roles("layer_weights", self.layer_weights)
+        self.layers = {role: tuple(self.layers.get(role, DEFAULT_LAYERS[role])) for role in ROLES}
+        self.layer_weights = {
+            role: {**dict.fromkeys(self.layers[role], 1.0), **dict(self.layer_weights.get(role, {}))}
+            for role in ROLES
+        }
 
     def layer_weight(self, role: str, layer: str) -> float:
-        """Weight of ``layer`` in ``role``; layers missing from the dict weigh 1.0."""
-        return float(getattr(self, f"{role}_layer_weights").get(layer, 1.0))
+        """Weight of ``layer`` in ``role``; layers missing from the mapping weigh 1.0."""
+        return float(self.layer_weights[role].get(layer, 1.0))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,7 +48,7 @@ CONFIGS: dict[str, TransformerConfig] = {
 }
 NORMS = ("batch", "instance")
 UPSAMPLES = ("deconv", "resize")
-ILLUMINATION_LAYER = "illumination"
+ILLUMINATION_LAYER = "illumination"  # the front end's name in built (and shipped) models; found by type
 SIZE_MULTIPLE = 4
 # Reflect steps: from a 4 px side, 3 + 9 + 27 + 81 px cover any preset padding.
 _REFLECT_STEPS = 4
@@ -243,6 +243,20 @@ def build_transformer(
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "float16", "bfloat16")
+# Layers that compute in float32 under every precision: the output heads and the front end.
+FLOAT32_LAYERS = (ScaledTanh, ResidualOutput, IlluminationNormalization)
+
+
+def front_end_of(model: keras.Model) -> IlluminationNormalization | None:
+    """The illumination front end of a transformer (None without one), found by its type.
+
+    Why by type: saved purifiers name it ``illumination``, but a name is not a contract, and
+    a model has at most one front end, at its input.
+    """
+    found = [layer for layer in model.layers if isinstance(layer, IlluminationNormalization)]
+    if len(found) > 1:
+        raise ValueError(f"{model.name} has {len(found)} illumination front ends; a transformer has at most one")
+    return found[0] if found else None
 
 
 def with_precision(model: keras.Model, policy: str) -> keras.Model:
@@ -261,7 +275,7 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
 
     def clone(layer: layers.Layer) -> layers.Layer:
         config = layer.get_config()
-        if not isinstance(layer, (ScaledTanh, ResidualOutput)) and layer.name != ILLUMINATION_LAYER:
+        if not isinstance(layer, FLOAT32_LAYERS):
             config["dtype"] = policy
         return layer.__class__.from_config(config)
 

@@ -22,9 +22,10 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
+from purify_tf.hyperparameters import LR_SCHEDULES, PURIFY, USE_MASKS
 from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
-from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
-from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
+from purify_tf.losses.objective import LossWeights, build_objective
+from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
@@ -36,8 +37,6 @@ MaskFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 STYLE_MODES = ("mean", "per_batch")
-BALANCE_IMAGES = 16
-LR_SCHEDULES = ("constant", "cosine")
 
 
 def learning_rate_schedule(rate: float, schedule: str, steps: int):
@@ -63,16 +62,18 @@ class PurifyTrainConfig:
     norm: str = "batch"
     upsample: str = "deconv"
     dropout_rate: float | None = None
-    batch_size: int = 4  # global batch, split across replicas
-    learning_rate: float = 1e-4
-    train_steps: int = 50_000
+    batch_size: int = PURIFY.batch_size  # global batch, split across replicas
+    learning_rate: float = PURIFY.learning_rate
+    train_steps: int = PURIFY.steps
     weights: LossWeights = dataclasses.field(default_factory=LossWeights)
-    use_masks: bool = True
-    layer_weighting: str = "balanced"  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
-    style_mode: str = "mean"  # "mean": mean Grams of the style set; "per_batch": a new style eye per content eye
+    use_masks: bool = USE_MASKS
+    layer_weighting: str = PURIFY.layer_weighting  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
+    # "mean": mean Grams of the style set; "per_batch": a new style eye per content eye (measured
+    # no better and twice as slow: only the report's ablation row uses it).
+    style_mode: str = "mean"
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
-    lr_schedule: str = "constant"  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
+    lr_schedule: str = PURIFY.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
     eval_every: int = 0  # gaze evaluation every N steps (0: never); needs a GazeMonitor
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -129,8 +130,7 @@ class PurifyTrainer:
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
         self._build_model_and_optimizer()
-        style_t, mask_t = self._style_set(style_image, style_mask)
-        self._build_objective(loss_network, style_t, mask_t, prior_images)
+        self._build_objective(loss_network, style_image, style_mask, prior_images)
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
@@ -149,6 +149,7 @@ class PurifyTrainer:
                 cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
                 illumination=cfg.illumination, residual=cfg.residual,
             )
+            self.front_end = front_end_of(self.model)  # fixed (no trainable weights); None without one
             optimizer = keras.optimizers.Adam(
                 learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps)
             )
@@ -158,41 +159,25 @@ class PurifyTrainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
-    def _style_set(self, style_image, style_mask) -> tuple[tf.Tensor, tf.Tensor | None]:
-        """The style set (N, H, W, 3) and its labels: given, or the FCN's when the loss is masked."""
-        self.style_image = np.asarray(style_image, np.float32)[None] if np.ndim(style_image) == 3 else np.asarray(style_image, np.float32)
-        self.style_mask = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
-        style_t = tf.constant(self.style_image)
-        mask_t = None if self.style_mask is None else tf.constant(self.style_mask)
-        if self.cfg.use_masks and mask_t is None and self.mask_fn is not None:
-            mask_t = tf.concat([tf.cast(self.mask_fn(style_t[i : i + 32]), tf.int32)
-                                for i in range(0, len(self.style_image), 32)], axis=0)
-            self.style_mask = mask_t.numpy()
-        return style_t, mask_t
-
-    def _build_objective(self, loss_network, style_t: tf.Tensor, mask_t: tf.Tensor | None, prior_images) -> None:
-        """The luminance prior (and the front end's copy of it), the objective, its layer weights
-        and the style targets."""
+    def _build_objective(self, loss_network, style_image, style_mask, prior_images) -> None:
+        """The luminance prior (and the front end's copy of it), then the objective with its style
+        targets (:func:`~purify_tf.losses.objective.build_objective`)."""
         cfg = self.cfg
+        images = np.asarray(style_image, np.float32)
+        self.style_image = images[None] if images.ndim == 3 else images
+        masks = None if style_mask is None else np.asarray(style_mask).reshape(self.style_image.shape[:3])
         self.luminance_prior: LuminancePrior | None = None
         if cfg.weights.gamma > 0 or cfg.illumination:
             self.luminance_prior = fit_luminance_prior(
                 self.style_image if prior_images is None else np.asarray(prior_images)
             )
-        if cfg.illumination:
-            self.model.get_layer(ILLUMINATION_LAYER).set_prior(self.luminance_prior)
-        self.objective = PurificationObjective(
-            loss_network, cfg.weights, use_masks=cfg.use_masks,
-            luminance_prior=self.luminance_prior if cfg.weights.gamma > 0 else None,
+        if self.front_end is not None:
+            self.front_end.set_prior(self.luminance_prior)
+        self.objective, self.targets = build_objective(
+            loss_network, cfg.weights, use_masks=cfg.use_masks, layer_weighting=cfg.layer_weighting,
+            style_images=self.style_image, style_masks=masks, mask_fn=self.mask_fn,
+            luminance_prior=self.luminance_prior,
         )
-        if cfg.layer_weighting == "balanced":
-            # A scale per layer: 16 style eyes estimate it as well as the whole set.
-            self.objective.weights = balanced_layer_weights(
-                self.objective, style_t[:BALANCE_IMAGES], None if mask_t is None else mask_t[:BALANCE_IMAGES]
-            )
-        elif cfg.layer_weighting != "unit":
-            raise ValueError(f"layer_weighting must be 'unit' or 'balanced', got {cfg.layer_weighting!r}")
-        self.targets = self.objective.style_set_targets(style_t, mask_t)
 
     def _build_step_functions(self) -> None:
         """The gradient computation is XLA-compiled as a nested function. Synchronised batch norm
@@ -227,9 +212,7 @@ class PurifyTrainer:
     def loss_contents(self, images: tf.Tensor) -> tf.Tensor:
         """The content the loss compares with: the front end's normalised image when there is one
         (otherwise the content loss would pull the shadows back in)."""
-        if not self.cfg.illumination:
-            return images
-        return self.model.get_layer(ILLUMINATION_LAYER)(images)
+        return images if self.front_end is None else self.front_end(images)
 
     def _gradients(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
         masks = self.content_masks(images, masks)

@@ -1,0 +1,46 @@
+"""The defaults of the purifier's training hyperparameters, each defined once.
+
+Why a module of its own: the config dataclasses (``LossWeights``, ``PurifyTrainConfig``, the
+report's ``TrainSettings``) and the entry points' flags must agree, and flags are parsed before
+TensorFlow is imported, so the values live here, free of TensorFlow. Two sets exist because two
+jobs differ: ``trainers.purify`` (the paper's 256x256, 50k-step training with the paper's
+alpha/beta/theta) and ``trainers.report`` (the CPU-sized ablation with balanced weights, whose
+alpha/beta/theta are ratios of relative errors; docs/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+LAYER_WEIGHTINGS = ("unit", "balanced")  # see losses.objective.balanced_layer_weights
+LR_SCHEDULES = ("constant", "cosine")
+GAMMA = 0.0  # the luminance term: off (not in the paper)
+LAMBDA_G = 1.0  # global terms (paper Eq. 18-19)
+LAMBDA_L = 1.0  # local (masked) terms
+USE_MASKS = True  # the paper's semantic objective; False: Johnson et al.'s perceptual loss
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingDefaults:
+    """Default image size, optimiser, objective weights and style set of one training job."""
+
+    height: int
+    width: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    steps: int
+    alpha: float
+    beta: float
+    theta: float
+    layer_weighting: str
+    style_set_size: int = 64
+    style_seed: int = 7
+
+
+# trainers.purify, PurifyTrainConfig and LossWeights: the paper's section 4.1 values.
+PURIFY = TrainingDefaults(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
+                          steps=50_000, alpha=1e2, beta=1e4, theta=1e-6, layer_weighting="balanced")
+# trainers.report and TrainSettings: configs/report.flags' CPU-sized ablation.
+REPORT = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
+                          steps=300, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
