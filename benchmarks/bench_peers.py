@@ -33,8 +33,6 @@ or faster).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,20 +54,6 @@ def has_native_bf16() -> bool:
     from purify_tf.inference.runtimes import native_bf16
 
     return native_bf16()
-
-
-def round_robin(cases: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
-    """Median/min seconds per case; repeats alternate between the cases."""
-    for _ in range(warmup):
-        for fn in cases.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {n: {"median_s": statistics.median(t), "min_s": min(t), "repeats": len(t)} for n, t in times.items()}
 
 
 def _tf_cases(model: Any, x: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -195,7 +179,7 @@ def time_size(model: Any, height: int, width: int, batch: int, default: str) -> 
         if flat is not None:
             cases.update(_optional("openvino", lambda: _openvino_cases(flat, x, tmp), skipped))
         slow = batch * height * width >= 512 * 512
-        timed = round_robin(cases, repeats=1 if FLAGS.quick else (5 if slow else 7), warmup=common.warmup())
+        timed = common.round_robin(cases, repeats=1 if FLAGS.quick else (5 if slow else 7), warmup=common.warmup())
     ms = {name: 1e3 * t["median_s"] / batch for name, t in timed.items()}
     peers = {n: v for n, v in ms.items() if n in SAME_NETWORK_PEERS}
     best_peer = min(peers, key=peers.get) if peers else None
@@ -212,35 +196,6 @@ def time_size(model: Any, height: int, width: int, batch: int, default: str) -> 
     if "torch_fp32" in ms and fp32 in ms:
         entry["fp32_vs_torch_fp32"] = ms["torch_fp32"] / ms[fp32]
     return entry
-
-
-def matmul_peaks(n: int) -> dict[str, float]:
-    """GFLOP/s of an n x n matmul in float32 and bfloat16, per library (fastest repeat); ``best_*``
-    is the machine's practical peak for dense arithmetic of that type."""
-    import tensorflow as tf
-
-    peaks: dict[str, float] = {}
-
-    def gflops(fn: Callable[[], Any]) -> float:
-        return 2 * n**3 / common.time_call(fn, n_warmup=1, n_repeats=max(3, common.repeats()))["min_s"] / 1e9
-
-    for dtype in ("float32", "bfloat16"):
-        a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
-        fn = tf.function(lambda x: tf.matmul(x, x))
-        peaks[f"tensorflow_{dtype}"] = gflops(lambda fn=fn, a=a: fn(a).numpy())
-    a32 = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    peaks["numpy_float32"] = gflops(lambda: a32 @ a32)
-    try:
-        import torch
-
-        for dtype, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
-            t = torch.from_numpy(a32).to(dtype)
-            peaks[f"torch_{name}"] = gflops(lambda t=t: t @ t)
-    except ImportError:
-        pass
-    for dtype in ("float32", "bfloat16"):
-        peaks[f"best_{dtype}"] = max(v for k, v in peaks.items() if k.endswith(dtype))
-    return peaks
 
 
 def default_case(height: int, width: int) -> str:
@@ -261,17 +216,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     _randomise_batch_norm(model)
     sizes = common.parse_sizes("36x60" if quick else FLAGS.peer_sizes)
     matmul_n = 256 if quick else 2048
-    first_peaks = matmul_peaks(matmul_n)
+    first_peaks = common.matmul_peaks(matmul_n)
     out: dict[str, Any] = {"native_bf16": has_native_bf16(), "sizes": {}}
     for h, w in sizes:
         batch = (2 if quick else FLAGS.peer_eye_batch) if (h, w) == EYE_SIZE else 1
         entry = time_size(model, h, w, batch, default_case(h, w))
         entry["gflop_per_image"] = count_flops("paper", h, w) / 1e9
         out["sizes"][common.size_key(h, w)] = entry
-    # Measured before and after the cases, the better of the two: a shared machine's load moves a
-    # single measurement, and a peak below what the network reaches would be no peak.
-    last_peaks = first_peaks if quick else matmul_peaks(matmul_n)
-    peaks = {k: max(first_peaks[k], last_peaks[k]) for k in first_peaks}
+    # Measured before and after the cases, the better of the two.
+    peaks = common.best_peaks(first_peaks, first_peaks if quick else common.matmul_peaks(matmul_n))
     out["matmul_peaks_gflops"] = peaks
     for entry in out["sizes"].values():
         # Share of this machine's dense-matmul peak of the matching type that each case reaches.
