@@ -109,10 +109,13 @@ def test_quick_export_and_memory_sections(tmp_path):
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
 
 
-def test_quick_peers_section(tmp_path):
-    """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked."""
-    results = run_quick(tmp_path, "peers")
+@pytest.mark.parametrize("mode", ["inprocess", pytest.param("subprocess", marks=pytest.mark.slow)])
+def test_quick_peers_section(tmp_path, mode):
+    """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked.
+    ``subprocess``: each library in its own process on the same saved input and weights."""
+    results = run_quick(tmp_path, "peers", f"--peers_mode={mode}")
     peers = results["peers"]
+    assert peers["mode"] == mode
     entry = peers["sizes"]["36x60"]
     timed = entry["ms_per_image"]
     for case in ("tf_keras_fp32", "tf_folded_fp32", "litert_fp32"):
