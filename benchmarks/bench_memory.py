@@ -15,6 +15,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,14 @@ def child(kind: str, size: int) -> dict[str, Any]:
         fn(x).numpy()
         fn(x).numpy()
     else:
-        network, _ = common.loss_network()
-        setup = status_mb("VmHWM")
-        bench_training.time_training(size, size, 2 if FLAGS.quick else FLAGS.train_batch, 1, network)
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = bench_training.build_trainer(
+                size, size, 2 if FLAGS.quick else FLAGS.train_batch, "float32", FLAGS.train_masks, tmp,
+                style_set_size=bench_training.QUICK_STYLE_SET if FLAGS.quick else None)
+            batches = list(trainer.distributed_dataset(0, 2))
+            setup = status_mb("VmHWM")
+            for batch in batches:
+                trainer.train_step(batch)
     return {"size": size, "setup_hwm_mb": setup, "peak_rss_mb": status_mb("VmHWM")}
 
 

@@ -210,3 +210,128 @@ def run_alone(name: str, run: Callable[[bool], dict[str, Any]], rows: Callable[[
     results = {"machine": machine_info(), name: run(FLAGS.quick)}
     print_rows(title, rows(results[name]))
     print(f"\nwritten: {write_json(results, FLAGS.out)}")
+
+
+def round_robin(cases: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
+    """Median/min seconds per case; repeats alternate between the cases (A, B, C, A, B, C, ...), so
+    that a change in the machine's load hits every case alike and ratios between them stay fair."""
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {n: {"median_s": statistics.median(t), "min_s": min(t), "repeats": len(t)} for n, t in times.items()}
+
+
+def matmul_peaks(n: int) -> dict[str, float]:
+    """GFLOP/s of an n x n matmul in float32 and bfloat16, per library (fastest repeat); ``best_*``
+    is the machine's practical peak for dense arithmetic of that type."""
+    import numpy as np
+    import tensorflow as tf
+
+    peaks: dict[str, float] = {}
+
+    def gflops(fn: Callable[[], Any]) -> float:
+        return 2 * n**3 / time_call(fn, n_warmup=1, n_repeats=max(3, repeats()))["min_s"] / 1e9
+
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
+        fn = tf.function(lambda x: tf.matmul(x, x))
+        peaks[f"tensorflow_{dtype}"] = gflops(lambda fn=fn, a=a: fn(a).numpy())
+    a32 = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    peaks["numpy_float32"] = gflops(lambda: a32 @ a32)
+    try:
+        import torch
+
+        for dtype, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
+            t = torch.from_numpy(a32).to(dtype)
+            peaks[f"torch_{name}"] = gflops(lambda t=t: t @ t)
+    except ImportError:
+        pass
+    for dtype in ("float32", "bfloat16"):
+        peaks[f"best_{dtype}"] = max(v for k, v in peaks.items() if k.endswith(dtype))
+    return peaks
+
+
+def best_peaks(first: dict[str, float], last: dict[str, float]) -> dict[str, float]:
+    """Per key the better of two ``matmul_peaks`` runs (before and after the cases): a shared
+    machine's load moves a single measurement, and a peak below what a network reaches is no peak."""
+    return {k: max(first[k], last.get(k, 0.0)) for k in first}
+
+
+def conv_flops(fn: Callable[[Any], Any], height: int, width: int) -> int:
+    """Multiply-add FLOPs (2 per MAC) of the convolutions ``fn`` runs on one (1, H, W, 3) image.
+
+    Read from the ops of the traced graph (``Conv2D`` and ``Conv2DBackpropInput``, the transposed
+    convolutions) with their static shapes, so it counts what the model really runs, whatever its
+    layers; the same rule as ``purify_tf.models.transformer.count_flops`` (convolutions only).
+    """
+    import tensorflow as tf
+
+    graph = tf.function(fn).get_concrete_function(tf.TensorSpec((1, height, width, 3), tf.float32)).graph
+    total = 0
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            _, h, w, _ = op.outputs[0].shape
+            kh, kw, c_in, c_out = op.inputs[1].shape
+        elif op.type == "Conv2DBackpropInput":
+            _, h, w, _ = op.inputs[2].shape  # the transposed conv's input: every input pixel x kernel
+            kh, kw, c_out, c_in = op.inputs[1].shape
+        else:
+            continue
+        total += 2 * kh * kw * c_in * c_out * h * w
+    return int(total)
+
+
+def profile_ops(fn: Callable[[], Any], top: int = 15) -> dict[str, Any]:
+    """Where one call of ``fn`` spends its time: TensorFlow's profiler traces it and the op events
+    (``name:Type``) are summed per op type and per op; ``top`` of each, slowest first.
+
+    Op times are summed over threads, so with several cores they can add up to more than the
+    wall time; ``share`` is of the summed op time. XLA-compiled code shows as its cluster ops.
+    """
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+
+    try:
+        from tsl.profiler.protobuf import xplane_pb2
+    except ImportError:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        try:
+            fn()
+        finally:
+            wall = time.perf_counter() - start
+            tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        for path in glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True):
+            space.MergeFromString(Path(path).read_bytes())
+    by_type: dict[str, float] = {}
+    by_name: dict[str, float] = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                label = plane.event_metadata[event.metadata_id].name
+                name, sep, op_type = label.rpartition(":")
+                # Op events are "node_name:OpType"; runtime events have spaces or "::" in them.
+                if not sep or not name or not op_type or " " in label or "::" in label:
+                    continue
+                ms = event.duration_ps / 1e9
+                by_type[op_type] = by_type.get(op_type, 0.0) + ms
+                by_name[label] = by_name.get(label, 0.0) + ms
+    total = sum(by_type.values())
+
+    def ranked(table: dict[str, float]) -> list[dict[str, Any]]:
+        rows = sorted(table.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        return [{"op": k, "ms": v, "share": v / total if total else 0.0} for k, v in rows]
+
+    return {"wall_ms": 1e3 * wall, "op_ms_total": total, "by_type": ranked(by_type), "by_op": ranked(by_name)}

@@ -89,7 +89,8 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "same with mixed_bfloat16 (informational: the issue's target is not tied to a precision)",
         1e3 / bf16_eye["bfloat16_ms_per_image"] if bf16_eye and fp32_eye else None, 200.0, "images/s")
     ratios = [
-        e.get("pipeline_over_training_ratio") for e in (_get(results, "training", "sizes") or {}).values()
+        e["pipeline_over_training_ratio"] for e in (_get(results, "training", "sizes") or {}).values()
+        if "pipeline_over_training_ratio" in e
     ]
     out["pipeline_over_training"] = _target(
         "input pipeline >= 5x the training consumption (smallest ratio over sizes)",

@@ -45,6 +45,32 @@ def inference_table(inf: dict[str, Any]) -> list[str]:
     return lines
 
 
+def training_table(t: dict[str, Any]) -> list[str]:
+    """One row per size and variant; the per-op profile's top op types in the last column."""
+    peaks = t.get("matmul_peaks_gflops", {})
+    lines = [
+        f"\n| training ({t['loss_network']}; {t.get('configuration', '')}) | variant | steps/s | images/s | "
+        "GFLOP/step | GFLOP/s | % of fp32 peak | % of bf16 peak | pipeline / training | top ops (profile) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, e in t["sizes"].items():
+        gflop = e.get("gflop_per_image", {}).get("step")
+        for name, v in e.get("variants", {}).items():
+            prof = e.get("profile", {}).get(name)
+            top = ", ".join(f"{p['op']} {100 * p['share']:.0f}%" for p in prof["by_type"][:4]) if prof else ""
+            ratio = e.get("pipeline_over_training_ratio")
+            lines.append(
+                f"| {key}, batch {e['batch']} | {name} | {_f(v['steps_per_s'])} | {_f(v['images_per_s'])} | "
+                f"{_f(gflop * e['batch'] if gflop else None)} | {_f(v['gflops'])} | {100 * v['share_of_fp32_peak']:.0f}% | "
+                f"{100 * v['share_of_bf16_peak']:.0f}% | {_f(ratio)}x | {top} |"
+            )
+        for name, why in e.get("skipped", {}).items():
+            lines.append(f"| {key}, batch {e['batch']} | {name} | skipped: {why} | | | | | | | |")
+    lines.append(f"\nMatmul peaks of the run: float32 {_f(peaks.get('best_float32'))}, bfloat16 "
+                 f"{_f(peaks.get('best_bfloat16'))} GFLOP/s; native bf16: {t.get('native_bf16')}. FLOPs: {t.get('flops_note', '')}.")
+    return lines
+
+
 def main(argv: list[str]) -> None:
     del argv
     r = json.loads(Path(FLAGS.json).read_text())
@@ -82,10 +108,7 @@ def main(argv: list[str]) -> None:
         out.append(f"| speed-up at 400 iterations | **{_f(g['speedup_at_400'])}x** |")
     t = r.get("training", {})
     if "sizes" in t:
-        out.append(f"\n| training ({t['loss_network']}) | steps/s | images/s | pipeline alone images/s | pipeline / training |\n|---|---|---|---|---|")
-        for key, e in t["sizes"].items():
-            out.append(f"| {key}, batch {e['train']['batch']} | {_f(e['train']['steps_per_s'])} | {_f(e['train']['images_per_s'])} | "
-                       f"{_f(e['pipeline']['images_per_s'])} | **{e['pipeline_over_training_ratio']:.1f}x** |")
+        out.extend(training_table(t))
     m = r.get("memory", {})
     if "inference" in m:
         out.append("\n| peak RSS (fresh process) | after setup | peak |\n|---|---|---|")

@@ -25,17 +25,15 @@ metadata and the parity measured at export time.
   See ``FLOAT_FALLBACK_LAYERS`` and docs/BENCHMARKS.md (int8 section) for what each buys.
 * ``int8_full`` (not a default): naive full-integer quantisation (every op int8, the illumination
   front end included) calibrated on rendered real-domain eyes, **uint8** (1, H, W, 3) input and
-  output. Its parity is poor (mean error ~1.2 levels at 36x60 and 45-48 at 256x256 on the shipped
-  trained purifier; tens of levels on the older non-residual demo purifier), so check the reported
-  parity before using it; ``int8_selective`` is the full-integer variant to use.
+  output. Its parity is poor (far beyond a grey level at 256x256 on the shipped trained purifier;
+  docs/BENCHMARKS.md), so check the reported parity before using it; ``int8_selective`` is the
+  full-integer variant to use.
 
 On the shipped trained purifier (``purify_tf/pretrained``), against Keras float32 on held-out
 rendered real-domain eyes: dynamic-range ``int8`` is the most faithful int8 variant and the
-recommended one (mean 0.006-0.017 / max 0.04-0.41 levels at 36x60, mean 0.16-0.24 / max 2.3-4.0
-at 256x256); ``int8_selective`` is mean 0.12-0.16 / max 0.7-4.6 at 36x60 and mean 0.4-1.1 / max
-2.9-7.2 at 256x256 depending on the calibration and evaluation eyes (so it can miss a mean <= 1
-level target at 256), and was the fastest int8 variant on a 2-core AVX2 machine (1.44x / 1.59x
-Keras float32 vs 1.11x / 1.40x for ``int8``); see docs/BENCHMARKS.md, "int8 on a trained purifier".
+recommended one; ``int8_selective`` is less faithful, more so at 256x256 and depending on the
+calibration and evaluation eyes, and was the fastest int8 variant on an AVX2 machine; see
+docs/BENCHMARKS.md, "int8 on the trained purifier", and docs/BENCHMARKS_HISTORY.md for the figures.
 
 Interpreter: LiteRT (``ai_edge_litert``) when installed, else ``tf.lite.Interpreter``.
 """

@@ -126,14 +126,14 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
     purify.add_argument(
         "--jit", default="auto", choices=("auto", "on", "off"),
         help="XLA compilation of the network (TensorFlow runtime). auto (default): float32 only, "
-        "images of 128x128 or more, compiled for a size once it repeats (a compile takes 1-3 s "
-        "and then runs 1.05-2x faster); on: always; off: never.",
+        "images of 128x128 or more, compiled for a size once it repeats (a compile takes seconds, "
+        "then runs faster; docs/BENCHMARKS.md); on: always; off: never.",
     )
     purify.add_argument(
         "--onednn", default="auto", choices=ONEDNN_MODES,
         help="TensorFlow's oneDNN CPU kernels. auto (default): on, unless TF_ENABLE_ONEDNN_OPTS "
-        "is set (batches of eye crops run 1.3x faster on AVX2 CPUs; large images go through XLA, "
-        "see --jit); off: TF's Eigen kernels.",
+        "is set (batches of eye crops run faster on AVX2 CPUs, docs/BENCHMARKS.md; large images go "
+        "through XLA, see --jit); off: TF's Eigen kernels.",
     )
     purify.add_argument(
         "--overwrite", action="store_true", help="Replace existing outputs (default: skip them)."

@@ -17,12 +17,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_quick(tmp_path: Path, sections: str) -> dict:
+def run_quick(tmp_path: Path, sections: str, *extra: str) -> dict:
     out = tmp_path / "bench.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("PURIFY_VGG_WEIGHTS", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run_all", "--quick", f"--sections={sections}", f"--out={out}"],
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", f"--sections={sections}", f"--out={out}", *extra],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -35,7 +35,7 @@ def positive(value) -> bool:
 
 
 def test_quick_suite_writes_expected_keys(tmp_path):
-    results = run_quick(tmp_path, "inference,gatys,training")
+    results = run_quick(tmp_path, "inference,gatys")
     assert results["quick"] is True
     machine = results["machine"]
     assert machine["cpu_model"] and positive(machine["cores_available"]) and "onednn" in machine
@@ -57,13 +57,38 @@ def test_quick_suite_writes_expected_keys(tmp_path):
     for key in ("seconds_per_iteration", "feed_forward_s", "speedup_at_400"):
         assert positive(gatys[key]), key
 
-    (train,) = results["training"]["sizes"].values()
-    assert positive(train["train"]["steps_per_s"]) and positive(train["pipeline"]["images_per_s"])
-    assert positive(train["pipeline_over_training_ratio"])
-
     t = results["targets"]
     assert t["eye_crops_per_s"]["measured"] == eye["paper"]["images_per_s"]
     assert t["gpu_512_mixed_precision"]["met"] is None
+
+
+def test_quick_training_section(tmp_path):
+    """The real training step in float32 only (tracing the step is most of the time; the other
+    variants take the same code path with another policy or jit_compile)."""
+    results = run_quick(tmp_path, "training", "--train_variants=float32", "--train_profile=float32")
+    training = results["training"]
+    assert "configs/demo.flags" in training["configuration"]
+    (entry,) = training["sizes"].values()
+    flops = entry["gflop_per_image"]
+    assert all(positive(flops[k]) for k in ("f_w_forward", "loss_network_forward", "fcn_forward"))
+    assert flops["step"] == pytest.approx(3 * flops["f_w_forward"] + 3 * flops["loss_network_forward"]
+                                          + flops["fcn_forward"])
+    train = entry["variants"]["float32"]
+    for key in ("steps_per_s", "images_per_s", "gflops", "share_of_fp32_peak", "share_of_bf16_peak"):
+        assert positive(train[key]), key
+    profile = entry["profile"]["float32"]
+    assert profile["by_type"] and positive(profile["op_ms_total"])
+    assert positive(entry["pipeline"]["images_per_s"]) and positive(entry["pipeline_over_training_ratio"])
+    assert results["targets"]["pipeline_over_training"]["measured"] == entry["pipeline_over_training_ratio"]
+
+
+def test_demo_settings_match_the_flag_file():
+    from benchmarks.bench_training import DEMO_FLAGS, demo_settings
+
+    demo = demo_settings()
+    assert DEMO_FLAGS.name == "demo.flags"
+    assert demo["height"] == "48" and demo["width"] == "72" and demo["batch_size"] == "4"
+    assert demo["illumination"] == "true" and demo["residual"] == "true"
 
 
 @pytest.mark.slow
@@ -84,10 +109,13 @@ def test_quick_export_and_memory_sections(tmp_path):
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
 
 
-def test_quick_peers_section(tmp_path):
-    """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked."""
-    results = run_quick(tmp_path, "peers")
+@pytest.mark.parametrize("mode", ["inprocess", pytest.param("subprocess", marks=pytest.mark.slow)])
+def test_quick_peers_section(tmp_path, mode):
+    """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked.
+    ``subprocess``: each library in its own process on the same saved input and weights."""
+    results = run_quick(tmp_path, "peers", f"--peers_mode={mode}")
     peers = results["peers"]
+    assert peers["mode"] == mode
     entry = peers["sizes"]["36x60"]
     timed = entry["ms_per_image"]
     for case in ("tf_keras_fp32", "tf_folded_fp32", "litert_fp32"):

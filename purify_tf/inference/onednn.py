@@ -1,9 +1,9 @@
 """TensorFlow's oneDNN CPU kernels: what ``purify-tf`` asks for, set before TensorFlow is imported.
 
 TensorFlow turns oneDNN on by itself only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX. On an AVX2
-CPU it runs a batch of 64 eye crops 1.3x faster than TF's Eigen kernels (docs/BENCHMARKS.md,
-``peers``), but a single large image 2-3x slower in the plain graph: its convolutions barely use a
-second core at batch 1. ``Purifier(jit="auto")`` therefore sends large repeated sizes through XLA,
+CPU it runs batches of eye crops faster than TF's Eigen kernels, but a single large image slower
+in the plain graph: its convolutions barely use a second core at batch 1 (docs/BENCHMARKS.md,
+``peers``). ``Purifier(jit="auto")`` therefore sends large repeated sizes through XLA,
 whose own kernels do not have that problem, and keeps the graph for batches of small images.
 The switch (``TF_ENABLE_ONEDNN_OPTS``) is read once per process, so it must be set before
 TensorFlow is imported: the command line does it after parsing its arguments.

@@ -30,11 +30,11 @@ _VERSION_DIR = re.compile(r"^\d+$")
 BATCH_PIXELS = 64 * 36 * 60
 MAX_AUTO_BATCH = 64
 # XLA (``jit``): the network compiled per input shape, its pads, slices and interleaves fused
-# around the convolutions (float32 on AVX2: 1.05x at 256, 1.0-1.25x at 512 over the Eigen graph,
-# 1.8-2x over oneDNN's graph at batch 1; docs/BENCHMARKS.md). A compile costs 1-3 s, so ``auto``
-# compiles a shape the JIT_AFTER-th time it runs (a folder, a video or a stream of crops repeats
-# its shape; a one-off size never pays it), and only for images of at least JIT_MIN_PIXELS: on
-# batches of eye crops XLA buys nothing over Eigen and loses to oneDNN (13.2 vs 11.5 ms per crop).
+# around the convolutions (float32: faster than the Eigen graph at 256 and up, and than oneDNN's
+# graph at batch 1; docs/BENCHMARKS.md). A compile costs seconds, so ``auto`` compiles a shape the
+# JIT_AFTER-th time it runs (a folder, a video or a stream of crops repeats its shape; a one-off
+# size never pays it), and only for images of at least JIT_MIN_PIXELS: on batches of eye crops XLA
+# buys nothing over Eigen and loses to oneDNN (docs/BENCHMARKS.md, ``peers``).
 JIT_MODES = ("auto", "on", "off")
 JIT_AFTER = 2
 JIT_MIN_PIXELS = 128 * 128

@@ -254,7 +254,7 @@ class ServingModule(tf.Module):
         """``serve_uint8`` with the network compiled by XLA for each input shape (local runs only).
 
         The checks stay outside the compiled part (XLA has no Assert). Not exported: a served model
-        sees every size once, while XLA pays a compile (1-3 s on 2 cores) per new shape.
+        sees every size once, while XLA pays a compile (seconds on a CPU) per new shape.
         """
         network = tf.function(self._purify_uint8, jit_compile=True)
 

@@ -11,12 +11,13 @@ needs neither. ``fold_for_inference`` clones a trained ``build_transformer`` mod
   output phases of a 4x4 stride-2 transposed conv reads a 2x2 input window, so the layer is one
   2x2 conv to 4x the filters over the input padded by one, read at the phase's offset, then the
   phases interleaved (a ``depth_to_space``, Shi et al. 2016). Same FLOPs as the transposed conv, but a forward conv with
-  a wide output: TF's CPU transposed conv runs as a backward-data convolution (2x slower here).
+  a wide output: TF's CPU transposed conv runs as a backward-data convolution (slower on CPU;
+  docs/BENCHMARKS_HISTORY.md).
 * **the output conv split into rows** (``output_conv="rows"``): a 9x9 conv to 3 filters is a
-  matrix product with 3 columns, which the CPU kernels serve at a fifth of their speed (the
-  patch packing dominates). As a 1x9 conv to 9 * 3 channels (one group per kernel row) followed by
+  matrix product with 3 columns, which the CPU kernels serve far below their speed (the patch
+  packing dominates). As a 1x9 conv to 9 * 3 channels (one group per kernel row) followed by
   the sum of the 9 groups shifted by their row, it is the same arithmetic with 27 columns
-  (docs/BENCHMARKS.md: 3x faster for that layer).
+  (faster on CPU; docs/BENCHMARKS_HISTORY.md).
 
 Every rewrite is exact up to float rounding; ``tests/test_inference_graph.py`` checks each against
 the original model.
@@ -61,7 +62,8 @@ class SubPixelConv2D(layers.Layer):
         n, h, w, f = shape[0], shape[1], shape[2], self.filters
         z = self.conv(tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]]))  # (N, H + 1, W + 1, 4F)
         # Channel group 2a + b holds phase (row a, column b). Interleaving columns, then rows, by
-        # stack-and-reshape is one copy each: 1.7x faster than slice + concat + depth_to_space.
+        # stack-and-reshape is one copy each: faster on CPU than slice + concat + depth_to_space
+        # (docs/BENCHMARKS_HISTORY.md).
         rows = []
         for a in (0, 1):
             left = z[:, a : a + h, 0:w, 2 * a * f : (2 * a + 1) * f]

@@ -263,12 +263,12 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
     """A copy of a trained transformer that computes under the dtype ``policy``, same weights.
 
     Why: a ``.keras`` file stores each layer's policy, so a global policy set before loading has
-    no effect. bfloat16 is 1.6-1.8x faster on CPUs with AVX512_BF16 (docs/BENCHMARKS.md) and
+    no effect. bfloat16 is faster on CPUs with AVX512_BF16 or AMX (docs/BENCHMARKS.md) and
     float16 is the GPU choice; variables stay float32 and ``ScaledTanh`` keeps a float32 output.
     ``float16`` (variables too) halves the file for storage (the shipped pretrained purifier);
     convert it back with ``with_precision(model, "float32")`` before use. ``bfloat16`` (variables
     too) is the CPU inference choice: with float32 variables every call casts each kernel, and on
-    2 AMX cores that made inference 1.1-2x slower than with bfloat16 ones (docs/BENCHMARKS.md).
+    AMX cores that made inference slower than with bfloat16 ones (docs/BENCHMARKS.md).
     """
     if policy not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {policy!r}")
