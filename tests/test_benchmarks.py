@@ -34,6 +34,7 @@ def positive(value) -> bool:
     return isinstance(value, (int, float)) and value > 0
 
 
+@pytest.mark.slow
 def test_quick_suite_writes_expected_keys(tmp_path):
     results = run_quick(tmp_path, "inference,gatys")
     assert results["quick"] is True
@@ -62,6 +63,7 @@ def test_quick_suite_writes_expected_keys(tmp_path):
     assert t["gpu_512_mixed_precision"]["met"] is None
 
 
+@pytest.mark.slow
 def test_quick_training_section(tmp_path):
     """The real training step in float32 only (tracing the step is most of the time; the other
     variants take the same code path with another policy or jit_compile)."""
@@ -109,7 +111,8 @@ def test_quick_export_and_memory_sections(tmp_path):
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
 
 
-@pytest.mark.parametrize("mode", ["inprocess", pytest.param("subprocess", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["inprocess", "subprocess"])
 def test_quick_peers_section(tmp_path, mode):
     """Runs with or without the ``peers`` extra: a missing peer is recorded as skipped, never faked.
     ``subprocess``: each library in its own process on the same saved input and weights."""
@@ -129,6 +132,7 @@ def test_quick_peers_section(tmp_path, mode):
     assert "vs_best_peer_36x60" in results["targets"]
 
 
+@pytest.mark.slow
 def test_quick_cli_section(tmp_path):
     results = run_quick(tmp_path, "cli")
     cli = results["cli"]

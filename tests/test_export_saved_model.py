@@ -47,6 +47,7 @@ np.savez({str(tmp_path / "outputs.npz")!r}, **out)
         assert diff.max() <= 1.0, (key, diff.max())
 
 
+@pytest.mark.slow
 def test_saved_model_cli_show_and_run(keras_model_file, saved_model_dir, tmp_path):
     shown = subprocess.run(
         [str(SAVED_MODEL_CLI), "show", "--all", "--dir", str(saved_model_dir)],

@@ -164,6 +164,7 @@ def assert_finished(model_dir: Path) -> None:
 
 # ----------------------------------------------------------------------------- kill / resume
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_kill_in_checkpoint_write_then_sigterm_then_resume_matches_straight_run(tmp_path):
     """SIGKILL while checkpoint k is written, or after it was damaged -> resume from k-2 (with a
     warning for the damaged one); SIGTERM -> checkpoint + exit 0; the rerun finishes with the
