@@ -7,8 +7,8 @@ an L2 (Euclidean) loss on the vector. Convs use 'valid' padding and the 3x3 max 
 the flattened conv output has 5*10*192 = 9600 values (the same architecture as SimGAN's gaze
 estimator). "FC 9600" is read as that 9600-wide flattened layer feeding FC 1000: a further
 9600-unit dense layer (``fc_units=(9600, 1000)``, still available) holds 92M of the model's 102M
-parameters and took over 19 min to fit 2000 eyes on 2 CPU cores, against 9.8M parameters for
-the default (the measured errors are in docs/DESIGN.md). The output is L2-normalised to a unit vector (MPIIGaze convention, see
+parameters, against 9.8M for the default, and costs many times the fitting time (the measured
+errors and times are in docs/DESIGN.md). The output is L2-normalised to a unit vector (MPIIGaze convention, see
 ``purify_tf.gaze.vectors``).
 """
 
