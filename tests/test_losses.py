@@ -353,7 +353,8 @@ def test_objective_equals_numpy_combination(objective_data):
 
     # With a luminance prior, gamma * l_lum is added to the same total (l_lum: see test_luminance).
     from purify_tf.data.renderer import render_eyes
-    from purify_tf.losses.luminance import fit_luminance_prior, luminance_prior_loss
+    from purify_tf.losses.luminance import luminance_prior_loss
+    from purify_tf.luminance_prior import fit_luminance_prior
 
     prior = fit_luminance_prior(render_eyes(40, 16, 24, domain="synthetic", seed=3)["image"])
     lit = PurificationObjective(net, dataclasses.replace(weights, gamma=2.0), luminance_prior=prior)

@@ -76,7 +76,7 @@ def test_save_pretrained_halves_the_file_and_loads_back_as_float32(tmp_path):
     import tensorflow as tf
 
     from purify_tf.data.renderer import render_eyes
-    from purify_tf.losses.luminance import fit_luminance_prior
+    from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
 
     model = build_transformer("paper", residual=True, illumination=True)

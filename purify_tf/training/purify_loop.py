@@ -22,8 +22,8 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
 from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
+from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
