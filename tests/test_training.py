@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights
 from purify_tf.models.vgg import build_loss_network
 from purify_tf.training.inputs import ArraySource, step_dataset
@@ -47,7 +48,7 @@ def disc_eyes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def loss_network():
-    return build_loss_network("vgg16", "random", seed=3)
+    return build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=3)
 
 
 def make_trainer(model_dir, loss_network, strategy=None, images=None, **overrides) -> PurifyTrainer:
@@ -199,6 +200,7 @@ _COMMON = """
 import numpy as np, tensorflow as tf, sys
 sys.path.insert(0, "tests")
 from test_training import make_trainer
+from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.models.vgg import build_loss_network
 """
 
@@ -208,7 +210,7 @@ def test_mirrored_two_cpu_replicas_match_one_device(tmp_path):
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-net = build_loss_network("vgg16", "random", seed=3)
+net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=3)
 
 def first_update(trainer):
     # Plain SGD: its update is the gradient itself, so the comparison is well conditioned
@@ -250,7 +252,7 @@ strategy = select_strategy("auto")
 assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
 assert strategy.num_replicas_in_sync == 2
 task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-net = build_loss_network("vgg16", "random", seed=3)
+net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=3)
 trainer = make_trainer(r"{tmp_path}/mw", net, strategy=strategy)
 trainer.train(train_steps=3)
 np.savez(r"{tmp_path}/w%d.npz" % task, *[w.numpy() for w in trainer.model.weights])
@@ -286,7 +288,7 @@ def test_mixed_precision_and_xla_steps_run(tmp_path):
 import keras
 from purify_tf.training.strategy import configure_precision
 assert configure_precision(True) == "mixed_bfloat16"
-net = build_loss_network("vgg16", "random", seed=3)
+net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=3)
 trainer = make_trainer(r"{tmp_path}/mp", net, jit_compile=True)
 assert trainer.model.get_layer("down1_conv").compute_dtype == "bfloat16"
 trainer.train(train_steps=2)

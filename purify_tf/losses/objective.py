@@ -30,13 +30,13 @@ from purify_tf.conventions import NUM_CLASSES
 from purify_tf.errors import ConfigError
 from purify_tf.losses.content import global_content_loss, local_content_loss
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
+from purify_tf.losses.layers import layer_stride
 from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import downsample_masks, mask_areas, one_hot_masks
 from purify_tf.losses.style import AREA_EPS, global_style_loss, local_style_loss
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.losses.weights import ROLES, LossWeights
 from purify_tf.luminance_prior import LuminancePrior
-from purify_tf.models.vgg import layer_stride
 
 __all__ = ["ROLES", "ROLE_TABLE", "LossWeights", "PurificationObjective", "Term", "balanced_layer_weights", "role_loss"]
 

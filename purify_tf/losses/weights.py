@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from purify_tf.models.vgg import (
+from purify_tf.losses.layers import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
     LOCAL_CONTENT_LAYERS,
