@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 
 import cv2
-import export_fixtures
 import numpy as np
 import pytest
 
@@ -18,8 +17,6 @@ from purify_tf.data.renderer import render_eyes  # noqa: E402
 from purify_tf.errors import ConfigError  # noqa: E402
 from purify_tf.inference import beam_pipeline  # noqa: E402
 
-keras_model_file = export_fixtures.keras_model_file
-pretrained_dir = export_fixtures.pretrained_dir
 # The in-process runner that DirectRunner uses for batch pipelines; naming it avoids DirectRunner's
 # attempt to download the Prism runner binary (tests never touch the network).
 LOCAL = ["--runner=FnApiRunner"]

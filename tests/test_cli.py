@@ -9,16 +9,11 @@ import subprocess
 import sys
 
 import cv2
-import export_fixtures
 import numpy as np
 import pytest
-from export_fixtures import random_images
+from model_helpers import random_images
 
 from purify_tf import cli
-
-keras_model_file = export_fixtures.keras_model_file
-pretrained_dir = export_fixtures.pretrained_dir
-saved_model_dir = export_fixtures.saved_model_dir
 
 
 @pytest.fixture

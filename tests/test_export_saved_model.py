@@ -7,18 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import export_fixtures
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import keras_reference, random_images
+from model_helpers import keras_reference, random_images
 
 from export.saved_model import METADATA_FILE, export_saved_model, next_version, read_metadata
 from purify_tf.errors import ConfigError
-
-keras_model_file = export_fixtures.keras_model_file
-saved_model_dir = export_fixtures.saved_model_dir
-loaded_saved_model = export_fixtures.loaded_saved_model
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [(36, 60), (64, 96), (255, 257)]

@@ -118,9 +118,9 @@ def run_trainer(model_dir: Path, *extra: str, fault: tuple[str, int] | None = No
     return finish(start_trainer(model_dir, *extra, fault=fault))
 
 
-def latest_checkpoint(model_dir: Path) -> int | None:
+def latest_checkpoint(model_dir: Path, folder: str = "checkpoints") -> int | None:
     """The step the `checkpoint` index file names (what a resumed run will try first)."""
-    index = model_dir / "checkpoints" / "checkpoint"
+    index = model_dir / folder / "checkpoint"
     if not index.exists():
         return None
     match = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', index.read_text(), re.M)
@@ -138,11 +138,11 @@ def wait_for(condition, timeout: float, proc: subprocess.Popen | None = None, po
     return False
 
 
-def final_weights(model_dir: Path) -> dict[str, np.ndarray]:
-    """Every weight array in ``purifier.keras`` (read with h5py: no TensorFlow needed)."""
+def final_weights(model_dir: Path, name: str = "purifier.keras") -> dict[str, np.ndarray]:
+    """Every weight array in ``name`` (read with h5py: no TensorFlow needed)."""
     import h5py
 
-    with zipfile.ZipFile(model_dir / "purifier.keras") as archive:
+    with zipfile.ZipFile(model_dir / name) as archive:
         data = archive.read("model.weights.h5")
     out: dict[str, np.ndarray] = {}
     with h5py.File(io.BytesIO(data), "r") as f:
@@ -210,6 +210,52 @@ def test_kill_in_checkpoint_write_then_sigterm_then_resume_matches_straight_run(
     assert f"Restored checkpoint {model_dir / 'checkpoints'}/ckpt-{stopped}" in log
     assert_finished(model_dir)
     assert_same_weights(final_weights(model_dir), reference)
+
+
+FCN_STEPS = 300  # checkpoints every 50 steps (segment_loop.FCN_CHECKPOINT_EVERY)
+FCN_ARGS = ("--masks=fcn", f"--fcn_steps={FCN_STEPS}", "--fcn_batch_size=4")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_kill_and_sigterm_in_the_fcn_stage_then_resume_matches_straight_run(tmp_path):
+    """trainers.purify trains the coarse FCN first: SIGKILL there -> the rerun resumes the FCN from
+    its last checkpoint; SIGTERM -> checkpoint + exit 0; the final FCN and purifier are the straight
+    run's."""
+    model_dir = tmp_path / "run"
+    straight = start_trainer(tmp_path / "straight", *FCN_ARGS)
+    proc = start_trainer(model_dir, *FCN_ARGS)
+    assert wait_for(lambda: (latest_checkpoint(model_dir, "fcn_checkpoints") or 0) > 0, RUN_TIMEOUT, proc), \
+        "no FCN checkpoint was written"
+    proc.kill()
+    rc, log = finish(proc)
+    assert rc == -signal.SIGKILL, log[-3000:]
+    killed_at = latest_checkpoint(model_dir, "fcn_checkpoints")
+    assert 0 < killed_at < FCN_STEPS and not (model_dir / "fcn.keras").exists()
+
+    proc = start_trainer(model_dir, *FCN_ARGS)
+    log_path = Path(proc.log.name)  # type: ignore[attr-defined]
+    # SIGTERM once the FCN stage has resumed (the handler is installed right after that log line).
+    assert wait_for(lambda: f"Training the FCN from step {killed_at} to {FCN_STEPS}" in log_path.read_text(),
+                    RUN_TIMEOUT, proc), "the rerun did not resume the FCN from its checkpoint"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    rc, log = finish(proc)
+    assert rc == 0, log[-3000:]
+    assert f"Restored checkpoint {model_dir / 'fcn_checkpoints'}/ckpt-{killed_at}" in log
+    stopped = latest_checkpoint(model_dir, "fcn_checkpoints")
+    if not (model_dir / "fcn.keras").exists():  # the signal landed in the FCN stage (the usual case)
+        assert stopped > killed_at
+        assert f"Stopped training the FCN at step {stopped}; rerun the same command to resume." in log
+
+    rc, log = run_trainer(model_dir, *FCN_ARGS)
+    assert rc == 0, log[-3000:]
+    straight_rc, straight_log = finish(straight)
+    assert straight_rc == 0, straight_log[-3000:]
+    assert latest_checkpoint(model_dir, "fcn_checkpoints") == FCN_STEPS
+    assert_finished(model_dir)
+    assert_same_weights(final_weights(model_dir, "fcn.keras"), final_weights(tmp_path / "straight", "fcn.keras"))
+    assert_same_weights(final_weights(model_dir), final_weights(tmp_path / "straight"))
 
 
 # ----------------------------------------------------------------------------- corrupt checkpoints

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import cv2
-import export_fixtures
 import numpy as np
 import pytest
-from export_fixtures import keras_reference, random_images
+from model_helpers import keras_reference, random_images
 
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.files import purify_path, purify_video
 from purify_tf.inference.purifier import Purifier
 from purify_tf.model_io import resolve_saved_model_dir
-
-keras_model_file = export_fixtures.keras_model_file
-saved_model_dir = export_fixtures.saved_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +68,8 @@ def test_jit_auto_compiles_a_large_size_once_it_repeats(keras_model_file, saved_
     crops = random_images(2, 36, 60, seed=7)
     images = random_images(1, 128, 128, seed=8)  # JIT_MIN_PIXELS
     plain = Purifier(keras_model_file[1], batch_size=2, jit="off")
-    xla = Purifier(keras_model_file[1], batch_size=2)  # jit="auto", float32 here
+    # jit="auto" compiles float32 only: pinned, since precision="auto" is bfloat16 on native-bf16 CPUs.
+    xla = Purifier(keras_model_file[1], batch_size=2, precision="float32")
     for _ in range(3):
         xla.purify(crops)
     assert xla._jit_fn.experimental_get_tracing_count() == 0  # batches of eye crops stay on the graph
@@ -89,6 +86,19 @@ def test_jit_auto_compiles_a_large_size_once_it_repeats(keras_model_file, saved_
         Purifier(keras_model_file[1], jit="fast")
     with pytest.raises(ConfigError, match="needs a .keras model"):
         Purifier(saved_model_dir, jit="on")
+
+
+@pytest.mark.parametrize("native, precision, compiled", [("0", "float32", True), ("1", "bfloat16", False)])
+def test_auto_choices_under_each_cpu(keras_model_file, monkeypatch, native, precision, compiled):
+    """precision="auto" and jit="auto" on a CPU without and with native bfloat16 (the detection
+    overridden by $PURIFY_NATIVE_BF16): float32 gets the XLA function, bfloat16 the plain graph."""
+    monkeypatch.setenv("PURIFY_NATIVE_BF16", native)
+    chosen = Purifier(keras_model_file[1], batch_size=2)
+    assert chosen.precision == precision
+    assert (chosen._jit_fn is not None) == compiled
+    images = random_images(2, 36, 60, seed=9)
+    reference = Purifier(keras_model_file[1], batch_size=2, precision="float32", jit="off").purify(images)
+    assert np.abs(chosen.purify(images).astype(int) - reference.astype(int)).mean() < 0.5
 
 
 def test_purifier_errors(tmp_path, purifier):

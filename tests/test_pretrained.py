@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 
-import export_fixtures
 import pytest
 
 from purify_tf import model_io, pretrained
-
-keras_model_file = export_fixtures.keras_model_file
-pretrained_dir = export_fixtures.pretrained_dir
 
 
 def test_sign_keeps_training_facts_and_seals_the_file(tmp_path):

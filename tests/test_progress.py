@@ -85,6 +85,39 @@ def test_library_calls_report_to_stderr_when_verbose(tmp_path, capsys):
 
 
 def test_bar_has_a_size_where_the_terminal_reports_none():
-    from purify_tf.inference.progress import _bar_size
+    from purify_tf.progress import bar_size
 
-    assert _bar_size(io.StringIO()) == {"ncols": 100, "nrows": 24}  # tqdm would hide a 0-row bar
+    assert bar_size(io.StringIO()) == {"ncols": 100, "nrows": 24}  # tqdm would hide a 0-row bar
+
+
+def test_training_steps_in_a_log_are_plain_lines():
+    """First step, then one line per interval, and the last step: no redraws, no ANSI codes."""
+    from purify_tf.progress import StepProgress
+
+    stream, clock = io.StringIO(), FakeClock()
+    progress = StepProgress(600, start=100, prefix="fcn ", stream=stream, interval_s=10.0, clock=clock)
+    assert not progress.use_bar
+    for step in range(101, 601):
+        clock.now += 0.125  # 8 steps/s: a line every 80 steps
+        progress.update(step, {"loss": 1.0 / step})
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "fcn step 101/600  loss=0.009901  8.0 steps/s"
+    assert [int(line.split()[2].split("/")[0]) for line in lines] == [101, 181, 261, 341, 421, 501, 581, 600]
+    assert not {"\x1b", "\r", "\b"} & set(stream.getvalue())
+
+
+def test_training_progress_off_prints_nothing_and_a_terminal_gets_a_bar():
+    from purify_tf.progress import StepProgress
+
+    quiet = io.StringIO()
+    with StepProgress(5, enabled=False, stream=quiet, interval_s=0.0) as progress:
+        for step in range(1, 6):
+            progress.update(step, {"total": 1.0})
+    assert quiet.getvalue() == ""
+    terminal = io.StringIO()
+    with StepProgress(5, stream=terminal, bar=True) as progress:
+        for step in range(1, 6):
+            progress.update(step, {"total": 2.5})
+    text = terminal.getvalue()
+    assert "\r" in text and "5/5" in text and "total=2.5" in text  # a redrawn tqdm bar

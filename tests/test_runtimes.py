@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import export_fixtures
 import numpy as np
 import pytest
-from export_fixtures import random_images
+from model_helpers import random_images
 
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference import runtimes
@@ -14,7 +13,6 @@ from purify_tf.inference.purifier import BATCH_PIXELS, Purifier, auto_batch_size
 pytest.importorskip("ai_edge_litert", reason="LiteRT is in the test extra")
 
 
-keras_model_file = export_fixtures.keras_model_file
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +62,21 @@ def test_auto_precision_is_float32_without_native_bf16(model, monkeypatch):
     assert runtimes.auto_precision(model) == "bfloat16"
     monkeypatch.setattr(runtimes, "BF16_PARITY_LEVELS", 0.0)
     assert runtimes.auto_precision(model) == "float32"
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("on", True), ("0", False), ("off", False)])
+def test_native_bf16_override(monkeypatch, value, expected):
+    monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, value)
+    assert runtimes.native_bf16() is expected
+
+
+def test_native_bf16_detection_and_bad_override(monkeypatch):
+    monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, "auto")
+    flags = next((line.split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    assert runtimes.native_bf16() is any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+    monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, "maybe")
+    with pytest.raises(ConfigError, match="PURIFY_NATIVE_BF16"):
+        runtimes.native_bf16()
 
 
 def test_auto_batch_size_follows_the_pixel_budget():

@@ -5,17 +5,12 @@ from __future__ import annotations
 import base64
 import json
 
-import export_fixtures
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import random_images
+from model_helpers import random_images
 
 from export import serving_client as sc
-
-keras_model_file = export_fixtures.keras_model_file
-saved_model_dir = export_fixtures.saved_model_dir
-loaded_saved_model = export_fixtures.loaded_saved_model
 
 
 def _serve_rest(loaded, payload: dict) -> dict:

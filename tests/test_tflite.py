@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import export_fixtures
 import numpy as np
 import pytest
+from model_helpers import random_images
 
 from export import tflite
 from purify_tf.errors import ConfigError
 
-keras_model_file = export_fixtures.keras_model_file
 HEIGHT, WIDTH = 38, 62  # not multiples of 4: the graph pads and crops back
 
 
@@ -57,7 +56,7 @@ def test_parity_bounds(exported):
 
 def test_interpreter_runs_any_image_at_the_fixed_size(keras_model_file, exported):
     model, _ = keras_model_file
-    images = export_fixtures.random_images(1, HEIGHT, WIDTH, seed=9)
+    images = random_images(1, HEIGHT, WIDTH, seed=9)
     result = tflite.tflite_parity(exported[1]["files"]["float32"], model, images)
     assert result["max_abs_diff"] <= 1.0 and result["within_1"] == 1.0
     interpreter = tflite.make_interpreter(model_path=exported[1]["files"]["int8_full"])

@@ -1,9 +1,11 @@
-"""Training-loop behaviour: loss falls, exact resume, replica equivalence, summaries, NaN guard."""
+"""Training-loop behaviour: loss falls, exact resume (purifier and FCN), replica equivalence, summaries,
+NaN guard, progress lines in logs."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +19,10 @@ import tensorflow as tf
 from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights
 from purify_tf.models.vgg import build_loss_network
-from purify_tf.training.inputs import ArraySource, step_dataset
+from purify_tf.training.checkpoints import TrainingStopped
+from purify_tf.training.inputs import ArraySource, MixedSource, RendererSource, step_dataset
 from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainConfig, PurifyTrainer
+from purify_tf.training.segment_loop import SegmentTrainConfig, train_fcn
 
 REPO = Path(__file__).resolve().parents[1]
 H, W = 32, 48
@@ -187,6 +191,79 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, loss_net
     with pytest.raises(NonFiniteLossError, match="step 5"):
         trainer.train(train_steps=8)
     assert trainer.checkpoints.latest.endswith("ckpt-3")
+
+
+def test_progress_in_a_log_is_plain_step_lines(tmp_path, loss_network, capfd):
+    """stderr under pytest is not a terminal: plain lines, no bar redraws or ANSI codes."""
+    trainer = make_trainer(tmp_path, loss_network)
+    trainer.cfg.progress = True
+    trainer.train(train_steps=2)
+    err = capfd.readouterr().err
+    assert not {"\x1b", "\r", "\b"} & set(err)
+    lines = [line for line in err.splitlines() if line.startswith("purifier step ")]
+    assert lines[0].startswith("purifier step 1/2  total=") and lines[-1].startswith("purifier step 2/2  total=")
+    assert lines[-1].endswith(" steps/s")
+
+
+# ----------------------------------------------------------------------------- the coarse FCN
+class SigtermSource(MixedSource):
+    """Sends this process SIGTERM while the batch of ``signal_step`` is prepared (as a kill would
+    arrive in the middle of training)."""
+
+    signal_step = 2
+
+    def batch(self, step, batch_size):
+        if step == self.signal_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().batch(step, batch_size)
+
+
+def fcn_source(cls=MixedSource) -> MixedSource:
+    return cls([RendererSource(H, W, "real", 101), RendererSource(H, W, "synthetic", 202)])
+
+
+def train_tiny_fcn(checkpoint_dir, source=None, seed: int = 1, until: int | None = None, **overrides):
+    cfg = SegmentTrainConfig(**{"steps": 6, "batch_size": 4, "base_filters": 4, "progress": False,
+                                "checkpoint_dir": checkpoint_dir and str(checkpoint_dir), "checkpoint_every": 2,
+                                **overrides})
+    tf.keras.utils.set_random_seed(seed)
+    return train_fcn(source or fcn_source(), cfg, until=until)
+
+
+def assert_same_fcn(got, want) -> None:
+    for a, b in zip(got.weights, want.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_fcn_resumes_from_its_checkpoint_with_the_weights_of_a_straight_run(tmp_path):
+    straight = train_tiny_fcn(tmp_path / "straight")
+    train_tiny_fcn(tmp_path / "resumed", until=3)  # "interrupted" after step 3
+    assert tf.train.latest_checkpoint(tmp_path / "resumed").endswith("ckpt-3")
+    # Another seed: every weight of the continuation must come from the checkpoint.
+    resumed = train_tiny_fcn(tmp_path / "resumed", seed=2)
+    assert tf.train.latest_checkpoint(tmp_path / "resumed").endswith("ckpt-6")
+    assert_same_fcn(resumed, straight)
+    # A finished stage trains no further.
+    again = train_tiny_fcn(tmp_path / "resumed", seed=3)
+    assert_same_fcn(again, straight)
+
+
+def test_fcn_stops_on_sigterm_with_a_checkpoint_and_resumes(tmp_path):
+    straight = train_tiny_fcn(tmp_path / "straight")
+    with pytest.raises(TrainingStopped, match="rerun the same command to resume") as stopped:
+        train_tiny_fcn(tmp_path / "stopped", source=fcn_source(SigtermSource), checkpoint_every=100)
+    assert 0 < stopped.value.step < 6
+    assert tf.train.latest_checkpoint(tmp_path / "stopped").endswith(f"ckpt-{stopped.value.step}")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+    assert_same_fcn(train_tiny_fcn(tmp_path / "stopped", seed=2), straight)
+
+
+def test_fcn_progress_in_a_log_is_plain_step_lines(capfd):
+    train_tiny_fcn(None, steps=2, progress=True)
+    err = capfd.readouterr().err
+    assert not {"\x1b", "\r", "\b"} & set(err)
+    lines = [line for line in err.splitlines() if line.startswith("fcn step ")]
+    assert lines[0].startswith("fcn step 1/2  loss=") and lines[-1].startswith("fcn step 2/2  loss=")
 
 
 def _run_script(script: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
     from purify_tf.errors import ConfigError
     from purify_tf.gaze.monitor import gaze_monitor
     from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainer, describe_outputs
-    from purify_tf.training.segment_loop import predict_fn
+    from purify_tf.training.segment_loop import TrainingStopped, predict_fn
     from purify_tf.training.style_source import load_style_set
 
     runtime = common.setup_runtime()
@@ -138,7 +138,11 @@ def main(argv: list[str]) -> int:
     mask_fn = None
     use_masks = FLAGS.loss == "masked"
     if use_masks and FLAGS.masks == "fcn":
-        mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
+        try:
+            mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
+        except TrainingStopped as stopped:  # SIGTERM / Ctrl-C: the FCN checkpoint is saved
+            print(stopped)
+            return 0
         style_mask = None  # the trainer labels the style set with the FCN too
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")

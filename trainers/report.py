@@ -91,6 +91,7 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     from purify_tf.experiments.pipeline import run_report
     from purify_tf.experiments.report import write_report
+    from purify_tf.training.checkpoints import TrainingStopped
 
     if not FLAGS["verbosity"].present:  # stage lines only; checkpoint chatter with --verbosity=0
         logging.set_verbosity(logging.WARNING)
@@ -103,7 +104,11 @@ def main(argv: list[str]) -> int:
     def stage(msg: str) -> None:
         print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
 
-    results = run_report(cfg, common.loss_network_from_flags(), runtime.strategy, stage)
+    try:
+        results = run_report(cfg, common.loss_network_from_flags(), runtime.strategy, stage)
+    except TrainingStopped as stopped:  # SIGTERM / Ctrl-C while the FCN trained: its checkpoint is saved
+        print(stopped)
+        return 0
     stage(f"report written: {write_report(results, cfg.out_dir)}")
     return 0
 

@@ -1,40 +1,20 @@
 """Progress and failure lines for batch purification, fit for a terminal and for a log file.
 
 On a terminal a redrawn bar is what a person wants; in a log (CI, ``nohup``, a pipe) redraws turn
-into hundreds of carriage returns and ANSI codes. So: a tqdm bar when the stream is a terminal,
-else one plain line every ``interval_s`` seconds and one at the end. A failed file is one line,
+into hundreds of carriage returns and ANSI codes. So (the rule of ``purify_tf.progress``, which the
+trainers follow too): a tqdm bar when the stream is a terminal, else one plain line every
+``interval_s`` seconds and one at the end. A failed file is one line,
 printed when it happens (above the bar), naming the file and the reason.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-DEFAULT_INTERVAL_S = 10.0
-
-
-def _is_tty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def _bar_size(stream: Any) -> dict[str, Any]:
-    """tqdm size options: follow the terminal, or a fixed 100x24 when it reports no size (a
-    pseudo-terminal of size 0x0, as under ``script`` or some CI runners, where tqdm would hide
-    the bar entirely)."""
-    try:
-        size = os.get_terminal_size(stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        size = os.terminal_size((0, 0))
-    if size.columns > 0 and size.lines > 0:
-        return {"dynamic_ncols": True}
-    return {"ncols": 100, "nrows": 24}
+from purify_tf.progress import DEFAULT_INTERVAL_S, bar_size, is_terminal
 
 
 class Reporter:
@@ -56,7 +36,7 @@ class Reporter:
         self.stream = stream if stream is not None else sys.stderr
         self.progress = progress
         self.interval_s = interval_s
-        self.use_bar = _is_tty(self.stream) if bar is None else bar
+        self.use_bar = is_terminal(self.stream) if bar is None else bar
         self.clock = clock
         self.prefix = prefix
         self.total: int | None = None
@@ -76,7 +56,7 @@ class Reporter:
         if self.progress and self.use_bar:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=f" {unit}", file=self.stream, leave=True, **_bar_size(self.stream))
+            self._bar = tqdm(total=total, unit=f" {unit}", file=self.stream, leave=True, **bar_size(self.stream))
 
     def advance(self, n: int = 1) -> None:
         """``n`` more items are done (purified, skipped or failed)."""

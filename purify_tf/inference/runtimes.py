@@ -32,10 +32,23 @@ MAX_CACHED_SHAPES = 8
 # bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
 BF16_PARITY_LEVELS = 1.0
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Overrides the CPU-feature detection of ``native_bf16`` (1 / 0 / auto).
+ENV_NATIVE_BF16 = "PURIFY_NATIVE_BF16"
 
 
 def native_bf16() -> bool:
-    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512_BF16 or AMX)."""
+    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512_BF16 or AMX).
+
+    ``$PURIFY_NATIVE_BF16`` (``1``/``0``) overrides the detection, so that every outcome of the
+    automatic choices can be run (and tested) on any CPU; unset or ``auto``: read ``/proc/cpuinfo``.
+    """
+    override = os.environ.get(ENV_NATIVE_BF16, "auto").strip().lower()
+    if override in ("1", "true", "yes", "on"):
+        return True
+    if override in ("0", "false", "no", "off"):
+        return False
+    if override != "auto":
+        raise ConfigError(f"${ENV_NATIVE_BF16} must be 1, 0 or auto, got {override!r}")
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -29,11 +29,14 @@ class CheckpointKeeper:
         chief: bool = True,
         worker_id: int = 0,
         optional: dict[str, tf.Module] | None = None,
+        subdir: str = "checkpoints",
         **trackables: tf.Module,
     ) -> None:
         """``optional`` trackables are saved with every checkpoint but may be absent from older
-        ones (e.g. dropout random-stream state added later): such checkpoints still restore."""
-        self.directory = Path(directory) / "checkpoints"
+        ones (e.g. dropout random-stream state added later): such checkpoints still restore.
+        Checkpoints go to ``directory/subdir``, so that one model directory can hold the
+        checkpoints of several training stages."""
+        self.directory = Path(directory) / subdir
         self.chief = chief
         # Multi-worker saving needs every worker to write; non-chief copies go to a scratch dir.
         write_dir = self.directory if chief else self.directory.parent / f".worker{worker_id}_ckpt"
@@ -84,6 +87,15 @@ class CheckpointKeeper:
     @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
+
+
+class TrainingStopped(Exception):
+    """Training saved a checkpoint and stopped on a signal before its last step; rerunning the
+    same command resumes it."""
+
+    def __init__(self, step: int, what: str = "training") -> None:
+        super().__init__(f"Stopped {what} at step {step}; rerun the same command to resume.")
+        self.step = step
 
 
 class StopSignal:

@@ -26,9 +26,10 @@ from purify_tf.losses.objective import LossWeights, PurificationObjective, balan
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import ILLUMINATION_LAYER, build_transformer
 from purify_tf.palette import image_grid, mask_to_rgb
+from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
 from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
-from purify_tf.training.strategy import is_chief
+from purify_tf.training.strategy import is_chief, worker_id
 from purify_tf.training.summaries import SummaryLogger
 
 MaskFn = Callable[[tf.Tensor], tf.Tensor]
@@ -130,10 +131,8 @@ class PurifyTrainer:
         self._build_model_and_optimizer()
         style_t, mask_t = self._style_set(style_image, style_mask)
         self._build_objective(loss_network, style_t, mask_t, prior_images)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        worker_id = int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
         self.checkpoints = CheckpointKeeper(
-            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id,
+            self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
             optional={"rng": self._rng_states()},
         )
@@ -297,10 +296,9 @@ class PurifyTrainer:
             logging.info("Already trained to step %d (>= %d); nothing to do", start, total)
             return self.history
         logging.info("Training %s from step %d to %d (global batch %d)", self.model.name, start, total, cfg.batch_size)
-        progbar = keras.utils.Progbar(total, stateful_metrics=None, verbose=1 if cfg.progress else 0)
         last_time, last_step = time.perf_counter(), start
         traced = False
-        with StopSignal() as stop:
+        with StopSignal() as stop, StepProgress(total, start, cfg.progress, prefix="purifier ") as progress:
             for batch in self.distributed_dataset(start, total):
                 if not traced:
                     self.summaries.trace_on()
@@ -315,8 +313,7 @@ class PurifyTrainer:
                         f"good checkpoint is {self.checkpoints.latest or 'none (no checkpoint was written yet)'}. "
                         "Lower --learning_rate or --beta, or check the input images."
                     )
-                if cfg.progress:
-                    progbar.update(step, [(k, v) for k, v in terms.items() if k != "tv"])
+                progress.update(step, {k: v for k, v in terms.items() if k != "tv"})
                 if step % cfg.log_every == 0 or step == total:
                     now = time.perf_counter()
                     rate = (step - last_step) / max(now - last_time, 1e-9)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,8 +17,14 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.conventions import CLASS_NAMES, NUM_CLASSES
+from purify_tf.errors import ConfigError
 from purify_tf.models.segmentation import build_fcn, predict_masks
+from purify_tf.progress import StepProgress
+from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal, TrainingStopped
 from purify_tf.training.inputs import ContentSource, step_dataset
+from purify_tf.training.strategy import is_chief, worker_id
+
+FCN_CHECKPOINT_EVERY = 50  # FCN steps between checkpoints: a kill costs at most 1/12 of the default 600
 
 
 @dataclasses.dataclass
@@ -27,6 +34,10 @@ class SegmentTrainConfig:
     learning_rate: float = 2e-3
     base_filters: int = 16
     progress: bool = True
+    # Where checkpoints go and training resumes from; None: no checkpoints, and signals are not caught.
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = FCN_CHECKPOINT_EVERY
+    keep_checkpoints: int = 2
 
 
 def per_class_iou(pred: np.ndarray, true: np.ndarray, num_classes: int = NUM_CLASSES) -> dict[str, float]:
@@ -42,23 +53,88 @@ def per_class_iou(pred: np.ndarray, true: np.ndarray, num_classes: int = NUM_CLA
     return out
 
 
-def train_fcn(
-    source: ContentSource, cfg: SegmentTrainConfig, strategy: tf.distribute.Strategy | None = None
-) -> keras.Model:
-    """Fit the FCN on ``source``'s (image, mask) batches with pixel-wise cross-entropy."""
-    if not source.has_masks:
-        raise ValueError("the segmentation source must provide masks (renderer or UnityEyes)")
-    strategy = strategy or tf.distribute.get_strategy()
-    ds = step_dataset(source, cfg.batch_size, 0, cfg.steps).map(lambda b: (b["image"], b["mask"]))
+def _build_fcn_and_optimizer(cfg: SegmentTrainConfig, strategy: tf.distribute.Strategy):
+    """The FCN, Adam on a cosine schedule over ``cfg.steps`` (loss-scaled under mixed float16) and the
+    step counter, built in the strategy's scope so that a checkpoint can restore all three."""
     with strategy.scope():
         model = build_fcn(NUM_CLASSES, base_filters=cfg.base_filters)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.05)
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
-    logging.info("Training the FCN for %d steps (batch %d)", cfg.steps, cfg.batch_size)
-    model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=2 if cfg.progress else 0)
+        optimizer = keras.optimizers.Adam(schedule)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    return model, optimizer, step
+
+
+def _fcn_step_function(model: keras.Model, optimizer, strategy: tf.distribute.Strategy):
+    """One distributed update with pixel-wise cross-entropy; returns the global-batch mean loss."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    replicas = tf.cast(strategy.num_replicas_in_sync, tf.float32)
+
+    def replica_step(images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(masks, model(images, training=True))
+            # Each replica averages its share; the summed gradients are then the global mean's.
+            scaled = loss / replicas
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                scaled = optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function
+    def step_fn(batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        per_replica = strategy.run(replica_step, args=(batch["image"], batch["mask"]))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+    return step_fn
+
+
+def train_fcn(
+    source: ContentSource, cfg: SegmentTrainConfig, strategy: tf.distribute.Strategy | None = None,
+    until: int | None = None,
+) -> keras.Model:
+    """Fit the FCN on ``source``'s (image, mask) batches with pixel-wise cross-entropy, to step
+    ``until`` (default: ``cfg.steps``; the schedule always spans ``cfg.steps``).
+
+    With ``cfg.checkpoint_dir`` it resumes from the latest checkpoint there, saves one every
+    ``cfg.checkpoint_every`` steps and at the end, and on SIGTERM / Ctrl-C saves one and raises
+    :class:`TrainingStopped`. Batches are a pure function of (seed, step), so a resumed run ends
+    with the weights of an uninterrupted one.
+    """
+    if not source.has_masks:
+        raise ValueError("the segmentation source must provide masks (renderer or UnityEyes)")
+    if cfg.checkpoint_every < 1:
+        raise ConfigError(f"SegmentTrainConfig.checkpoint_every must be >= 1, got {cfg.checkpoint_every}")
+    strategy = strategy or tf.distribute.get_strategy()
+    model, optimizer, step = _build_fcn_and_optimizer(cfg, strategy)
+    keeper = None
+    if cfg.checkpoint_dir is not None:
+        folder = Path(cfg.checkpoint_dir)
+        keeper = CheckpointKeeper(folder.parent, cfg.keep_checkpoints, chief=is_chief(strategy),
+                                  worker_id=worker_id(strategy), subdir=folder.name,
+                                  model=model, optimizer=optimizer, step=step)
+        keeper.restore_latest()
+    start, end = int(step.numpy()), cfg.steps if until is None else min(until, cfg.steps)
+    if start >= end:
+        logging.info("The FCN is already trained to step %d (>= %d)", start, end)
+        return model
+    logging.info("Training the FCN from step %d to %d (batch %d)", start, end, cfg.batch_size)
+    step_fn = _fcn_step_function(model, optimizer, strategy)
+    batches = strategy.experimental_distribute_dataset(step_dataset(source, cfg.batch_size, start, end))
+    # Without checkpoints there is nothing to save on a signal: leave the signals alone.
+    signals = StopSignal() if keeper is not None else StopSignal(signals=())
+    with signals as stop, StepProgress(end, start, cfg.progress, prefix="fcn ") as progress:
+        for batch in batches:
+            loss = float(step_fn(batch))
+            step.assign_add(1)
+            current = int(step.numpy())
+            progress.update(current, {"loss": loss})
+            if keeper is not None and (current % cfg.checkpoint_every == 0 or current == end or stop.requested):
+                keeper.save(current)
+            if stop.requested and current < end:
+                raise TrainingStopped(current, "training the FCN")
     return model
 
 
@@ -76,11 +152,14 @@ HELD_OUT_SEED = 999_983  # renderer seed of the FCN's held-out IoU set (never us
 def load_or_train_fcn(
     path: str | os.PathLike, height: int, width: int, steps: int, batch_size: int = 16, seed: int = 0,
     strategy: tf.distribute.Strategy | None = None, progress: bool = False,
+    checkpoint_every: int = FCN_CHECKPOINT_EVERY,
 ) -> tuple[keras.Model, dict[str, float]]:
     """The FCN in ``path``, or one trained on both renderer domains and saved there (atomically);
-    returns it with its held-out per-class IoU (32 eyes of each domain)."""
-    from pathlib import Path
+    returns it with its held-out per-class IoU (32 eyes of each domain).
 
+    Training checkpoints go to ``<path's folder>/<path's stem>_checkpoints`` (``fcn_checkpoints``),
+    so an interrupted call resumes where it stopped; on SIGTERM / Ctrl-C it saves and raises
+    :class:`~purify_tf.training.checkpoints.TrainingStopped` without writing ``path``."""
     from purify_tf.atomic import atomic_path
     from purify_tf.data.renderer import render_eyes
     from purify_tf.training.inputs import MixedSource, RendererSource
@@ -92,7 +171,10 @@ def load_or_train_fcn(
     else:
         source = MixedSource([RendererSource(height, width, "real", seed + 101),
                               RendererSource(height, width, "synthetic", seed + 202)])
-        fcn = train_fcn(source, SegmentTrainConfig(steps=steps, batch_size=batch_size, progress=progress), strategy)
+        cfg = SegmentTrainConfig(steps=steps, batch_size=batch_size, progress=progress,
+                                 checkpoint_dir=str(path.parent / f"{path.stem}_checkpoints"),
+                                 checkpoint_every=checkpoint_every)
+        fcn = train_fcn(source, cfg, strategy)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             fcn.save(str(tmp))

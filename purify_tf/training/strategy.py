@@ -64,3 +64,9 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type == "chief" or (task_type == "worker" and task_id == 0)
+
+
+def worker_id(strategy: tf.distribute.Strategy) -> int:
+    """This worker's task index (0 without a cluster): names its scratch checkpoint folder."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
