@@ -194,12 +194,13 @@ def loss_network() -> tuple[Any, str]:
     """The VGG loss network: ``$PURIFY_VGG_WEIGHTS`` when set (``make bench`` sets it from the
     shared folder), else VGG16 with random weights -- never a download. Speed does not depend on
     the weights' values, only on the architecture."""
+    from purify_tf.losses.layers import LOSS_LAYERS
     from purify_tf.models.vgg import ENV_WEIGHTS, build_loss_network
 
     if os.environ.get(ENV_WEIGHTS, "").strip():
-        network = build_loss_network("auto", "auto", allow_download=False)
+        network = build_loss_network("auto", "auto", layers=LOSS_LAYERS, allow_download=False)
     else:
-        network = build_loss_network("vgg16", "random", seed=0, allow_download=False)
+        network = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=0, allow_download=False)
     info = getattr(network, "info", {})
     return network, f"{info.get('architecture', '?')} ({info.get('weights', '?')})"
 

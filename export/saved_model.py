@@ -32,7 +32,7 @@ from purify_tf.atomic import atomic_directory, atomic_write_bytes
 from purify_tf.errors import ConfigError
 from purify_tf.inference import serving
 from purify_tf.inference.metadata import build_metadata
-from purify_tf.inference.purifier import load_keras_model
+from purify_tf.model_io import load_keras_model
 
 METADATA_FILE = "assets.extra/purify_tf.json"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

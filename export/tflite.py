@@ -55,8 +55,8 @@ from absl import app, flags, logging
 from purify_tf.atomic import atomic_write_bytes
 from purify_tf.errors import ConfigError
 from purify_tf.inference.metadata import build_metadata
-from purify_tf.inference.purifier import load_keras_model
 from purify_tf.inference.runtimes import make_interpreter
+from purify_tf.model_io import load_keras_model
 from purify_tf.models.transformer import FLOAT32_LAYERS, apply_padded, crop_back, pad_to_multiple
 
 VARIANTS = ("float32", "float16", "int8")

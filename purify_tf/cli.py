@@ -278,7 +278,7 @@ def purify_command(args: argparse.Namespace) -> int:
 
 
 def info_command(args: argparse.Namespace) -> int:
-    from purify_tf.inference.model_card import describe_model, format_description
+    from purify_tf.model_io import describe_model, format_description
     from purify_tf.pretrained import is_installed, pretrained_path
 
     if args.model is None and not is_installed():

@@ -83,7 +83,7 @@ def pretrained_dir(keras_model_file, tmp_path, monkeypatch) -> Path:
     """A signed ``purifier.keras`` + ``purifier.json`` that ``$PURIFY_PRETRAINED_DIR`` points at."""
     import shutil
 
-    from purify_tf.inference.model_card import write_model_metadata
+    from purify_tf.model_io import write_model_metadata
 
     folder = tmp_path / "pretrained"
     folder.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from purify_tf.gaze.vectors import pitchyaw_to_vector
+from purify_tf.vectors import pitchyaw_to_vector
 
 
 def toy_eyes(

@@ -4,6 +4,7 @@ that alpha, beta, theta and gamma are ratios of order 1."""
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective, balanced_layer_weights
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.models.vgg import build_loss_network
@@ -25,7 +26,7 @@ def _noise_eyes(n: int, seed: int) -> tuple[np.random.Generator, np.ndarray, np.
 
 
 def test_balanced_global_style_is_relative_gram_error():
-    net = build_loss_network("vgg16", "random", seed=4)
+    net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=4)
     rng, style, style_mask = _noise_eyes(1, 0)
     objective = PurificationObjective(net, LossWeights())
     balanced = balanced_layer_weights(objective, style, style_mask)
@@ -55,7 +56,7 @@ def test_balanced_global_style_is_relative_gram_error():
 
 
 def test_balanced_content_is_relative_to_the_style_sets_mean_energy_and_tv_is_relative():
-    net = build_loss_network("vgg16", "random", seed=4)
+    net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=4)
     rng, style, masks = _noise_eyes(3, 1)
     objective = PurificationObjective(net, LossWeights())
     balanced = PurificationObjective(net, balanced_layer_weights(objective, style, masks))

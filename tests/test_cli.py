@@ -110,7 +110,7 @@ def test_missing_or_damaged_pretrained_model(pretrained_dir, folder, tmp_path, c
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert str(model) in err and "damaged" in err and "make pretrained" in err
-    from purify_tf.inference.model_card import write_model_metadata
+    from purify_tf.model_io import write_model_metadata
 
     write_model_metadata(model)  # sealed, but not a Keras archive any more
     assert cli.main(args) == 2

@@ -13,7 +13,7 @@ import scipy.io
 from purify_tf.data import folder, image_io, lpw, mpiigaze, tfrecord, unityeyes, writers
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import DataError
-from purify_tf.gaze.vectors import angular_error_deg, pitchyaw_to_vector
+from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
 
 
 def test_unityeyes_round_trip(tmp_path):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from purify_tf.data import geometry as geo
 from purify_tf.data.renderer import render_eyes, render_eyes_with_geometry
 from purify_tf.errors import ConfigError
-from purify_tf.gaze.vectors import pitchyaw_to_vector
+from purify_tf.vectors import pitchyaw_to_vector
 
 
 def test_deterministic_and_seed_dependent():

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from purify_tf.data.renderer import render_eyes
 from purify_tf.experiments import common, gaze, objective_curve, pupil, real_eyes, speed
+from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective
 from purify_tf.models.segmentation import build_fcn
 from purify_tf.models.transformer import build_transformer
@@ -36,7 +37,7 @@ class OracleFCN:
 
 @pytest.fixture(scope="module")
 def loss_network():
-    return build_loss_network("vgg16", "random", seed=0)
+    return build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -432,6 +432,7 @@ def test_trainer_save_final_is_atomic(tmp_path, monkeypatch):
 
     from purify_tf import atomic
     from purify_tf.data.renderer import render_eyes
+    from purify_tf.losses.layers import LOSS_LAYERS
     from purify_tf.models.vgg import build_loss_network
     from purify_tf.training.inputs import RendererSource
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
@@ -439,7 +440,7 @@ def test_trainer_save_final_is_atomic(tmp_path, monkeypatch):
     style = render_eyes(1, 32, 48, "synthetic", seed=7)
     cfg = PurifyTrainConfig(model_dir=str(tmp_path), config="johnson", batch_size=1, train_steps=1,
                             progress=False, histogram_every=0)
-    trainer = PurifyTrainer(cfg, tf.distribute.get_strategy(), build_loss_network("vgg16", "random"),
+    trainer = PurifyTrainer(cfg, tf.distribute.get_strategy(), build_loss_network("vgg16", "random", layers=LOSS_LAYERS),
                             RendererSource(32, 48), style["image"][0], style["mask"][0])
     paths = trainer.save_final()
     saved = {k: p.read_bytes() for k, p in paths.items()}

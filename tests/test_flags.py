@@ -129,12 +129,13 @@ def test_weights_file_with_wrong_layers_names_vgg_weights(tmp_path):
 
 def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
     from purify_tf.errors import ConfigError
+    from purify_tf.losses.layers import LOSS_LAYERS
     from purify_tf.models.vgg import build_loss_network
 
     text = tmp_path / "vgg.weights.h5"
     text.write_text("not HDF5")
     with pytest.raises(ConfigError, match=r"vgg\.weights\.h5.*not a readable Keras HDF5"):
-        build_loss_network("auto", str(text))
+        build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
 # The flags' defaults are the config dataclasses' (one definition each, purify_tf.hyperparameters).

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from purify_tf.data import folder, image_io, lpw, mpiigaze, tfrecord, unityeyes, writers
 from purify_tf.errors import DataError
-from purify_tf.gaze.vectors import pitchyaw_to_vector
+from purify_tf.vectors import pitchyaw_to_vector
 
 # Few examples each: the point is the variety of inputs, and the machine is shared.
 FUZZ = settings(

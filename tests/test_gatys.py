@@ -162,7 +162,8 @@ def test_gatys_on_purification_objective_if_available():
     """End to end with the real masked objective and a random-weight VGG (skips if absent)."""
     objective_mod = pytest.importorskip("purify_tf.losses.objective")
     vgg = pytest.importorskip("purify_tf.models.vgg")
-    net = vgg.build_loss_network(vgg_weights="random", allow_download=False)
+    layers = pytest.importorskip("purify_tf.losses.layers")
+    net = vgg.build_loss_network(vgg_weights="random", layers=layers.LOSS_LAYERS, allow_download=False)
     objective = objective_mod.PurificationObjective(net)
     rng = np.random.default_rng(0)
     size = 32

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.gaze.vectors import angular_error_deg, pitchyaw_to_vector
 from purify_tf.models.gaze_cnn import AngularError, build_gaze_cnn, gaze_l2_loss
+from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
 
 
 def test_default_architecture_and_unit_output():

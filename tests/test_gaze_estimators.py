@@ -18,7 +18,7 @@ from purify_tf.gaze.estimators import (
     lu_region_features,
     make_estimator,
 )
-from purify_tf.gaze.vectors import angular_error_deg
+from purify_tf.vectors import angular_error_deg
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import numpy as np
 
-from purify_tf.gaze.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
+from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
 
 
 def test_round_trip_and_convention():

@@ -9,7 +9,8 @@ from model_helpers import keras_reference, random_images
 
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.files import purify_path, purify_video
-from purify_tf.inference.purifier import Purifier, resolve_saved_model_dir
+from purify_tf.inference.purifier import Purifier
+from purify_tf.model_io import resolve_saved_model_dir
 
 
 @pytest.fixture(scope="module")

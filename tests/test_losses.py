@@ -25,6 +25,7 @@ from purify_tf.losses import (
     one_hot_masks,
     total_variation_loss,
 )
+from purify_tf.losses.layers import LOSS_LAYERS, layer_stride
 from purify_tf.models import vgg
 
 RTOL = 1e-4
@@ -253,7 +254,7 @@ class FakeLossNetwork:
     """Deterministic differentiable stand-in for VGG: pooled pixels through a fixed ReLU map."""
 
     def __init__(self, channels: int = 4):
-        self.layers = vgg.DEFAULT_LAYERS
+        self.layers = LOSS_LAYERS
         rng = np.random.default_rng(11)
         self.kernels = {
             name: tf.constant(rng.normal(size=(3, channels)).astype(np.float32) / 100.0)
@@ -263,7 +264,7 @@ class FakeLossNetwork:
     def __call__(self, images):
         out = {}
         for name in self.layers:
-            stride = vgg.layer_stride(name)
+            stride = layer_stride(name)
             pooled = tf.nn.avg_pool2d(images, stride, stride, "VALID")
             out[name] = tf.nn.relu(tf.einsum("bhwc,cd->bhwd", pooled - 100.0, self.kernels[name]))
         return out
@@ -353,7 +354,8 @@ def test_objective_equals_numpy_combination(objective_data):
 
     # With a luminance prior, gamma * l_lum is added to the same total (l_lum: see test_luminance).
     from purify_tf.data.renderer import render_eyes
-    from purify_tf.losses.luminance import fit_luminance_prior, luminance_prior_loss
+    from purify_tf.losses.luminance import luminance_prior_loss
+    from purify_tf.luminance_prior import fit_luminance_prior
 
     prior = fit_luminance_prior(render_eyes(40, 16, 24, domain="synthetic", seed=3)["image"])
     lit = PurificationObjective(net, dataclasses.replace(weights, gamma=2.0), luminance_prior=prior)
@@ -416,7 +418,7 @@ def test_objective_rejects_network_without_needed_taps():
 
 
 def test_gradients_finite_with_real_vgg_and_empty_masks():
-    net = vgg.build_loss_network("vgg16", "random", allow_download=False)
+    net = vgg.build_loss_network("vgg16", "random", layers=LOSS_LAYERS, allow_download=False)
     objective = PurificationObjective(net)
     rng = np.random.default_rng(13)
     style = rng.uniform(0, 255, size=(1, 32, 32, 3)).astype(np.float32)

@@ -9,13 +9,13 @@ import tensorflow as tf
 
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError
-from purify_tf.losses.luminance import (
+from purify_tf.losses.luminance import luminance_prior_loss
+from purify_tf.luminance_prior import (
     LOG_OFFSET,
     LUMA,
     LuminancePrior,
     coarse_log_luminance,
     fit_luminance_prior,
-    luminance_prior_loss,
 )
 from purify_tf.models.illumination import IlluminationNormalization
 from purify_tf.models.transformer import build_transformer, front_end_of, with_precision

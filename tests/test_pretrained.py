@@ -6,25 +6,24 @@ import json
 
 import pytest
 
-from purify_tf import pretrained
-from purify_tf.inference import model_card
+from purify_tf import model_io, pretrained
 
 
 def test_sign_keeps_training_facts_and_seals_the_file(tmp_path):
     model = tmp_path / "purifier.keras"
     model.write_bytes(b"weights v1")
     (tmp_path / "purifier.json").write_text(json.dumps({"step": 300, "image_size": [36, 60]}))
-    card_file = model_card.write_model_metadata(model, {"objective": "paper", "seed": 3})
+    card_file = model_io.write_model_metadata(model, {"objective": "paper", "seed": 3})
     card = json.loads(card_file.read_text())
     assert card_file == tmp_path / "purifier.json"
     assert card["step"] == 300 and card["objective"] == "paper" and card["file_bytes"] == 10
-    assert card["sha256"] == model_card.sha256_file(model)
-    assert model_card.sha256_status(model, card) == model_card.SHA_OK
+    assert card["sha256"] == model_io.sha256_file(model)
+    assert model_io.sha256_status(model, card) == model_io.SHA_OK
     model.write_bytes(b"weights v2")
-    assert model_card.sha256_status(model, card) == model_card.SHA_MISMATCH
-    assert model_card.sha256_status(model, {}) == model_card.SHA_UNRECORDED
+    assert model_io.sha256_status(model, card) == model_io.SHA_MISMATCH
+    assert model_io.sha256_status(model, {}) == model_io.SHA_UNRECORDED
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        model_card.write_model_metadata(tmp_path / "missing.keras")
+        model_io.write_model_metadata(tmp_path / "missing.keras")
 
 
 def test_pretrained_location(tmp_path, monkeypatch):
@@ -61,7 +60,7 @@ def test_unusable_pretrained_model_says_what_to_do(pretrained_dir, damage, messa
 
 def test_a_resigned_broken_archive_fails_to_load_as_damaged(pretrained_dir):
     (pretrained_dir / "purifier.keras").write_bytes(b"not a zip archive")
-    model_card.write_model_metadata(pretrained_dir / "purifier.keras")
+    model_io.write_model_metadata(pretrained_dir / "purifier.keras")
     with pytest.raises(pretrained.PretrainedModelError, match="is damaged .*make pretrained"):
         pretrained.load_pretrained()
 
@@ -72,7 +71,7 @@ def test_save_pretrained_halves_the_file_and_loads_back_as_float32(tmp_path):
     import tensorflow as tf
 
     from purify_tf.data.renderer import render_eyes
-    from purify_tf.losses.luminance import fit_luminance_prior
+    from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.transformer import build_transformer, front_end_of
 
     model = build_transformer("paper", residual=True, illumination=True)

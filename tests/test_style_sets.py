@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError
+from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective
 from purify_tf.models.vgg import build_loss_network
 from purify_tf.training.inputs import RendererSource, step_dataset
@@ -16,7 +17,7 @@ from purify_tf.training.style_source import load_style_set
 
 @pytest.fixture(scope="module")
 def net():
-    return build_loss_network("vgg16", "random", seed=2)
+    return build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=2)
 
 
 def _np_normalised_gram(f: np.ndarray, s: np.ndarray | None = None) -> tuple[np.ndarray, float]:

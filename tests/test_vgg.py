@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from purify_tf.errors import ConfigError
+from purify_tf.losses.layers import LOSS_LAYERS, layer_stride
 from purify_tf.models import vgg
 
 SHARED_WEIGHTS = "weights/vgg16_imagenet_notop.weights.h5"
@@ -30,15 +31,15 @@ def _image(h: int = 32, w: int = 32, batch: int = 2) -> np.ndarray:
 
 @pytest.mark.parametrize("architecture", ["vgg19", "vgg16"])
 def test_random_network_taps_shapes_and_scale(architecture):
-    net = vgg.build_loss_network(architecture, "random", allow_download=False)
+    net = vgg.build_loss_network(architecture, "random", layers=LOSS_LAYERS, allow_download=False)
     assert net.info == {
         "architecture": architecture,
         "weights": "random(seed=0)",
-        "layers": list(vgg.DEFAULT_LAYERS),
+        "layers": list(LOSS_LAYERS),
     }
     assert not net.model.trainable_weights
     features = net(_image())
-    assert list(features) == list(vgg.DEFAULT_LAYERS)
+    assert list(features) == list(LOSS_LAYERS)
     channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
     for name, f in features.items():
         block = int(name[5])
@@ -48,7 +49,7 @@ def test_random_network_taps_shapes_and_scale(architecture):
             32 // 2 ** (block - 1),
             channels[block],
         )
-        assert 32 // vgg.layer_stride(name) == f.shape[1]
+        assert 32 // layer_stride(name) == f.shape[1]
     deep = features["block5_conv3"].numpy()
     assert np.all(np.isfinite(deep))
     assert 1e-2 < np.abs(deep).mean() < 1e4  # He init: neither vanishes nor explodes
@@ -58,9 +59,9 @@ def test_random_network_taps_shapes_and_scale(architecture):
 
 
 def test_built_once_per_process_and_truncated():
-    a = vgg.build_loss_network("vgg16", "random", allow_download=False)
-    assert vgg.build_loss_network("vgg16", "random", allow_download=False) is a
-    assert vgg.build_loss_network("vgg16", "random", seed=1, allow_download=False) is not a
+    a = vgg.build_loss_network("vgg16", "random", layers=LOSS_LAYERS, allow_download=False)
+    assert vgg.build_loss_network("vgg16", "random", layers=LOSS_LAYERS, allow_download=False) is a
+    assert vgg.build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=1, allow_download=False) is not a
     small = vgg.build_loss_network("vgg16", "random", layers=["block2_conv1"])
     assert list(small(_image(16, 16, 1))) == ["block2_conv1"]
     assert small.count_params() == (3 * 9 * 64 + 64) + (64 * 9 * 64 + 64) + (64 * 9 * 128 + 128)
@@ -92,7 +93,7 @@ def test_auto_picks_vgg16_for_the_shared_file(shared_dir, monkeypatch):
         kernel = f["layers/conv2d/vars/0"][()]
     np.testing.assert_array_equal(net.model.get_layer("block1_conv1").get_weights()[0], kernel)
     with pytest.raises(ConfigError, match="vgg16 weights"):
-        vgg.build_loss_network("vgg19", str(path))
+        vgg.build_loss_network("vgg19", str(path), layers=LOSS_LAYERS)
 
 
 def test_keras_cache_is_used_for_imagenet(shared_dir, _offline):
@@ -116,20 +117,20 @@ def test_wrong_architecture_file_is_a_config_error(tmp_path):
     path = tmp_path / "tiny.weights.h5"
     tiny.save_weights(path)
     with pytest.raises(ConfigError, match="tiny.weights.h5.*expected a VGG16"):
-        vgg.build_loss_network("auto", str(path))
+        vgg.build_loss_network("auto", str(path), layers=LOSS_LAYERS)
     not_h5 = tmp_path / "notes.txt"
     not_h5.write_text("hello")
     with pytest.raises(ConfigError, match="notes.txt"):
-        vgg.build_loss_network("vgg19", str(not_h5))
+        vgg.build_loss_network("vgg19", str(not_h5), layers=LOSS_LAYERS)
 
 
 def test_missing_path_is_a_config_error(tmp_path, monkeypatch):
     missing = tmp_path / "nope.weights.h5"
     with pytest.raises(ConfigError, match="nope.weights.h5.*does not exist"):
-        vgg.build_loss_network("auto", str(missing))
+        vgg.build_loss_network("auto", str(missing), layers=LOSS_LAYERS)
     monkeypatch.setenv(vgg.ENV_WEIGHTS, str(missing))
     with pytest.raises(ConfigError, match="nope.weights.h5"):
-        vgg.build_loss_network()
+        vgg.build_loss_network(layers=LOSS_LAYERS)
 
 
 def test_legacy_h5_layout_is_recognised(tmp_path):
@@ -148,12 +149,14 @@ def test_legacy_h5_layout_is_recognised(tmp_path):
 
 
 def test_bad_arguments_are_config_errors():
+    with pytest.raises(TypeError, match="layers"):  # the caller says what to tap
+        vgg.build_loss_network("vgg16", "random")
     with pytest.raises(ConfigError, match="loss_network"):
-        vgg.build_loss_network("vgg11", "random")
+        vgg.build_loss_network("vgg11", "random", layers=LOSS_LAYERS)
     with pytest.raises(ConfigError, match="block5_conv4"):
         vgg.build_loss_network("vgg16", "random", layers=["block5_conv4"])
     with pytest.raises(ConfigError, match="imagenet"):
-        vgg.build_loss_network("vgg19", "imagenet")
+        vgg.build_loss_network("vgg19", "imagenet", layers=LOSS_LAYERS)
 
 
 def test_random_fallback_warns_once(monkeypatch):

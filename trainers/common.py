@@ -165,9 +165,11 @@ def setup_runtime() -> Runtime:
 
 
 def loss_network_from_flags():
+    from purify_tf.losses.layers import LOSS_LAYERS
     from purify_tf.models.vgg import build_loss_network
 
-    return build_loss_network(loss_network=FLAGS.loss_network, vgg_weights=FLAGS.vgg_weights, seed=FLAGS.seed)
+    return build_loss_network(loss_network=FLAGS.loss_network, vgg_weights=FLAGS.vgg_weights, layers=LOSS_LAYERS,
+                              seed=FLAGS.seed)
 
 
 def flag_settings() -> dict:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from purify_tf.errors import ConfigError
-from purify_tf.gaze.vectors import pitchyaw_to_vector
+from purify_tf.vectors import pitchyaw_to_vector
 
 # Ranges of the sampled parameters; every one can be overridden per call.
 PITCH_RANGE = (-0.45, 0.3)

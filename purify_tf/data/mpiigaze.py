@@ -2,7 +2,7 @@
 
 Each file holds ``data.left`` and ``data.right`` with ``image`` (N, 36, 60) uint8 gray,
 ``gaze`` (N, 3) and ``pose`` (N, 3) in the normalised camera frame (the convention of
-``purify_tf.gaze.vectors``). ``scipy.io.loadmat(squeeze_me=True)`` drops singleton axes, so a
+``purify_tf.vectors``). ``scipy.io.loadmat(squeeze_me=True)`` drops singleton axes, so a
 file with one sample yields (36, 60) and (3,) arrays; those are restored here.
 """
 
@@ -16,7 +16,7 @@ import scipy.io
 from absl import logging
 
 from purify_tf.errors import DataError
-from purify_tf.gaze.vectors import vector_to_pitchyaw
+from purify_tf.vectors import vector_to_pitchyaw
 
 EYES = ("left", "right")
 IMAGE_SHAPE = (36, 60)

@@ -26,7 +26,7 @@ from absl import logging
 
 from purify_tf.data.image_io import read_image, resize_pair, scale_points
 from purify_tf.errors import DataError
-from purify_tf.gaze.vectors import vector_to_pitchyaw
+from purify_tf.vectors import vector_to_pitchyaw
 
 _FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SUBPIXEL_BITS = 8

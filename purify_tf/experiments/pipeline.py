@@ -83,7 +83,7 @@ def _front_end_only(images: np.ndarray, prior_images: np.ndarray) -> np.ndarray:
     """The illumination front end alone (no network): what the classical step buys by itself."""
     import tensorflow as tf
 
-    from purify_tf.losses.luminance import fit_luminance_prior
+    from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.illumination import IlluminationNormalization
 
     layer = IlluminationNormalization()
@@ -250,8 +250,8 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
 
     from purify_tf.data.renderer import render_eyes
     from purify_tf.experiments.objective_curve import objective_curves
-    from purify_tf.losses.luminance import fit_luminance_prior
     from purify_tf.losses.objective import LossWeights, build_objective
+    from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.transformer import front_end_of
 
     variant = VARIANTS[cfg.best]

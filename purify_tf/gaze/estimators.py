@@ -41,7 +41,7 @@ from sklearn.svm import SVR
 
 from purify_tf.conventions import GAZE_HEIGHT, GAZE_WIDTH
 from purify_tf.errors import ConfigError, DataError
-from purify_tf.gaze.vectors import pitchyaw_to_vector, vector_to_pitchyaw
+from purify_tf.vectors import pitchyaw_to_vector, vector_to_pitchyaw
 
 FeatureKind = Literal["raw", "lu15", "pca"]
 TargetKind = Literal["vector", "pitchyaw"]

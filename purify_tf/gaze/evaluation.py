@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from purify_tf.errors import ConfigError, DataError
-from purify_tf.gaze.vectors import angular_error_deg
+from purify_tf.vectors import angular_error_deg
 
 
 class Estimator(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from purify_tf.gaze.evaluation import gap_share
-from purify_tf.gaze.vectors import angular_error_deg
+from purify_tf.vectors import angular_error_deg
 
 
 class GazeMonitor:

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 import purify_tf
-from purify_tf.inference.model_card import read_card, sha256_file
+from purify_tf.model_io import read_card, sha256_file
 from purify_tf.models.transformer import CONFIGS
 
 # Keys of a training sidecar JSON that are copied into the metadata as they are.

@@ -11,7 +11,6 @@ grouped by size and run in batches (``batch_size``, or by default as many as fit
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +22,8 @@ from absl import logging
 
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.serving import SIGNATURE_UINT8, ServingLimits, ServingModule
+from purify_tf.model_io import load_keras_model, resolve_saved_model_dir
 
-_VERSION_DIR = re.compile(r"^\d+$")
 # Default batch: as many images as fit this many pixels (64 crops of 36x60 -- the best eye batch in
 # docs/BENCHMARKS.md -- or one 512x512 image), at most MAX_AUTO_BATCH.
 BATCH_PIXELS = 64 * 36 * 60
@@ -43,40 +42,6 @@ JIT_MIN_PIXELS = 128 * 128
 def auto_batch_size(height: int, width: int) -> int:
     """Images per forward pass for one size when no batch size is given."""
     return max(1, min(MAX_AUTO_BATCH, BATCH_PIXELS // max(1, height * width)))
-
-
-def load_keras_model(path: str | os.PathLike) -> Any:
-    """Load a ``.keras`` transformer (custom layers registered by importing the builder)."""
-    import keras
-
-    import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"model file {path} does not exist")
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad archive
-        raise ConfigError(f"cannot load the Keras model {path}: {exc}") from exc
-
-
-def resolve_saved_model_dir(path: str | os.PathLike) -> Path:
-    """A SavedModel directory: ``path`` itself if it holds ``saved_model.pb``, else its highest
-    numeric version subdirectory (the TF Serving layout ``<name>/<version>/``)."""
-    path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = sorted(
-        (int(p.name), p)
-        for p in (path.iterdir() if path.is_dir() else [])
-        if p.is_dir() and _VERSION_DIR.match(p.name) and (p / "saved_model.pb").is_file()
-    )
-    if not versions:
-        raise ConfigError(
-            f"{path} is neither a SavedModel directory (no saved_model.pb) nor a TF Serving model "
-            "directory with numeric version subdirectories"
-        )
-    return versions[-1][1]
 
 
 def _as_batch_list(images: Any) -> tuple[list[np.ndarray], str]:

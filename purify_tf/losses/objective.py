@@ -29,12 +29,13 @@ import tensorflow as tf
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import LAYER_WEIGHTINGS
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
-from purify_tf.losses.luminance import LuminancePrior, luminance_prior_loss
+from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
 from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
 from purify_tf.losses.style import AREA_EPS
 from purify_tf.losses.tv import total_variation_loss
 from purify_tf.losses.weights import ROLES, LossWeights
+from purify_tf.luminance_prior import LuminancePrior
 
 __all__ = ["BALANCE_IMAGES", "ROLES", "ROLE_RECORDS", "LossWeights", "PurificationObjective", "Role", "Term",
            "balanced_layer_weights", "build_objective"]

@@ -14,10 +14,10 @@ import tensorflow as tf
 
 from purify_tf.conventions import NUM_CLASSES
 from purify_tf.losses.content import global_content_loss, local_content_loss
+from purify_tf.losses.layers import layer_stride
 from purify_tf.losses.masks import downsample_masks, one_hot_masks
 from purify_tf.losses.style import global_style_loss, local_style_loss
 from purify_tf.losses.weights import ROLES, LossWeights
-from purify_tf.models.vgg import layer_stride
 
 __all__ = ["ROLE_RECORDS", "Role", "as_one_hot", "layer_masks"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import GAMMA, LAMBDA_G, LAMBDA_L, PURIFY
-from purify_tf.models.vgg import (
+from purify_tf.losses.layers import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
     LOCAL_CONTENT_LAYERS,

@@ -9,7 +9,7 @@ estimator). "FC 9600" is read as that 9600-wide flattened layer feeding FC 1000:
 9600-unit dense layer (``fc_units=(9600, 1000)``, still available) holds 92M of the model's 102M
 parameters, against 9.8M for the default, and costs many times the fitting time (the measured
 errors and times are in docs/DESIGN.md). The output is L2-normalised to a unit vector (MPIIGaze convention, see
-``purify_tf.gaze.vectors``).
+``purify_tf.vectors``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from purify_tf.conventions import GAZE_INPUT_SHAPE
-from purify_tf.gaze.vectors import angular_error_deg
+from purify_tf.vectors import angular_error_deg
 
 
 def build_gaze_cnn(

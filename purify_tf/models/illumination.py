@@ -3,7 +3,7 @@
 The transformer is a local operator trained with Gram (position-free) style statistics, so it
 cannot learn from them that one half of an eye is in shadow. This layer removes low-frequency
 illumination explicitly and in closed form, with the synthetic domain's
-:class:`~purify_tf.losses.luminance.LuminancePrior` as the reference:
+:class:`~purify_tf.luminance_prior.LuminancePrior` as the reference:
 
 1. ``m``: the image's centred coarse log-luminance map (rows x cols cells);
 2. the smooth log-gain ``g`` minimising ``(m + g - mu)^T P (m + g - mu) + lambda |g|^2``, i.e.
@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.losses.luminance import (
+from purify_tf.luminance_prior import (
     DEFAULT_GRID,
     LOG_OFFSET,
     LuminancePrior,

@@ -42,27 +42,8 @@ from purify_tf.models.vgg_files import (
     weights_file_architecture,
 )
 
-__all__ = ["ARCHITECTURES", "DEFAULT_LAYERS", "GLOBAL_CONTENT_LAYERS", "GLOBAL_STYLE_LAYERS", "LOCAL_CONTENT_LAYERS",
-           "LOCAL_STYLE_LAYERS", "LossNetwork", "build_loss_network", "conv_layer_names", "expected_kernel_shapes",
-           "keras_cache_dirs", "layer_stride", "weights_file_architecture"]
-
-# DESIGN.md's layer taps (Keras names) per loss role.
-GLOBAL_CONTENT_LAYERS: tuple[str, ...] = ("block3_conv2",)
-LOCAL_CONTENT_LAYERS: tuple[str, ...] = ("block4_conv2",)
-GLOBAL_STYLE_LAYERS: tuple[str, ...] = (
-    "block1_conv2",
-    "block2_conv2",
-    "block3_conv3",
-    "block4_conv3",
-    "block5_conv3",
-)
-LOCAL_STYLE_LAYERS: tuple[str, ...] = (
-    "block1_conv1",
-    "block2_conv1",
-    "block3_conv1",
-    "block4_conv1",
-    "block5_conv1",
-)
+__all__ = ["ARCHITECTURES", "LossNetwork", "build_loss_network", "conv_layer_names", "expected_kernel_shapes",
+           "keras_cache_dirs", "weights_file_architecture"]
 
 _CACHE_FILES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -73,25 +54,8 @@ ENV_OFFLINE = "PURIFY_OFFLINE"
 _DOWNLOAD_TIMEOUT_S = 20.0
 
 
-def _ordered_union(*groups: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for group in groups:
-        for name in group:
-            seen.setdefault(name, None)
-    return tuple(seen)
-
-
-DEFAULT_LAYERS: tuple[str, ...] = _ordered_union(
-    GLOBAL_CONTENT_LAYERS, LOCAL_CONTENT_LAYERS, GLOBAL_STYLE_LAYERS, LOCAL_STYLE_LAYERS
-)
-
 _NETWORK_CACHE: dict[tuple, LossNetwork] = {}
 _random_warning_issued = False
-
-
-def layer_stride(name: str) -> int:
-    """Downsampling factor of a ``blockK_convJ`` tap relative to the input (2^(K-1))."""
-    return 2 ** (int(name[len("block")]) - 1)
 
 
 class LossNetwork:
@@ -266,7 +230,8 @@ def _warn_random_once(architecture: str) -> None:
 def build_loss_network(
     loss_network: str = "auto",
     vgg_weights: str = "auto",
-    layers: Sequence[str] | None = None,
+    *,
+    layers: Sequence[str],
     seed: int = 0,
     allow_download: bool | None = None,
 ) -> LossNetwork:
@@ -275,7 +240,8 @@ def build_loss_network(
     Args:
       loss_network: "auto", "vgg19" or "vgg16" (see module docstring).
       vgg_weights: "auto", "imagenet", "random" or a path to a Keras weights file.
-      layers: Keras conv layer names to tap; default: every layer of DESIGN.md's table.
+      layers: Keras conv layer names to tap (the objective's are
+        ``purify_tf.losses.layers.LOSS_LAYERS``).
       seed: seed of the random weights.
       allow_download: None reads ``$PURIFY_OFFLINE``; False never touches the network.
     """
@@ -288,7 +254,7 @@ def build_loss_network(
             f"--vgg_weights={vgg_weights!r}: expected 'auto', 'imagenet', 'random' or a path"
         )
     vgg_weights = str(vgg_weights)
-    layers = tuple(layers) if layers is not None else DEFAULT_LAYERS
+    layers = tuple(layers)
     default_arch = "vgg19" if loss_network == "auto" else loss_network
 
     if vgg_weights == "random":

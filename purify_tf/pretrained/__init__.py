@@ -2,7 +2,7 @@
 
 The files are ``purifier.keras`` and its card ``purifier.json`` (sha256, how it was trained,
 measured scores) in this folder; ``make pretrained`` trains and signs them
-(``purify_tf.inference.model_card.write_model_metadata``). ``$PURIFY_PRETRAINED_DIR`` or the
+(``purify_tf.model_io.write_model_metadata``). ``$PURIFY_PRETRAINED_DIR`` or the
 ``directory`` argument points the loader at another folder with the same two files (the tests
 use one with a tiny model). The file is checked against its sha256 before use, so a damaged
 install fails with a message that says what to do instead of a Keras stack trace.
@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from purify_tf.errors import ConfigError
-from purify_tf.inference.model_card import SHA_MISMATCH, read_card, sha256_status
+from purify_tf.model_io import (
+    SHA_MISMATCH,
+    load_keras_model,
+    read_card,
+    sha256_status,
+    write_model_metadata,
+)
 
 ENV_DIR = "PURIFY_PRETRAINED_DIR"
 MODEL_NAME = "purifier.keras"
@@ -76,8 +82,6 @@ def verified_path(directory: str | os.PathLike | None = None) -> Path:
 
 def load_pretrained(directory: str | os.PathLike | None = None) -> Any:
     """The pretrained transformer as a Keras model, checked first (see ``verified_path``)."""
-    from purify_tf.inference.purifier import load_keras_model
-
     path = verified_path(directory)
     try:
         return as_float32(load_keras_model(path))
@@ -98,7 +102,6 @@ def save_pretrained(model: Any, card: dict[str, Any], directory: str | os.PathLi
     """Write ``model`` with float16 variables as the pretrained purifier and sign it with ``card``
     (how it was trained and its measured scores). Returns the model path."""
     from purify_tf.atomic import atomic_path
-    from purify_tf.inference.model_card import write_model_metadata
     from purify_tf.models.transformer import with_precision
 
     path = pretrained_path(directory)

@@ -23,8 +23,8 @@ from absl import logging
 
 from purify_tf.errors import PurifyError
 from purify_tf.hyperparameters import LR_SCHEDULES, PURIFY, USE_MASKS
-from purify_tf.losses.luminance import LuminancePrior, fit_luminance_prior
 from purify_tf.losses.objective import LossWeights, build_objective
+from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress

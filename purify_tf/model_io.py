@@ -1,11 +1,14 @@
-"""Model cards: the JSON written beside a ``.keras`` purifier that says what it is and seals it.
+"""Model files: loading a ``.keras`` purifier, finding a SavedModel, and the cards that seal them.
 
 A purifier file travels (shipped inside the package, copied between machines), and a truncated
-or swapped file fails late with an obscure Keras error. The card records the file's sha256 and
-size next to how it was made (objective, data, steps, seed, measured scores), so ``purify-tf
-info`` can describe a model and loaders can refuse a damaged one with a message that says so.
+or swapped file fails late with an obscure Keras error. The card is the JSON written beside it:
+the file's sha256 and size next to how it was made (objective, data, steps, seed, measured
+scores), so ``purify-tf info`` can describe a model and loaders can refuse a damaged one with a
+message that says so.
 
-No TensorFlow here: reading a card or hashing a file must stay cheap.
+A leaf of the library: the shipped model (``purify_tf.pretrained``), inference, exports and the
+command all load and sign models here, so none of them needs another. No TensorFlow at import:
+reading a card or hashing a file must stay cheap.
 """
 
 from __future__ import annotations
@@ -14,12 +17,49 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from purify_tf.atomic import atomic_write_bytes
+from purify_tf.errors import ConfigError
 
 SHA_OK, SHA_MISMATCH, SHA_UNRECORDED = "ok", "MISMATCH", "not recorded"
+_VERSION_DIR = re.compile(r"^\d+$")
+
+
+def load_keras_model(path: str | os.PathLike) -> Any:
+    """Load a ``.keras`` transformer (custom layers registered by importing the builder)."""
+    import keras
+
+    import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model file {path} does not exist")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise ConfigError(f"cannot load the Keras model {path}: {exc}") from exc
+
+
+def resolve_saved_model_dir(path: str | os.PathLike) -> Path:
+    """A SavedModel directory: ``path`` itself if it holds ``saved_model.pb``, else its highest
+    numeric version subdirectory (the TF Serving layout ``<name>/<version>/``)."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted(
+        (int(p.name), p)
+        for p in (path.iterdir() if path.is_dir() else [])
+        if p.is_dir() and _VERSION_DIR.match(p.name) and (p / "saved_model.pb").is_file()
+    )
+    if not versions:
+        raise ConfigError(
+            f"{path} is neither a SavedModel directory (no saved_model.pb) nor a TF Serving model "
+            "directory with numeric version subdirectories"
+        )
+    return versions[-1][1]
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -102,8 +142,6 @@ HEADLINE_KEYS = ("objective", "data", "steps", "step", "seed", "scores", "image_
 
 
 def _saved_model_card(directory: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    from purify_tf.inference.purifier import resolve_saved_model_dir
-
     meta = resolve_saved_model_dir(directory) / "assets.extra" / "purify_tf.json"
     try:
         return meta, json.loads(meta.read_text())
@@ -114,13 +152,9 @@ def _saved_model_card(directory: Path) -> tuple[Path | None, dict[str, Any] | No
 def _count_parameters(path: Path) -> int:
     """Parameters of a .keras file, or of a SavedModel (read off its variables checkpoint)."""
     if path.is_file():
-        from purify_tf.inference.purifier import load_keras_model
-
         return int(load_keras_model(path).count_params())
     import numpy as np
     import tensorflow as tf
-
-    from purify_tf.inference.purifier import resolve_saved_model_dir
 
     prefix = resolve_saved_model_dir(path) / "variables" / "variables"
     return int(sum(
