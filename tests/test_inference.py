@@ -15,7 +15,7 @@ from purify_tf.model_io import resolve_saved_model_dir
 
 @pytest.fixture(scope="module")
 def purifier(keras_model_file):
-    return Purifier(keras_model_file[1], batch_size=2)
+    return Purifier(keras_model_file[1], batch_size=2, precision="float32")  # compared with Keras float32
 
 
 def test_keras_purifier_mixed_sizes(keras_model_file, purifier):
@@ -67,7 +67,7 @@ def test_bfloat16_purifier_matches_float32(keras_model_file, saved_model_dir, pu
 def test_jit_auto_compiles_a_large_size_once_it_repeats(keras_model_file, saved_model_dir):
     crops = random_images(2, 36, 60, seed=7)
     images = random_images(1, 128, 128, seed=8)  # JIT_MIN_PIXELS
-    plain = Purifier(keras_model_file[1], batch_size=2, jit="off")
+    plain = Purifier(keras_model_file[1], batch_size=2, jit="off", precision="float32")
     # jit="auto" compiles float32 only: pinned, since precision="auto" is bfloat16 on native-bf16 CPUs.
     xla = Purifier(keras_model_file[1], batch_size=2, precision="float32")
     for _ in range(3):

@@ -62,7 +62,7 @@ class PurificationObjective:
     """Callable total loss: ``objective(outputs, contents, content_masks, targets) -> dict``.
 
     ``loss_network`` maps RGB [0, 255] images to ``{layer: features}`` and must tap every layer
-    that ``weights`` names (``purify_tf.models.vgg.build_loss_network`` taps them by default).
+    that ``weights`` names (callers build it with ``layers=purify_tf.losses.layers.LOSS_LAYERS``).
     """
 
     def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
