@@ -11,10 +11,7 @@ records ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest child so far.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -71,16 +68,8 @@ def child(kind: str, size: int) -> dict[str, Any]:
 
 def measure(kind: str, size: int) -> dict[str, Any]:
     """Run one child and parse its result line."""
-    cmd = [sys.executable, "-m", "benchmarks.bench_memory", f"--memory_child={kind}", f"--memory_size={size}",
-           f"--intra_op_threads={FLAGS.intra_op_threads}", f"--inter_op_threads={FLAGS.inter_op_threads}"]
-    if FLAGS.quick:
-        cmd.append("--quick")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"memory child {kind} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    result = json.loads(lines[-1][len(MARKER):])
+    result = common.run_child("benchmarks.bench_memory", [f"--memory_child={kind}", f"--memory_size={size}"],
+                              MARKER, f"memory child {kind}")
     result["rusage_children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return result
 

@@ -39,9 +39,6 @@ or faster).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -333,17 +330,8 @@ def child(library: str, folder: Path) -> dict[str, Any]:
 
 
 def _run_child(library: str, folder: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.bench_peers", f"--peers_child={library}", f"--peers_dir={folder}",
-           f"--warmup={FLAGS.warmup}", f"--intra_op_threads={FLAGS.intra_op_threads}",
-           f"--inter_op_threads={FLAGS.inter_op_threads}"]
-    if FLAGS.quick:
-        cmd.append("--quick")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(CHILD_MARKER)]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"child exited with {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}")
-    return json.loads(lines[-1][len(CHILD_MARKER):])
+    return common.run_child("benchmarks.bench_peers", [f"--peers_child={library}", f"--peers_dir={folder}",
+                                                        f"--warmup={FLAGS.warmup}"], CHILD_MARKER, f"{library} child")
 
 
 def time_sizes_subprocess(

@@ -11,6 +11,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -336,3 +338,17 @@ def profile_ops(fn: Callable[[], Any], top: int = 15) -> dict[str, Any]:
         return [{"op": k, "ms": v, "share": v / total if total else 0.0} for k, v in rows]
 
     return {"wall_ms": 1e3 * wall, "op_ms_total": total, "by_type": ranked(by_type), "by_op": ranked(by_name)}
+
+
+def run_child(module: str, args: list[str], marker: str, what: str) -> dict[str, Any]:
+    """Run ``python -m module args`` (with the thread flags and ``--quick`` passed on) in a fresh
+    process and return the JSON it printed after ``marker``; a failed child raises, naming ``what``."""
+    cmd = [sys.executable, "-m", module, *args, f"--intra_op_threads={FLAGS.intra_op_threads}",
+           f"--inter_op_threads={FLAGS.inter_op_threads}", *(["--quick"] if FLAGS.quick else [])]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(marker)]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len(marker):])
