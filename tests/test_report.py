@@ -212,6 +212,10 @@ def test_real_eye_section_ablation_columns_and_claims(tmp_path):
     c = {x["claim"]: x["holds"] for x in claims.real_eye_claims(res["real_eyes"], "front_end")}
     assert c["real eyes move towards synthetic ones beyond a mean/contrast match (front_end)"] is False
     assert "No row meets both real-eye targets" in report.write_report(res, tmp_path / "b").read_text()
+    # a results.json from before the KID table still renders (its description only, no verdicts)
+    res["real_eyes"] = {"description": "old Gram section", "gram_distance_before": {"mean": 0.9}}
+    assert "old Gram section" in report.write_report(res, tmp_path / "c").read_text()
+    assert claims.real_eye_claims(res["real_eyes"], "front_end") == []
 
 
 def test_training_curves_show_critic_scores_when_logged(tmp_path):

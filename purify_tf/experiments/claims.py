@@ -194,7 +194,7 @@ def real_eye_claims(real: dict[str, Any], best: str | None = None) -> list[dict[
             "holds": ok, "measured": vs,
             "sentence": (f"Real eyes, {name}: KID to synthetic eyes {fmt(raw)} raw → {k['kid']:.4g} ± {k['std']:.2g} "
                          f"purified; the mean/contrast match gives {fmt(base)}, so {name} is "
-                         f"{'n/a' if vs is None else f'{100 * vs:+.0f}%'} from it (goal ≤ -{100 * KID_GOAL:.0f}%): "
+                         f"{'n/a' if vs is None else f'{100 * vs:+.1f}%'} from it (goal ≤ -{100 * KID_GOAL:.0f}%): "
                          f"{_verdict(ok)}."),
         }, {
             "claim": f"pupil centre kept on real eyes ({name})", "holds": ok_p, "measured": p["mean"],
