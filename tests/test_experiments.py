@@ -224,3 +224,19 @@ def test_variants_pass_only_the_terms_they_set():
     assert VARIANTS["paired"].extra_terms() == {"paired": 1.0}
     for name in ("critic", "critic_identity", "paired"):
         assert VARIANTS[name].illumination and VARIANTS[name].style_source == "renderer"
+
+
+def test_a_variant_whose_terms_the_trainer_lacks_fails_with_a_message(tmp_path):
+    import dataclasses
+
+    from purify_tf.errors import ConfigError
+    from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
+    from purify_tf.training.purify_loop import PurifyTrainConfig
+
+    fields = {f.name for f in dataclasses.fields(PurifyTrainConfig)}
+    variant = dataclasses.replace(VARIANTS["front_end"], name="x", adversarial=1.0, identity=1.0, paired=1.0)
+    lacking = {"adversarial", "identity", "paired"} - fields
+    if not lacking:
+        pytest.skip("the trainer has every term")
+    with pytest.raises(ConfigError, match="needs the trainer terms"):
+        train_variant(variant, TrainSettings(height=H, width=W, steps=1), None, None, None, tmp_path)

@@ -105,6 +105,12 @@ def train_variant(
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
 
     s = settings
+    missing = set(variant.extra_terms()) - {f.name for f in dataclasses.fields(PurifyTrainConfig)}
+    if missing:
+        from purify_tf.errors import ConfigError
+
+        raise ConfigError(f"variant '{variant.name}' needs the trainer terms {sorted(missing)}, which this "
+                          "PurifyTrainConfig does not have")
     style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
     weights = LossWeights(alpha=s.alpha, beta=s.beta, theta=s.theta, gamma=variant.gamma)
     model_dir = Path(out_dir) / variant.name
