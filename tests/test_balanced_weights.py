@@ -78,10 +78,10 @@ def test_build_objective_is_the_balanced_objective_with_set_targets_and_fcn_labe
     """build_objective = balance on the first ``balance_images`` eyes, then the set's mean Grams;
     without labels it asks ``mask_fn`` for them, and the luminance term only counts with gamma."""
     from purify_tf.errors import ConfigError
-    from purify_tf.losses.luminance import fit_luminance_prior
     from purify_tf.losses.objective import build_objective
+    from purify_tf.luminance_prior import fit_luminance_prior
 
-    net = build_loss_network("vgg16", "random", seed=4)
+    net = build_loss_network("vgg16", "random", layers=LOSS_LAYERS, seed=4)
     _, style, masks = _noise_eyes(3, 2)
     weights = LossWeights(alpha=10.0, beta=1.0, theta=0.1)
     calls = []

@@ -7,10 +7,9 @@ import pytest
 import tensorflow as tf
 
 from purify_tf.data.renderer import render_eyes
-from purify_tf.experiments import common, gaze, objective_curve, pupil, real_eyes, speed
+from purify_tf.experiments import common, gaze, kid, objective_curve, pupil, real_eyes, speed
 from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective
-from purify_tf.models.segmentation import build_fcn
 from purify_tf.models.transformer import build_transformer
 from purify_tf.models.vgg import build_loss_network
 from purify_tf.palette import image_grid
@@ -109,18 +108,81 @@ def test_speed_table_tiny(loss_network, eyes):
     assert "johnson_over_paper" in row and res["gatys_scaled_to"] == 400
 
 
-def test_real_eyes_measures(tmp_path, eyes, loss_network):
+def _mmd2_reference(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, by explicit loops over pairs."""
+    d = x.shape[1]
+
+    def k(a, b):
+        return (float(np.dot(a, b)) / d + 1.0) ** 3
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_against_a_numpy_reference():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 1, (7, 5)), rng.normal(0.5, 1.2, (9, 5))
+    assert kid.mmd2_unbiased(x, y) == pytest.approx(_mmd2_reference(x, y), rel=1e-10)
+    # subsets: the same draws by hand
+    res = kid.kid(x, y, n_subsets=4, subset_size=5, seed=3)
+    draw = np.random.default_rng(3)
+    ref = [_mmd2_reference(x[draw.choice(7, 5, replace=False)], y[draw.choice(9, 5, replace=False)])
+           for _ in range(4)]
+    assert res["kid"] == pytest.approx(np.mean(ref)) and res["std"] == pytest.approx(np.std(ref))
+    assert res["subset_size"] == 5 and (res["n_a"], res["n_b"]) == (7, 9)
+    # unbiased: near zero for two samples of one distribution, clearly positive for shifted ones
+    a, b = rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (400, 5))
+    assert abs(kid.kid(a, b, 5, 200)["kid"]) < 0.2 * kid.kid(a, b + 1.0, 5, 200)["kid"]
+    with pytest.raises(ValueError, match="2 samples"):
+        kid.mmd2_unbiased(x[:1], y)
+
+
+def test_mean_contrast_match_sets_each_eye_to_the_reference_moments():
+    rng = np.random.default_rng(1)
+    images = rng.integers(20, 120, (5, 12, 16, 3)).astype(np.uint8)
+    reference = rng.integers(80, 240, (7, 12, 16, 3)).astype(np.uint8)
+    out = real_eyes.mean_contrast_match(images, reference).astype(np.float64)
+    ref = reference.astype(np.float64)
+    mu = np.array([ref[..., c].reshape(7, -1).mean(1).mean() for c in range(3)])
+    sd = np.array([ref[..., c].reshape(7, -1).std(1).mean() for c in range(3)])
+    for im in out:
+        np.testing.assert_allclose(im.reshape(-1, 3).mean(0), mu, atol=0.6)
+        np.testing.assert_allclose(im.reshape(-1, 3).std(0), sd, atol=0.6)
+
+
+def test_real_eye_rows(tmp_path, eyes, loss_network):
     import cv2
 
     for i, im in enumerate(eyes["image"]):
         cv2.imwrite(str(tmp_path / f"{i}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2GRAY))
     real = real_eyes.load_eye_folder(tmp_path, H, W)
     assert real.shape == (4, H, W, 3)
-    synthetic = render_eyes(3, H * 2, W * 2, domain="synthetic", seed=5)["image"]
-    res = real_eyes.real_eyes_measures(real, real, synthetic, build_fcn(base_filters=4), loss_network)
-    assert res["gram_distance_before"]["mean"] == pytest.approx(res["gram_distance_after"]["mean"])
-    assert res["gram_distance_change"] == pytest.approx(0.0, abs=1e-9)
-    assert "raw_vs_purified" in res["pupil"]
+    synthetic = render_eyes(6, H * 2, W * 2, domain="synthetic", seed=5)["image"]
+    net = kid.feature_network(loss_network)
+    assert net is loss_network  # a VGG16 that taps both KID layers is reused
+    base = real_eyes.mean_contrast_match(real, synthetic)
+    rows = real_eyes.real_eye_rows(real, {real_eyes.MEAN_CONTRAST: base, "same": real.copy()}, synthetic, net,
+                                   n_subsets=3, subset_size=4)
+    assert list(rows) == ["raw", real_eyes.MEAN_CONTRAST, "same"]
+    assert rows["same"]["kid"]["kid"] == pytest.approx(rows["raw"]["kid"]["kid"])
+    assert rows["same"]["pupil"]["mean"] == 0.0 and "pupil" not in rows["raw"]
+    base = rows[real_eyes.MEAN_CONTRAST]["kid"]["kid"]
+    if base > 0:  # an unbiased estimate on 4 eyes may be <= 0: then no ratio is defined
+        assert rows[real_eyes.MEAN_CONTRAST]["kid_vs_baseline"] == pytest.approx(0.0)
+        assert rows["same"]["kid_vs_baseline"] == pytest.approx(rows["same"]["kid"]["kid"] / base - 1)
+    else:
+        assert np.isnan(rows["same"]["kid_vs_baseline"])
+    assert set(rows["raw"]["kid_per_layer"]) == set(kid.KID_LAYERS)
+    feats = kid.pooled_features(net, real)
+    scales = kid.reference_scales(feats)
+    both = kid.kid_features(feats, scales)
+    assert both.shape == (4, 256 + 512)
+    # each block in units of its reference RMS
+    np.testing.assert_allclose(np.sqrt(np.mean(both[:, :256] ** 2)), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.mean(both[:, 256:] ** 2)), 1.0, rtol=1e-6)
 
 
 def test_gaze_experiment_tiny():
@@ -144,3 +206,38 @@ def test_gaze_sets_carry_synthetic_twins_of_the_test_eyes():
     np.testing.assert_allclose(real["gaze"], twin["gaze"])  # same geometry, other appearance
     assert not np.array_equal(sets["test_images"], sets["test_twin_images"])
     assert sets["in_domain_images"].shape == (6, 35, 55, 3)
+
+
+def test_gatys_iterations_fall_with_the_pixel_count_above_the_cap():
+    assert speed.gatys_iterations_at(512, 512, 3, 512 * 512) == 3
+    assert speed.gatys_iterations_at(256, 256, 3, 512 * 512) == 3
+    assert speed.gatys_iterations_at(1024, 1024, 3, 512 * 512) == 1
+    assert speed.gatys_iterations_at(724, 724, 8, 512 * 512) == 4
+    assert speed.gatys_iterations_at(1024, 1024, 3, None) == 3
+
+
+def test_variants_pass_only_the_terms_they_set():
+    from purify_tf.experiments.purifiers import VARIANTS
+
+    assert VARIANTS["front_end"].extra_terms() == {}
+    assert VARIANTS["critic"].extra_terms() == {"adversarial": 1.0}
+    assert VARIANTS["critic_identity"].extra_terms() == {"adversarial": 1.0, "identity": 1.0}
+    assert VARIANTS["paired"].extra_terms() == {"paired": 1.0}
+    for name in ("critic", "critic_identity", "paired"):
+        assert VARIANTS[name].illumination and VARIANTS[name].style_source == "renderer"
+
+
+def test_a_variant_whose_terms_the_trainer_lacks_fails_with_a_message(tmp_path):
+    import dataclasses
+
+    from purify_tf.errors import ConfigError
+    from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
+    from purify_tf.training.purify_loop import PurifyTrainConfig
+
+    fields = {f.name for f in dataclasses.fields(PurifyTrainConfig)}
+    variant = dataclasses.replace(VARIANTS["front_end"], name="x", adversarial=1.0, identity=1.0, paired=1.0)
+    lacking = {"adversarial", "identity", "paired"} - fields
+    if not lacking:
+        pytest.skip("the trainer has every term")
+    with pytest.raises(ConfigError, match="needs the trainer terms"):
+        train_variant(variant, TrainSettings(height=H, width=W, steps=1), None, None, None, tmp_path)

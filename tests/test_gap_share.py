@@ -9,7 +9,7 @@ import pytest
 from purify_tf.errors import DataError
 from purify_tf.experiments.gaze import IN_DOMAIN, RAW, TWIN, gaze_benchmark
 from purify_tf.experiments.pupil import darkest_blob_centres, detector_shift
-from purify_tf.gaze.evaluation import bootstrap_gap, gap_share
+from purify_tf.gaze.evaluation import bootstrap_difference, bootstrap_gap, gap_share
 
 
 def test_gap_share_values():
@@ -39,6 +39,31 @@ def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_more_eyes():
         bootstrap_gap(np.ones(3), np.ones(4), np.ones(3))
 
 
+def test_bootstrap_difference_against_a_numpy_reference():
+    """Share difference = share(a) - share(b) with the same resampled eyes for all four arrays."""
+    rng = np.random.default_rng(2)
+    n = 300
+    raw = rng.gamma(4.0, 2.5, n)
+    twin = raw * 0.6
+    a = raw * 0.7 + rng.normal(0, 0.5, n)
+    b = raw * 0.8 + rng.normal(0, 0.5, n)
+    d = bootstrap_difference(raw, twin, a, b, n_boot=400, seed=3)
+    assert d["share_diff"] == pytest.approx(gap_share(raw, twin, a) - gap_share(raw, twin, b))
+    assert d["deg_diff"] == pytest.approx(a.mean() - b.mean())
+    # the reference: an explicit loop over draws, each draw's indices shared by the four arrays
+    idx = np.random.default_rng(3).integers(0, n, size=(400, n))
+    ref = [gap_share(raw[i], twin[i], a[i]) - gap_share(raw[i], twin[i], b[i]) for i in idx]
+    assert d["share_diff_lo"] == pytest.approx(np.percentile(ref, 2.5))
+    assert d["share_diff_hi"] == pytest.approx(np.percentile(ref, 97.5))
+    assert 0 < d["share_diff_lo"] < d["share_diff"] < d["share_diff_hi"]
+    assert d["deg_diff_hi"] < 0
+    # paired: a purifier against itself differs by exactly zero on every draw
+    same = bootstrap_difference(raw, twin, a, a, n_boot=50)
+    assert same["share_diff_lo"] == same["share_diff_hi"] == 0.0
+    with pytest.raises(DataError, match="equal"):
+        bootstrap_difference(np.ones(3), np.ones(3), np.ones(3), np.ones(4))
+
+
 class _Offset:
     """A fake estimator: predicts the gaze it was given, spoiled by the image's mean brightness."""
 
@@ -61,11 +86,15 @@ def test_gaze_benchmark_keys_and_shares():
             "test_images": bright, "test_twin_images": dark, "test_gaze": np.tile([0, 0, -1.0], (n, 1)),
             "in_domain_images": dark, "in_domain_gaze": np.tile([0, 0, -1.0], (n, 1))}
     halfway = np.full((n, 35, 55, 3), 130, np.uint8)
-    out = gaze_benchmark({"fake": _Offset()}, sets, {"half": halfway, "none": bright}, n_boot=50)
+    out = gaze_benchmark({"fake": _Offset()}, sets, {"half": halfway, "none": bright}, n_boot=50, reference="none")
     assert set(out["errors"]["fake"]) == {IN_DOMAIN, RAW, TWIN, "half", "none"}
     assert out["gap_share"]["fake"]["none"]["gap_share"] == pytest.approx(0.0)
     assert 0.3 < out["gap_share"]["fake"]["half"]["gap_share"] < 0.7
     assert out["n_test"] == n and len(out["per_eye"]["fake / half"]) == n
+    vs = out["vs_reference"]
+    assert vs["reference"] == "none" and set(vs["by_estimator"]["fake"]) == {"half"}
+    assert vs["by_estimator"]["fake"]["half"]["share_diff"] == pytest.approx(
+        out["gap_share"]["fake"]["half"]["gap_share"])
 
 
 def _eye(cx: float, cy: float, shadow: bool) -> np.ndarray:

@@ -26,6 +26,22 @@ def _shift(mean: float) -> dict:
     return {"mean": mean, "std": 0.2, "median": mean, "n": 9}
 
 
+def _kid(value: float, vs: float | None, pupil: float | None) -> dict:
+    row = {"kid": {"kid": value, "std": value / 10, "n_subsets": 5, "subset_size": 4, "n_a": 9, "n_b": 12}}
+    if vs is not None:
+        row["kid_vs_baseline"] = vs
+    if pupil is not None:
+        row["pupil"] = _shift(pupil)
+    return row
+
+
+def real_rows() -> dict:
+    return {"rows": {"raw": _kid(7.0, 2.5, None), "mean/contrast match": _kid(2.0, 0.0, 0.1),
+                     "front end only": _kid(1.6, -0.2, 0.3), "front_end": _kid(1.4, -0.3, 0.5),
+                     "paper": _kid(1.2, -0.4, 3.0)},
+            "n_real": 9, "n_synthetic": 12, "size": [16, 24], "description": "tiny real crops"}
+
+
 def small_results() -> dict:
     rng = np.random.default_rng(0)
     return {
@@ -47,13 +63,16 @@ def small_results() -> dict:
                           "kNN": {"paper": _gap(-0.5, 2.0), "front_end": _gap(0.6, -2.4)}},
             "per_eye": {"kNN / raw": list(rng.uniform(0, 20, 10)), "kNN / front_end": list(rng.uniform(0, 15, 10))},
             "labels": {"paper": "paper-faithful", "front_end": "front end"},
+            "vs_reference": {"reference": "front end only", "by_estimator": {"CNN": {"front_end": {
+                "share_diff": 0.05, "share_diff_lo": -0.02, "share_diff_hi": 0.12, "deg_diff": -0.2,
+                "deg_diff_lo": -0.5, "deg_diff_hi": 0.1}}}},
             "n_train": 10, "n_test": 10,
         },
         "pupil": {
             "paper": {"fcn": {"raw_vs_purified": _shift(2.0)},
                       "detector": {"raw_vs_purified": _shift(3.0), "truth_vs_raw": _shift(1.0)}},
             "front_end": {"fcn": {"raw_vs_purified": _shift(0.5)},
-                          "detector": {"raw_vs_purified": _shift(0.4), "truth_vs_raw": _shift(1.0)}},
+                          "detector": {"raw_vs_purified": _shift(0.25), "truth_vs_raw": _shift(1.0)}},
         },
         "objective": {"train_size": "16x24", "curves": [{
             "size": [16, 24], "n_images": 2, "gatys_iterations": 3, "init": "noise",
@@ -86,6 +105,7 @@ def test_write_report_sections_tables_and_pngs(tmp_path):
     assert "(goal ≥ 50%: met)" in text
     assert "**does not hold**" in text and "**holds**" in text
     assert "Skipped: --real_dir=/nope" in text
+    assert "#### Difference to the front end only" in text and "| front_end | +5 pp [-2, +12] |" in text
     for png in ("gaze_cumulative_error.png", "objective_vs_iteration.png", "grid_renderer.png",
                 "training_curves.png"):
         assert (tmp_path / png).stat().st_size > 500
@@ -105,6 +125,10 @@ def test_claims_follow_numbers():
     assert c["1.5-1.7x faster than Johnson (16x16)"] is True
     # one of two images never reached the feed-forward value in only 3 iterations: cannot decide
     assert c["feed-forward objective ≈ Gatys after 50-100 iterations (16x24)"] is None
+    # the renderer goal is on the mean (<= 0.8 px) and the median (<= 0.3 px)
+    res["pupil"]["front_end"]["detector"]["raw_vs_purified"]["median"] = 0.35
+    assert {x["claim"]: x["holds"] for x in claims.pupil_claims(res["pupil"], "front_end")}[
+        "pupil centre kept (front_end)"] is False
     # an interval that reaches zero is not a demonstrated improvement
     res["gaze"]["gap_share"]["CNN"]["front_end"]["delta_hi"] = 0.1
     assert {x["claim"]: x["holds"] for x in claims.gaze_claims(res["gaze"], "front_end")}[
@@ -162,8 +186,46 @@ def test_trainers_report_end_to_end(tmp_path):
     assert "Skipped" not in text
     assert (out / "grid_real_eyes.png").is_file() and (out / "objective_vs_iteration.png").is_file()
     data = json.loads((out / "results.json").read_text())
-    assert set(data["gaze"]["gap_share"]["kNN"]) == {"paper", "front_end", "style_per_batch", "front end only"}
+    assert set(data["gaze"]["gap_share"]["kNN"]) == {"paper", "front_end", "style_per_batch", "front end only",
+                                                        "mean/contrast match"}
+    assert set(data["gaze"]["vs_reference"]["by_estimator"]["kNN"]) == {"paper", "front_end", "style_per_batch",
+                                                                        "mean/contrast match"}
+    assert {"raw", "mean/contrast match", "front end only", "paper", "front_end"} <= set(data["real_eyes"]["rows"])
     assert data["training"]["front_end"]["gaze_history"]
+
+
+def test_real_eye_section_ablation_columns_and_claims(tmp_path):
+    res = small_results()
+    res["real_eyes"] = real_rows()
+    text = report.write_report(res, tmp_path).read_text()
+    # the ablation row carries the real-eye columns after the estimators
+    assert "| front_end | front end | +50% [+40, +60] | +60% [+50, +70] | -30% | 0.50 (median 0.50) |" in text
+    assert "| front_end | 1.4 ± 0.14 | -30.0% | 0.50 ± 0.20 (median 0.50) | 0.25 (median 0.25) | met |" in text
+    assert "| paper | 1.2 ± 0.12 | -40.0% | 3.00 ± 0.20 (median 3.00) | 3.00 (median 3.00) | not met |" in text
+    assert "| mean/contrast match | 2 ± 0.2 | +0.0% |" in text and "| raw | 7 ± 0.7 | +250.0% | - | - | - |" in text
+    # the default: only rows meeting both real-eye targets, the renderer's better one first
+    assert "Meet both real-eye targets: front_end (mean renderer gap share +55%); the first" in text
+    c = {x["claim"]: x for x in claims.all_claims(res)}
+    assert c["real eyes move towards synthetic ones beyond a mean/contrast match (front_end)"]["holds"] is True
+    assert c["pupil centre kept on real eyes (front_end)"]["holds"] is True
+    res["real_eyes"]["rows"]["front_end"]["kid_vs_baseline"] = -0.2
+    c = {x["claim"]: x["holds"] for x in claims.real_eye_claims(res["real_eyes"], "front_end")}
+    assert c["real eyes move towards synthetic ones beyond a mean/contrast match (front_end)"] is False
+    assert "No row meets both real-eye targets" in report.write_report(res, tmp_path / "b").read_text()
+    # a results.json from before the KID table still renders (its description only, no verdicts)
+    res["real_eyes"] = {"description": "old Gram section", "gram_distance_before": {"mean": 0.9}}
+    assert "old Gram section" in report.write_report(res, tmp_path / "c").read_text()
+    assert claims.real_eye_claims(res["real_eyes"], "front_end") == []
+
+
+def test_training_curves_show_critic_scores_when_logged(tmp_path):
+    training = small_results()["training"]
+    assert report._critic_keys(training) == []
+    training["front_end"]["history"] = [{"step": 1, "total": 1.5, "critic/real": 0.2, "critic/purified": -0.1},
+                                        {"step": 2, "total": 1.0, "critic/real": 0.3, "critic/purified": 0.0}]
+    assert report._critic_keys(training) == ["critic/real", "critic/purified"]
+    wide = report.plot_training_curves(training, tmp_path / "c.png")
+    assert cv2.imread(str(wide)).shape[1] > 1500  # three panels
 
 
 def test_rerender_from_results_json_keeps_the_grids(tmp_path):

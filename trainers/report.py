@@ -2,8 +2,9 @@ r"""The report: ``python -m trainers.report --flagfile=configs/report.flags``.
 
 Trains the coarse FCN and every purifier of the ablation on the built-in renderer, then measures
 what matters: gaze error on purified real eyes against their synthetic twins (gap share with
-bootstrap intervals, every estimator), pupil shifts (FCN and an independent detector, renderer
-and real crops), the objective vs Gatys on the final objective (Fig. 8) and speed (Table 2).
+bootstrap intervals, every estimator, and the difference to the front end alone), pupil shifts (FCN
+and an independent detector), real crops (KID to synthetic eyes against a per-eye mean/contrast
+match, pupil shift), the objective vs Gatys on the final objective (Fig. 8) and speed (Table 2).
 Writes ``<out_dir>/REPORT.md``, PNG plots and ``results.json``. A rerun resumes trainings.
 """
 
@@ -22,14 +23,14 @@ from trainers import common
 FLAGS = flags.FLAGS
 SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
 VARIANT_NAMES = ("paper", "johnson", "residual", "style_set", "style_per_batch", "luminance_loss", "front_end",
-                 "front_end_luminance")
+                 "front_end_luminance", "critic", "critic_identity", "paired")
 
 flags.DEFINE_string("out_dir", None, "Report folder (default: reports/<YYYY-MM-DD>).")
 flags.DEFINE_list("sections", list(SECTIONS), f"Experiments to run, of {', '.join(SECTIONS)}.")
 flags.DEFINE_list("variants", ["paper", "johnson", "style_set", "luminance_loss", "front_end"],
                   f"Purifiers to train and compare (the ablation), of {', '.join(VARIANT_NAMES)}.")
 flags.DEFINE_enum("best", "front_end", list(VARIANT_NAMES),
-                  "The purifier the real-eye section and Fig. 8 use (must be in --variants).")
+                  "The purifier Fig. 8, the sample grids and the claims single out (must be in --variants).")
 common.define_purifier_flags(REPORT, images="Training and test image")
 flags.DEFINE_integer("steps", REPORT.steps, "Training steps of every purifier.")
 common.define_style_set_flags(REPORT)
@@ -44,9 +45,11 @@ flags.DEFINE_integer("curve_n", 2, "Test images per size for Fig. 8.")
 flags.DEFINE_integer("curve_iterations", 100, "Gatys L-BFGS iterations per image for Fig. 8.")
 flags.DEFINE_enum("gatys_init", "noise", ["noise", "content"], "Gatys start: white noise or the content image.")
 flags.DEFINE_list("speed_sizes", ["256", "512"], "Square sizes for Table 2.")
-flags.DEFINE_integer("speed_gatys_iterations", 3, "L-BFGS iterations timed per size (scaled to 400).")
+flags.DEFINE_integer("speed_gatys_iterations", 3,
+                     "L-BFGS iterations timed per size up to 512x512, proportionally fewer above (scaled to 400).")
 flags.DEFINE_integer("speed_repeats", 3, "Timed forward passes per network and size (median).")
-flags.DEFINE_string("real_dir", None, "Folder of real eye crops for the label-free section (skipped when absent).")
+flags.DEFINE_string("real_dir", None, "Folder of real eye crops for the label-free section: KID to synthetic eyes and "
+                    "pupil shift of every purifier (skipped when absent).")
 common.define_loss_network_flags()
 common.define_runtime_flags()
 

@@ -13,6 +13,10 @@ from purify_tf.data.image_io import resize_images
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.palette import as_rgb_uint8
 
+# Names of the two baseline rows every comparison carries beside the purifiers.
+FRONT_END_ONLY = "front end only"
+MEAN_CONTRAST = "mean/contrast match"
+
 
 def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:
     """A saved transformer and its training (H, W) from the ``.json`` written beside it, if any.
@@ -56,6 +60,21 @@ def purify(
         for i in range(0, len(x), batch_size)
     ]
     return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)
+
+
+def front_end_only(images: np.ndarray, prior_images: np.ndarray) -> np.ndarray:
+    """The illumination front end alone (no network), its prior fitted on ``prior_images``
+    (synthetic eyes): what the classical step buys by itself."""
+    import tensorflow as tf
+
+    from purify_tf.luminance_prior import fit_luminance_prior
+    from purify_tf.models.illumination import IlluminationNormalization
+
+    layer = IlluminationNormalization()
+    layer.set_prior(fit_luminance_prior(prior_images))
+    out = np.concatenate([layer(tf.constant(images[i : i + 256], tf.float32)).numpy()
+                          for i in range(0, len(images), 256)])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def write_png(image: np.ndarray, path: str | Path) -> Path:

@@ -17,7 +17,12 @@ import numpy as np
 from purify_tf.conventions import GAZE_INPUT_SHAPE
 from purify_tf.data.image_io import to_gaze_input
 from purify_tf.data.renderer import render_eyes
-from purify_tf.gaze.evaluation import EvaluationResults, bootstrap_gap, evaluate_estimators
+from purify_tf.gaze.evaluation import (
+    EvaluationResults,
+    bootstrap_difference,
+    bootstrap_gap,
+    evaluate_estimators,
+)
 
 DISPLAY_NAMES = {"cnn": "CNN", "knn": "kNN", "svr": "SVR", "rf": "RF", "alr": "ALR"}
 
@@ -89,16 +94,29 @@ def gap_shares(results: EvaluationResults, purified: Sequence[str], n_boot: int 
     return out
 
 
+def differences_to(results: EvaluationResults, purified: Sequence[str], reference: str, n_boot: int = 2000,
+                   seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """{estimator: {purifier: bootstrap_difference(...)}}: each purifier's gap share minus that of
+    ``reference`` (and its mean error minus the reference's), paired over the same test eyes."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for est in dict.fromkeys(est for est, _ in results.errors):
+        raw, twin, ref = (results.errors[(est, s)] for s in (RAW, TWIN, reference))
+        out[est] = {name: bootstrap_difference(raw, twin, results.errors[(est, name)], ref, n_boot=n_boot, seed=seed)
+                    for name in purified if name != reference}
+    return out
+
+
 def gaze_benchmark(
     estimators: Mapping[str, Any], sets: Mapping[str, np.ndarray], purified: Mapping[str, np.ndarray],
-    n_boot: int = 2000, seed: int = 0, fit: bool = True,
+    n_boot: int = 2000, seed: int = 0, fit: bool = True, reference: str | None = None,
 ) -> dict[str, Any]:
     """The task metric: every estimator on in-domain synthetic, raw real, twin and purified eyes.
 
     Returns the JSON block of ``results.json["gaze"]``: ``errors[est][set]`` (mean degrees; sets
     ``in_domain``, ``raw``, ``twin`` and one per purifier), ``gap_share[est][purifier]`` (with
     ``gap_share_lo/hi`` and ``delta_deg`` with ``delta_lo/hi``), ``per_eye`` errors for Fig. 10,
-    and ``n_test``. ``fit=False`` uses estimators already fitted on ``sets["train_X"]``.
+    and ``n_test``. ``fit=False`` uses estimators already fitted on ``sets["train_X"]``. With
+    ``reference`` (one of ``purified``), ``vs_reference`` holds :func:`differences_to` it.
     """
     test_sets = {RAW: sets["test_images"], TWIN: sets["test_twin_images"], **purified}
     res = gaze_experiment(estimators, sets["train_X"], sets["train_gaze"], sets["test_gaze"], test_sets, fit=fit)
@@ -108,7 +126,7 @@ def gaze_benchmark(
     errors: dict[str, dict[str, float]] = {}
     for row in in_dom.rows + res.rows:
         errors.setdefault(row["estimator"], {})[row["test_set"]] = row["mean_error_deg"]
-    return {
+    out = {
         "errors": errors,
         "gap_share": gap_shares(res, list(purified), n_boot=n_boot, seed=seed),
         "per_eye": {f"{est} / {ts}": [round(float(e), 4) for e in err] for (est, ts), err in res.errors.items()},
@@ -116,6 +134,10 @@ def gaze_benchmark(
         "n_test": int(len(sets["test_gaze"])),
         "n_train": int(len(sets["train_gaze"])),
     }
+    if reference is not None and reference in purified:
+        out["vs_reference"] = {"reference": reference,
+                               "by_estimator": differences_to(res, list(purified), reference, n_boot, seed)}
+    return out
 
 
 def gaze_experiment(

@@ -20,12 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
 from purify_tf.hyperparameters import REPORT
 
 SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
-FRONT_END_ONLY = "front end only"
+# Table 2 times --speed_gatys_iterations Gatys iterations up to 512x512 and proportionally fewer
+# above (1 at 1024x1024), so the 1024 row costs about what the 512 row does (~1 min on 2 cores).
+GATYS_MAX_PIXELS = 512 * 512
+BASELINE_LABELS = {FRONT_END_ONLY: "illumination front end alone (no network)",
+                   MEAN_CONTRAST: "each eye's per-channel mean and std set to the synthetic set's (no network)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,20 +84,6 @@ def _aspect_size(cfg: ReportConfig, height: int) -> tuple[int, int]:
     return height, w
 
 
-def _front_end_only(images: np.ndarray, prior_images: np.ndarray) -> np.ndarray:
-    """The illumination front end alone (no network): what the classical step buys by itself."""
-    import tensorflow as tf
-
-    from purify_tf.luminance_prior import fit_luminance_prior
-    from purify_tf.models.illumination import IlluminationNormalization
-
-    layer = IlluminationNormalization()
-    layer.set_prior(fit_luminance_prior(prior_images))
-    out = np.concatenate([layer(tf.constant(images[i : i + 256], tf.float32)).numpy()
-                          for i in range(0, len(images), 256)])
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
 def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
                stage: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the sections of ``cfg`` and return the results dict that ``write_report`` renders."""
@@ -128,15 +119,15 @@ def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
     if "gaze" in sections:
         stage("gaze benchmark")
         # The estimators were fitted once above (the monitor uses them too).
-        results["gaze"] = gaze_exp.gaze_benchmark(ests, sets, purified, n_boot=cfg.n_boot, seed=cfg.seed, fit=False)
-        results["gaze"]["labels"] = {n: VARIANTS[n].label for n in purifiers}
-        results["gaze"]["labels"][FRONT_END_ONLY] = "illumination front end alone (no network)"
+        results["gaze"] = gaze_exp.gaze_benchmark(ests, sets, purified, n_boot=cfg.n_boot, seed=cfg.seed, fit=False,
+                                                  reference=FRONT_END_ONLY)
+        results["gaze"]["labels"] = {**{n: VARIANTS[n].label for n in purifiers}, **BASELINE_LABELS}
     if "pupil" in sections:
         stage("pupil-centre preservation")
         results["pupil"] = _pupil_section(fcn, sets, purified)
     best = purifiers.get(cfg.best)
     if "real_eyes" in sections:
-        results["real_eyes"] = _real_eyes(cfg, best, fcn, loss_network, prior_images, results, stage)
+        results["real_eyes"] = _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage)
     if "objective" in sections and best is not None:
         results["objective"] = _objective_section(cfg, best, training[cfg.best], loss_network, mask_fn, stage)
     if "speed" in sections:
@@ -173,15 +164,19 @@ def _fit_estimators(cfg: ReportConfig, sets: dict[str, Any]) -> tuple[dict[str, 
 
 def _purified_test_sets(cfg: ReportConfig, purifiers: dict[str, Any], sets: dict[str, Any],
                         prior_images: np.ndarray, results: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The test eyes through every purifier and through the front end alone; the renderer grid."""
-    from purify_tf.experiments.common import purify
+    """The test eyes through every purifier and through the two baselines (front end alone,
+    mean/contrast match); the renderer grid raw | front end | purified | twin."""
+    from purify_tf.experiments.common import front_end_only, purify
+    from purify_tf.experiments.real_eyes import mean_contrast_match
 
     purified = {name: purify(m, sets["test_images"]) for name, m in purifiers.items()}
-    purified[FRONT_END_ONLY] = _front_end_only(sets["test_images"], prior_images)
-    grid_names = [n for n in (cfg.best, "paper") if n in purified] + [FRONT_END_ONLY]
+    purified[FRONT_END_ONLY] = front_end_only(sets["test_images"], prior_images)
+    purified[MEAN_CONTRAST] = mean_contrast_match(sets["test_images"], prior_images)
+    grid_names = [FRONT_END_ONLY] + [n for n in (cfg.best,) if n in purifiers]
     results["grids"] = {"renderer": {
         "columns": [sets["test_images"]] + [purified[n] for n in grid_names] + [sets["test_twin_images"]],
-        "labels": ["raw (real domain)"] + [f"purified: {n}" for n in grid_names] + ["synthetic twin"],
+        "labels": ["raw (real domain)"] + [n if n == FRONT_END_ONLY else f"purified: {n}" for n in grid_names]
+        + ["synthetic twin"],
     }}
     return purified
 
@@ -217,31 +212,24 @@ def _settings(cfg: ReportConfig) -> dict[str, Any]:
     return out
 
 
-def _real_eyes(cfg, best, fcn, loss_network, prior_images, results, stage) -> dict[str, Any]:
-    """The renderer-trained best purifier on real crops (no training on them): pupil shift with
-    the FCN-independent detector, the FCN's, and the Gram distance to the synthetic set."""
-    from purify_tf.experiments.common import purify
-    from purify_tf.experiments.pupil import detector_shift
-    from purify_tf.experiments.real_eyes import load_eye_folder, real_eyes_measures
+def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage) -> dict[str, Any]:
+    """Every purifier (trained on the renderer only), the two baselines and the shipped purifier on
+    the real crops: KID to synthetic eyes and pupil shift (:mod:`purify_tf.experiments.real_eyes`)."""
+    from purify_tf.experiments.common import front_end_only
+    from purify_tf.experiments.kid import feature_network
+    from purify_tf.experiments.real_eyes import real_eyes_section
 
-    if best is None:
-        return {"skipped": f"the best purifier '{cfg.best}' was not trained in this run"}
-    if not cfg.real_dir or not Path(cfg.real_dir).is_dir():
-        return {"skipped": f"--real_dir={cfg.real_dir} not given or not found."}
-    stage(f"real eyes from {cfg.real_dir}")
     h, w = cfg.train.height, cfg.train.width
-    real = load_eye_folder(cfg.real_dir, h, w)
-    purified = purify(best, real)
-    out = real_eyes_measures(real, purified, prior_images[:256], fcn, loss_network)
-    out["detector"] = detector_shift(real, purified)
-    out["description"] = (
-        f"The '{cfg.best}' purifier trained on the renderer only, applied to the {len(real)} real crops in "
-        f"`{cfg.real_dir}` (resized to {h}x{w}); shifts rescaled to an eye width of 55 px. Gram distance: "
-        "relative Frobenius distance between mean normalised VGG Gram matrices (lower = closer) to 256 "
-        "synthetic renders.")
-    results.setdefault("grids", {})["real_eyes"] = {
-        "columns": [real, purified], "labels": ["real (MPIIGaze crop)", f"purified: {cfg.best}"]}
-    return out
+    if cfg.real_dir and Path(cfg.real_dir).is_dir():
+        stage(f"real eyes from {cfg.real_dir}")
+    # KID's reference: synthetic eyes the baselines and the front end's prior did not see.
+    reference = _render_images(512, h, w, "synthetic", cfg.seed + 4242)
+    section, grid = real_eyes_section(
+        cfg.real_dir, (h, w), purifiers, cfg.best, lambda x: front_end_only(x, prior_images), prior_images,
+        reference, feature_network(loss_network), seed=cfg.seed)
+    if grid is not None:
+        results.setdefault("grids", {})["real_eyes"] = grid
+    return section
 
 
 def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dict[str, Any]:
@@ -310,4 +298,5 @@ def _speed_section(cfg, purifiers, loss_network, mask_fn) -> dict[str, Any]:
         return fn, init_image(eye["image"][0], "noise", cfg.seed)
 
     sizes = [(int(s), int(s)) for s in cfg.speed_sizes]
-    return speed_table(purifiers, sizes, gatys_setup, cfg.speed_gatys_iterations, repeats=cfg.speed_repeats)
+    return speed_table(purifiers, sizes, gatys_setup, cfg.speed_gatys_iterations, repeats=cfg.speed_repeats,
+                       gatys_max_pixels=GATYS_MAX_PIXELS)

@@ -33,6 +33,18 @@ class Variant:
     residual: bool = True
     config: str = "paper"
     use_masks: bool = True
+    adversarial: float = 0.0  # weight of the patch critic's term
+    identity: float = 0.0  # weight of the identity term (a synthetic eye should pass unchanged)
+    paired: float = 0.0  # weight of the paired term (a real-domain render -> its synthetic twin)
+
+    def extra_terms(self) -> dict[str, float]:
+        """The critic / identity / paired weights this variant sets, by PurifyTrainConfig field name.
+
+        Only the non-zero ones: a configuration without these terms builds the same
+        PurifyTrainConfig as before they existed (and works where the trainer has no such fields).
+        """
+        return {k: v for k, v in (("adversarial", self.adversarial), ("identity", self.identity),
+                                  ("paired", self.paired)) if v}
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
@@ -49,6 +61,13 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             illumination=True),
     Variant("front_end_luminance", "+ residual + style set + front end + luminance term",
             style_source="renderer", illumination=True, gamma=1.0),
+    # The learned part with a signal that sees local structure (../shared/DESIGN.md, 2026-12).
+    Variant("critic", "front_end + patch critic (synthetic vs purified patches)", style_source="renderer",
+            illumination=True, adversarial=1.0),
+    Variant("critic_identity", "front_end + patch critic + identity on synthetic eyes", style_source="renderer",
+            illumination=True, adversarial=1.0, identity=1.0),
+    Variant("paired", "front_end + paired L1 to the synthetic twins", style_source="renderer",
+            illumination=True, paired=1.0),
 )}
 
 
@@ -86,6 +105,12 @@ def train_variant(
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
 
     s = settings
+    missing = set(variant.extra_terms()) - {f.name for f in dataclasses.fields(PurifyTrainConfig)}
+    if missing:
+        from purify_tf.errors import ConfigError
+
+        raise ConfigError(f"variant '{variant.name}' needs the trainer terms {sorted(missing)}, which this "
+                          "PurifyTrainConfig does not have")
     style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
     weights = LossWeights(alpha=s.alpha, beta=s.beta, theta=s.theta, gamma=variant.gamma)
     model_dir = Path(out_dir) / variant.name
@@ -97,6 +122,7 @@ def train_variant(
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name},
+        **variant.extra_terms(),
     )
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,

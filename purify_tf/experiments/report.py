@@ -16,6 +16,12 @@ import numpy as np
 
 from purify_tf.experiments.claims import GAP_GOAL, PAPER, all_claims, fmt
 from purify_tf.experiments.common import write_png
+from purify_tf.experiments.report_tables import (
+    ablation_table,
+    default_sentence,
+    difference_table,
+    real_eyes_table,
+)
 from purify_tf.palette import image_grid
 
 
@@ -28,23 +34,6 @@ def gaze_table(gaze: dict[str, Any]) -> str:
         paper = PAPER["gaze"].get(est)
         cells = [f"{by_set[s]:.2f}°" if s in by_set else "-" for s in sets]
         lines.append(f"| {est} | " + " | ".join(cells) + f" | {f'{paper[0]:.1f}° → {paper[1]:.1f}°' if paper else '-'} |")
-    return "\n".join(lines)
-
-
-def ablation_table(gaze: dict[str, Any]) -> str:
-    """Gap share per purifier (rows) and estimator (columns), with 95% bootstrap intervals."""
-    shares = gaze["gap_share"]
-    ests = list(shares)
-    names = list(dict.fromkeys(n for by_name in shares.values() for n in by_name))
-    labels = gaze.get("labels", {})
-    lines = ["| purifier | what changes | " + " | ".join(ests) + " |", "|---|---|" + "---|" * len(ests)]
-    for n in names:
-        cells = []
-        for e in ests:
-            g = shares[e].get(n)
-            cells.append("-" if g is None else
-                         f"{100 * g['gap_share']:+.0f}% [{100 * g['gap_share_lo']:+.0f}, {100 * g['gap_share_hi']:+.0f}]")
-        lines.append(f"| {n} | {labels.get(n, '')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -91,19 +80,6 @@ def pupil_table(pupil: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def real_eyes_table(real: dict[str, Any]) -> str:
-    b, a = real["gram_distance_before"], real["gram_distance_after"]
-    lines = ["| VGG layer | raw vs synthetic | purified vs synthetic |", "|---|---|---|"]
-    for layer in [k for k in b if k != "mean"] + ["mean"]:
-        lines.append(f"| {layer} | {b[layer]:.3f} | {a[layer]:.3f} |")
-    p, d = real["pupil"]["raw_vs_purified"], real["detector"]["raw_vs_purified"]
-    lines.append("")
-    lines.append(f"Pupil centre raw → purified at eye width 55 px: {d['mean']:.2f} ± {d['std']:.2f} px (median "
-                 f"{d['median']:.2f}) with the FCN-independent detector over {d['n']} eyes; {p['mean']:.2f} ± "
-                 f"{p['std']:.2f} px with the FCN over {p['n']} of {real['n_real']} eyes where it finds a pupil in both.")
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------- plots
 def plot_gaze_curves(gaze: dict[str, Any], path: Path) -> Path:
     from purify_tf.gaze.evaluation import cumulative_error_curve, plot_cumulative_curves
@@ -113,15 +89,24 @@ def plot_gaze_curves(gaze: dict[str, Any], path: Path) -> Path:
     return plot_cumulative_curves(curves, path, title="Cumulative gaze error (Fig. 10), kNN and SVR")
 
 
+def _critic_keys(training: dict[str, Any]) -> list[str]:
+    """The critic-score keys any purifier logged (e.g. ``critic/real``, ``critic/purified``)."""
+    return list(dict.fromkeys(k for t in training.values() for h in (t.get("history") or [])
+                              for k in h if "critic" in k and isinstance(h[k], (int, float))))
+
+
 def plot_training_curves(training: dict[str, Any], path: Path) -> Path:
-    """Objective and held-out gaze gap share against the training step, one line per purifier:
-    "more training gives better gaze" shown, not assumed."""
+    """Objective, held-out gaze gap share and (when logged) critic scores against the training step,
+    one colour per purifier: "more training gives better gaze" shown, not assumed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11.0, 4.0), dpi=100)
+    critic = _critic_keys(training)
+    n_axes = 3 if critic else 2
+    fig = Figure(figsize=(5.5 * n_axes, 4.0), dpi=100)
     FigureCanvasAgg(fig)
-    ax_loss, ax_gaze = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    axes = [fig.add_subplot(1, n_axes, i + 1) for i in range(n_axes)]
+    ax_loss, ax_gaze = axes[:2]
     for i, (name, t) in enumerate(training.items()):
         colour = f"C{i % 10}"
         hist = t.get("history") or []
@@ -132,10 +117,16 @@ def plot_training_curves(training: dict[str, Any], path: Path) -> Path:
             if gz and key in gz[0]:
                 ax_gaze.plot([g["step"] for g in gz], [max(100 * g[key], -100.0) for g in gz], style,
                              color=colour, label=f"{name} ({key.split('_')[0]})")
+        for key, style in zip(critic, ("-", "--", ":", "-."), strict=False):
+            pts = [(h["step"], h[key]) for h in hist if key in h]
+            if pts:
+                axes[2].plot(*zip(*pts, strict=True), style, color=colour, label=f"{name} ({key})")
     ax_loss.set(xlabel="step", ylabel="objective (total)", yscale="log", title="Objective")
     ax_gaze.set(xlabel="step", ylabel="gap closed (%, clipped at -100)", title="Held-out gaze gap share")
     ax_gaze.axhline(0, color="grey", lw=0.8)
-    for ax in (ax_loss, ax_gaze):
+    if critic:
+        axes[2].set(xlabel="step", ylabel="critic score", title="Critic scores")
+    for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="x-small")
     fig.tight_layout()
@@ -196,11 +187,12 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     pngs = _write_plots(results, out_dir)
     md = _intro_md(results) + _settings_md(results)
     # Each measured section, only when this run measured it.
-    for key, section in (("training", _training_md), ("gaze", _gaze_md), ("pupil", _pupil_md),
-                         ("objective", _objective_md), ("speed", _speed_md)):
+    real = results.get("real_eyes")
+    for key, section in (("training", _training_md), ("gaze", lambda g, p: _gaze_md(g, p, real)),
+                         ("pupil", _pupil_md), ("objective", _objective_md), ("speed", _speed_md)):
         if results.get(key):
             md += section(results[key], pngs)
-    md += _real_eyes_md(results.get("real_eyes")) + _grids_md(results, pngs)
+    md += _real_eyes_md(real, results) + _grids_md(results, pngs)
     if results.get("gaps"):
         md += ["", "## Known gaps", ""] + [f"- {g}" for g in results["gaps"]]
     path = out_dir / "REPORT.md"
@@ -270,12 +262,13 @@ def _training_md(training: dict[str, Any], pngs: dict[str, str]) -> list[str]:
         md.append(f"| {name} | {t.get('style', '-')} | {t.get('steps', '-')} | "
                   f"{fmt(t.get('seconds'))} | {wts} | {terms} |")
     if "training" in pngs:
-        md += ["", "Objective and held-out gaze gap share (kNN solid, SVR dashed) during training:", "",
+        critic = ", critic scores" if _critic_keys(training) else ""
+        md += ["", f"Objective, held-out gaze gap share (kNN solid, SVR dashed){critic} during training:", "",
                f"![training curves]({pngs['training']})"]
     return md
 
 
-def _gaze_md(g: dict[str, Any], pngs: dict[str, str]) -> list[str]:
+def _gaze_md(g: dict[str, Any], pngs: dict[str, str], real: dict[str, Any] | None = None) -> list[str]:
     md = ["", "## Gaze estimation (Table 3, Fig. 10)", "",
           f"Mean angular error in degrees; estimators fitted on {g.get('n_train', '?')} synthetic eyes, "
           f"tested on {g.get('n_test', '?')} real-domain eyes: in-domain (other synthetic eyes), raw, "
@@ -284,7 +277,14 @@ def _gaze_md(g: dict[str, Any], pngs: dict[str, str]) -> list[str]:
           gaze_table(g), "", "### Ablation: share of the raw → twin gap closed", "",
           "(raw − purified) / (raw − twin) on mean errors, with 95% paired-bootstrap intervals over the "
           f"test eyes; 100% = as good as the twins, negative = worse than raw. Goal: ≥ {100 * GAP_GOAL:.0f}% "
-          "for every estimator.", "", ablation_table(g)]
+          "for every estimator. The real-eye columns (when measured) are from the section \"Real eyes, no "
+          "labels\": KID to synthetic eyes relative to the mean/contrast match (goal ≤ -25%) and the mean "
+          "(median) pupil shift on the real crops.", "", ablation_table(g, real)]
+    diff = difference_table(g)
+    if diff:
+        md += ["", f"#### Difference to the {g['vs_reference']['reference']}", "",
+               "Gap share of each row minus that of the reference, in percentage points, with 95% "
+               "paired-bootstrap intervals (the same resampled test eyes for both).", "", diff]
     return md + _figure(pngs, "gaze", "cumulative gaze error")
 
 
@@ -307,20 +307,23 @@ def _objective_md(o: dict[str, Any], pngs: dict[str, str]) -> list[str]:
 def _speed_md(s: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "## Speed (Table 2)", "",
           f"Seconds per image on {s.get('device', '?')}, all in this run. Gatys: "
-          f"{s['gatys_iterations_measured']} L-BFGS iterations timed and scaled linearly to "
-          f"{s['gatys_scaled_to']} (not run in full).", "", speed_table_md(s)]
+          f"{s['gatys_iterations_measured']} L-BFGS iterations timed (fewer at larger sizes, see the notes) "
+          f"and scaled linearly to {s['gatys_scaled_to']} (not run in full).", "", speed_table_md(s)]
     if s.get("notes"):
         md += [""] + [f"- {n}" for n in s["notes"]]
     return md
 
 
-def _real_eyes_md(real: dict[str, Any] | None) -> list[str]:
+def _real_eyes_md(real: dict[str, Any] | None, results: dict[str, Any]) -> list[str]:
     md = ["", "## Real eyes, no labels", ""]
     if not real:
         return md + ["Not run."]
     if "skipped" in real:
         return md + [f"Skipped: {real['skipped']}"]
-    return md + [real.get("description", ""), "", real_eyes_table(real)]
+    if "rows" not in real:  # a results.json from before the KID table
+        return md + [real.get("description", "")]
+    return md + [real.get("description", ""), "", real_eyes_table(real, results.get("pupil")), "",
+                 default_sentence(real, results.get("gaze"))]
 
 
 def _grids_md(results: dict[str, Any], pngs: dict[str, str]) -> list[str]:

@@ -49,11 +49,14 @@ def speed_table(
     gatys_iterations: int = 3,
     scale_to: int = PAPER_ITERATIONS,
     repeats: int = 5,
+    gatys_max_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Table 2: one row per size with seconds per image per method and the speed-up ratios.
 
     ``models`` maps a name ("paper", "johnson") to a transformer; Gatys runs when
-    ``gatys_setup`` is given. Ratios are ``other / paper`` (how many times faster f_W is).
+    ``gatys_setup`` is given. Ratios are ``other / paper`` (how many times faster f_W is). Above
+    ``gatys_max_pixels`` per image, fewer Gatys iterations are timed (:func:`gatys_iterations_at`)
+    so that a large size costs no more than ``gatys_iterations`` at that many pixels.
     """
     rows = []
     notes = []
@@ -63,8 +66,10 @@ def speed_table(
             row[name] = time_feed_forward(model, h, w, repeats=repeats)
         if gatys_setup is not None:
             fn, init = gatys_setup(h, w)
-            timing = time_gatys_iterations(fn, init, n_iter=gatys_iterations, scale_to=scale_to)
+            n_iter = gatys_iterations_at(h, w, gatys_iterations, gatys_max_pixels)
+            timing = time_gatys_iterations(fn, init, n_iter=n_iter, scale_to=scale_to)
             row["gatys"] = timing.estimated_seconds
+            row["gatys_iterations"] = n_iter
             row["gatys_seconds_per_iteration"] = timing.seconds_per_iteration
             notes.append(f"{h}x{w}: {timing.note}")
         base = row.get("paper")
@@ -81,6 +86,15 @@ def speed_table(
         "notes": notes,
         "device": _device_name(),
     }
+
+
+def gatys_iterations_at(height: int, width: int, iterations: int, max_pixels: int | None) -> int:
+    """Gatys iterations to time at height x width: ``iterations`` up to ``max_pixels`` per image,
+    above it scaled down with the pixel count (at least 1), since time per iteration grows with it."""
+    pixels = int(height) * int(width)
+    if not max_pixels or pixels <= max_pixels:
+        return int(iterations)
+    return max(1, int(iterations * max_pixels // pixels))
 
 
 def _device_name() -> str:

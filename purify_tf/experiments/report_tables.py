@@ -1,0 +1,108 @@
+"""The report's ablation, difference and real-eye tables (Markdown), from the results dict.
+
+The ablation puts the renderer's gaze gap shares beside the real-eye columns, so that a purifier
+that wins on the renderer but not on real eyes shows it in one row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from purify_tf.experiments.claims import KID_GOAL, real_eye_targets_met
+
+
+def _pct(v: float, lo: float, hi: float, unit: str = "%") -> str:
+    return f"{100 * v:+.0f}{unit} [{100 * lo:+.0f}, {100 * hi:+.0f}]"
+
+
+def _shift(s: dict[str, Any] | None, with_std: bool = True) -> str:
+    if not s or not s.get("n"):
+        return "-"
+    std = f" ± {s['std']:.2f}" if with_std else ""
+    return f"{s['mean']:.2f}{std} (median {s['median']:.2f})"
+
+
+def _real_cells(real: dict[str, Any] | None, name: str) -> list[str]:
+    row = ((real or {}).get("rows") or {}).get(name)
+    if not row:
+        return ["-", "-"]
+    vs = row.get("kid_vs_baseline")
+    return ["-" if vs is None else f"{100 * vs:+.0f}%", _shift(row.get("pupil"), with_std=False)]
+
+
+def ablation_table(gaze: dict[str, Any], real: dict[str, Any] | None = None) -> str:
+    """Gap share per purifier (rows) and estimator (columns), with 95% bootstrap intervals, and,
+    when the real-eye section ran, its KID change vs the mean/contrast match and pupil shift."""
+    shares = gaze["gap_share"]
+    ests = list(shares)
+    names = list(dict.fromkeys(n for by_name in shares.values() for n in by_name))
+    labels = gaze.get("labels", {})
+    with_real = bool(real and real.get("rows"))
+    extra = ["real eyes: KID vs mean/contrast", "real eyes: pupil shift (px)"] if with_real else []
+    lines = ["| purifier | what changes | " + " | ".join(ests + extra) + " |",
+             "|---|---|" + "---|" * (len(ests) + len(extra))]
+    for n in names:
+        cells = []
+        for e in ests:
+            g = shares[e].get(n)
+            cells.append("-" if g is None else _pct(g["gap_share"], g["gap_share_lo"], g["gap_share_hi"]))
+        if with_real:
+            cells += _real_cells(real, n)
+        lines.append(f"| {n} | {labels.get(n, '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def difference_table(gaze: dict[str, Any]) -> str:
+    """Each purifier's gap share minus the reference's (the front end alone), per estimator, in
+    percentage points with the 95% paired-bootstrap interval (same resampled eyes for both)."""
+    vs = gaze.get("vs_reference") or {}
+    by_est = vs.get("by_estimator") or {}
+    if not by_est:
+        return ""
+    ests = list(by_est)
+    names = list(dict.fromkeys(n for by_name in by_est.values() for n in by_name))
+    lines = [f"| purifier − {vs['reference']} | " + " | ".join(ests) + " |", "|---|" + "---|" * len(ests)]
+    for n in names:
+        cells = []
+        for e in ests:
+            d = by_est[e].get(n)
+            cells.append("-" if d is None else _pct(d["share_diff"], d["share_diff_lo"], d["share_diff_hi"], " pp"))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def real_eyes_table(real: dict[str, Any], pupil: dict[str, Any] | None = None) -> str:
+    """One row per image set on the real crops: KID to synthetic eyes, its change vs the
+    mean/contrast match, pupil shift on real crops and (same metric) on the renderer's test eyes."""
+    lines = ["| row | KID to synthetic (mean ± std) | vs mean/contrast match | pupil shift, real crops (px) "
+             "| pupil shift, renderer (px) | real-eye targets |", "|---|---|---|---|---|---|"]
+    for name, row in real["rows"].items():
+        k = row["kid"]
+        vs = row.get("kid_vs_baseline")
+        renderer = ((pupil or {}).get(name) or {}).get("detector", {}).get("raw_vs_purified")
+        met = real_eye_targets_met(row)
+        lines.append(f"| {name} | {k['kid']:.4g} ± {k['std']:.2g} | {'-' if vs is None else f'{100 * vs:+.1f}%'} "
+                     f"| {_shift(row.get('pupil'))} | {_shift(renderer, with_std=False)} "
+                     f"| {'-' if met is None else ('met' if met else 'not met')} |")
+    lines += ["", f"Real-eye targets: KID at least {100 * KID_GOAL:.0f}% below the mean/contrast match and a mean "
+              "pupil shift ≤ 1.0 px on the real crops."]
+    return "\n".join(lines)
+
+
+def default_sentence(real: dict[str, Any], gaze: dict[str, Any] | None) -> str:
+    """Which rows may be the default: those meeting both real-eye targets, ranked by their mean
+    gap share over the estimators on the renderer (a renderer win alone does not qualify)."""
+    ok = [n for n, row in real["rows"].items() if real_eye_targets_met(row)]
+    if not ok:
+        return ("No row meets both real-eye targets, so none has earned the default on real eyes; "
+                "renderer gap shares alone do not decide it.")
+    shares = (gaze or {}).get("gap_share", {})
+
+    def mean_share(name: str) -> float | None:
+        vals = [by[name]["gap_share"] for by in shares.values() if name in by]
+        return sum(vals) / len(vals) if vals else None
+
+    ranked = sorted(ok, key=lambda n: -(mean_share(n) if mean_share(n) is not None else float("-inf")))
+    parts = [n if mean_share(n) is None else f"{n} (mean renderer gap share {100 * mean_share(n):+.0f}%)"
+             for n in ranked]
+    return "Meet both real-eye targets: " + ", ".join(parts) + "; the first is the candidate default."
