@@ -5,7 +5,7 @@ earlier, and the purifier can cycle back to them. Half of each critic batch of p
 drawn from a buffer of earlier outputs once the buffer holds enough of them.
 
 The buffer is a ``tf.Module`` of fixed-size variables (the images, stored as float16 to halve the
-checkpoint, and a count of the images ever pushed), updated with tf ops inside the compiled
+checkpoint, and a count of the images ever stored), updated with tf ops inside the compiled
 training step, so ``tf.train.Checkpoint`` saves and restores it. Its randomness is stateless,
 seeded by the caller (the trainer passes (seed, step)): a resumed run draws and replaces exactly
 the images an uninterrupted one does.
