@@ -124,7 +124,7 @@ def loss_network():
     return tiny_loss_network()
 
 
-def domain_trainer(model_dir, loss_network, **overrides) -> PurifyTrainer:
+def domain_trainer(model_dir, loss_network, strategy=None, **overrides) -> PurifyTrainer:
     """make_trainer's tiny setup with a stream of synthetic eyes for the critic and identity."""
     from purify_tf.data.renderer import render_eyes
 
@@ -139,7 +139,8 @@ def domain_trainer(model_dir, loss_network, **overrides) -> PurifyTrainer:
         checkpoint_every=3, log_every=1, image_every=100, histogram_every=0,
         progress=False, **{**settings, **overrides},
     )
-    return PurifyTrainer(cfg, tf.distribute.get_strategy(), loss_network, ArraySource(images, H, W, masks=masks),
+    return PurifyTrainer(cfg, strategy or tf.distribute.get_strategy(), loss_network,
+                         ArraySource(images, H, W, masks=masks),
                          style[0], style_mask[0], style_stream=ArraySource(synthetic["image"], H, W, seed=2))
 
 
@@ -226,3 +227,27 @@ def test_tensorboard_has_critic_losses_and_scores(tmp_path, loss_network):
     assert {"loss/critic", "loss/adversarial", "loss/identity", "loss/perceptual", "loss/total"} <= tags
     assert {"critic/real", "critic/purified", "critic/synthetic"} <= tags
     assert not any(t.startswith("loss/score_") for t in tags)
+
+
+@pytest.mark.slow
+def test_critic_trains_under_two_mirrored_cpu_replicas(tmp_path):
+    """Both updates in one step under MirroredStrategy; the history takes the gathered global batch."""
+    from test_training import _run_script
+
+    script = f"""
+import numpy as np, tensorflow as tf, sys
+sys.path.insert(0, "tests")
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from model_helpers import tiny_loss_network
+from test_domain_terms import domain_trainer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer = domain_trainer(r"{tmp_path}/two", tiny_loss_network(), strategy=strategy, history_size=16)
+assert trainer.strategy.num_replicas_in_sync == 2
+history = trainer.train(train_steps=3)
+assert all(np.isfinite(v) for v in history[-1].values()), history[-1]
+print("PUSHED", int(trainer.domain.history.pushed.numpy()), "CRITIC", history[-1]["critic"])
+"""
+    result = _run_script(script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PUSHED 12" in result.stdout
