@@ -44,3 +44,21 @@ PURIFY = TrainingDefaults(height=256, width=256, batch_size=4, learning_rate=1e-
 # trainers.report and TrainSettings: configs/report.flags' CPU-sized ablation.
 REPORT = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
                           steps=300, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainDefaults:
+    """The terms beyond the perceptual objective (purify_tf.training.domain): a local adversarial
+    critic, the identity term on synthetic eyes and the paired term on renderer twins. All are off
+    by default, which keeps the perceptual objective's training exactly as it was."""
+
+    adversarial: float = 0.0  # weight of the LSGAN generator term
+    identity: float = 0.0  # weight of L1(f(x_syn), x_syn)
+    paired: float = 0.0  # weight of L1 + VGG content of f(real render) against its synthetic twin
+    critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
+    critic_filters: int = 32  # channels of the critic's first conv (doubled once)
+    critic_layers: int = 4  # 3x3 convs before the 1x1 score map: a receptive field of 23 px
+    history_size: int = 256  # SimGAN's buffer of earlier purified eyes (0: critic sees only the current batch)
+
+
+DOMAIN = DomainDefaults()

@@ -146,7 +146,9 @@ import trainers.purify as entry
 flags.FLAGS(["prog"])
 from purify_tf.training.purify_loop import PurifyTrainConfig
 got, want = entry.train_config_from_flags("m"), PurifyTrainConfig(model_dir="m")
-fields = ("batch_size", "learning_rate", "lr_schedule", "train_steps", "use_masks", "layer_weighting", "weights")
+fields = ("batch_size", "learning_rate", "lr_schedule", "train_steps", "use_masks", "layer_weighting", "weights",
+          "adversarial", "identity", "paired", "critic_learning_rate", "critic_filters", "critic_layers",
+          "history_size")
 print([f for f in fields if getattr(got, f) != getattr(want, f)])
 """,
     "trainers.report": """

@@ -64,6 +64,8 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
             "masks": _mask_source(trainer),
             "style_targets": "per content eye (per batch)" if cfg.style_mode == "per_batch" else "mean Grams of the style set",
         },
+        "domain_terms": None if trainer.domain is None else trainer.domain.describe(),
+        "pair_stream": describe_source(trainer.pair_source),
         "loss_network": getattr(trainer.objective.loss_network, "info", {}),
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,

@@ -41,6 +41,7 @@ class CheckpointKeeper:
         # Multi-worker saving needs every worker to write; non-chief copies go to a scratch dir.
         write_dir = self.directory if chief else self.directory.parent / f".worker{worker_id}_ckpt"
         self._optional = dict(optional or {})
+        self._trackables = trackables
         self.checkpoint = tf.train.Checkpoint(**trackables, **self._optional)
         # Restores checkpoints written without the optional objects.
         self._required_only = tf.train.Checkpoint(**trackables) if self._optional else None
@@ -68,14 +69,17 @@ class CheckpointKeeper:
         return None
 
     def _checkpoint_for(self, path: str) -> tf.train.Checkpoint:
-        """The full checkpoint object, or the one without optional objects the file lacks."""
+        """The full checkpoint object, or one without the optional objects the file lacks (an
+        optional object without variables, e.g. no dropout state, is never missing)."""
         if self._required_only is None:
             return self.checkpoint
-        roots = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
-        if all(key in roots for key in self._optional):
+        roots = _root_objects(path)
+        missing = [key for key, obj in self._optional.items() if key not in roots and list(obj.variables)]
+        if not missing:
             return self.checkpoint
-        logging.warning("Checkpoint %s has no %s; restoring without it", path, sorted(self._optional))
-        return self._required_only
+        logging.warning("Checkpoint %s has no %s; restoring without it", path, sorted(missing))
+        present = {key: obj for key, obj in self._optional.items() if key not in missing}
+        return tf.train.Checkpoint(**self._trackables, **present)
 
     def save(self, step: int) -> str:
         """Write checkpoint ``step`` (every worker must call this in multi-worker training)."""
@@ -87,6 +91,17 @@ class CheckpointKeeper:
     @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
+
+
+def _root_objects(path: str) -> set[str]:
+    """Names of the objects a checkpoint's root holds. From its object graph, not from variable
+    names: a variable is named by one path to it only (a critic's weights may be saved as
+    ``critic_optimizer/_trainable_variables/...``)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    return {child.local_name for child in graph.nodes[0].children}
 
 
 class TrainingStopped(Exception):

@@ -8,6 +8,7 @@ with a seed derived from the epoch).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
@@ -50,6 +51,28 @@ class RendererSource:
             seed=_step_seed(self.seed, step),
         )
         return {"image": eyes["image"], "mask": eyes["mask"]}
+
+
+class PairedRendererSource:
+    """Renderer eyes in pairs: the real-domain look (``image``, ``mask``) and its synthetic twin
+    (``twin``), the same eye (geometry, gaze, labels) rendered with the same seed in both domains:
+    the one place where the clean version of a "real" eye is known exactly."""
+
+    has_masks = True
+    twins = True
+
+    def __init__(self, height: int, width: int, seed: int = 1) -> None:
+        self.height, self.width, self.seed = height, width, seed
+        self.domain = "real -> synthetic twin"
+
+    def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+        from purify_tf.data.renderer import render_eyes
+
+        seed = _step_seed(self.seed, step)
+        real, twin = (render_eyes(batch_size, height=self.height, width=self.width, domain=d, seed=seed)
+                      for d in ("real", "synthetic"))
+        return {"image": real["image"], "mask": real["mask"], "twin": twin["image"], "twin_mask": twin["mask"],
+                "gaze": real["gaze"], "twin_gaze": twin["gaze"]}
 
 
 class ArraySource:
@@ -100,30 +123,34 @@ class ArraySource:
 
 def step_dataset(
     source: ContentSource, global_batch: int, start_step: int, end_step: int,
-    style_source: ContentSource | None = None,
+    style_source: ContentSource | None = None, extras: Mapping[str, ContentSource] | None = None,
 ) -> tf.data.Dataset:
     """tf.data stream of the global batches for steps [start_step, end_step), in order, prefetched.
 
     With ``style_source`` every batch also carries ``style`` / ``style_mask``: one style eye per
-    content eye, also a pure function of the step.
+    content eye, also a pure function of the step. Each stream of ``extras`` adds ``<name>`` and
+    ``<name>_mask`` (and ``<name>_twin`` from a paired source), e.g. the synthetic eyes of the
+    domain critic and the renderer pairs (:mod:`purify_tf.training.domain`).
     """
     h, w = source.height, source.width
-    sources = [source] if style_source is None else [source, style_source]
-    keys = ("image", "mask") if style_source is None else ("image", "mask", "style", "style_mask")
+    named = {"": source, **({"style": style_source} if style_source is not None else {}), **dict(extras or {})}
+    fields: list[tuple[str, str, str]] = []  # (stream name, its batch key, the dataset key)
+    for name, src in named.items():
+        for part in ("image", "mask", *(("twin",) if getattr(src, "twins", False) else ())):
+            key = {"image": name, "mask": f"{name}_mask", "twin": f"{name}_twin"}[part]
+            fields.append((name, part, key.lstrip("_") or part))
 
     def make(step: np.int64) -> tuple[np.ndarray, ...]:
-        out: list[np.ndarray] = []
-        for src in sources:
-            b = src.batch(int(step), global_batch)
-            out += [b["image"].astype(np.float32), b["mask"].astype(np.int32)]
-        return tuple(out)
+        batches = {name: src.batch(int(step), global_batch) for name, src in named.items()}
+        return tuple(batches[name][part].astype(np.int32 if part == "mask" else np.float32)
+                     for name, part, _ in fields)
 
     def load(step: tf.Tensor) -> dict[str, tf.Tensor]:
-        types = (tf.float32, tf.int32) * len(sources)
+        types = tuple(tf.int32 if part == "mask" else tf.float32 for _, part, _ in fields)
         parts = tf.numpy_function(make, [step], types, stateful=False)
-        for k, part in enumerate(parts):
-            part.set_shape((global_batch, h, w, 3) if k % 2 == 0 else (global_batch, h, w))
-        return dict(zip(keys, parts, strict=True))
+        for (_, part, _), tensor in zip(fields, parts, strict=True):
+            tensor.set_shape((global_batch, h, w) if part == "mask" else (global_batch, h, w, 3))
+        return {key: tensor for (_, _, key), tensor in zip(fields, parts, strict=True)}
 
     ds = tf.data.Dataset.range(start_step, end_step)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -22,14 +22,20 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.hyperparameters import LR_SCHEDULES, PURIFY, USE_MASKS
+from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PURIFY, USE_MASKS
 from purify_tf.losses.objective import LossWeights, build_objective
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
-from purify_tf.training.inputs import PREVIEW_STEP, ContentSource, step_dataset
+from purify_tf.training.domain import DomainTerms, replica_loss, split_scores
+from purify_tf.training.inputs import (
+    PREVIEW_STEP,
+    ContentSource,
+    PairedRendererSource,
+    step_dataset,
+)
 from purify_tf.training.strategy import is_chief, worker_id
 from purify_tf.training.summaries import SummaryLogger
 
@@ -74,6 +80,14 @@ class PurifyTrainConfig:
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
     lr_schedule: str = PURIFY.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
+    # The terms beyond the perceptual objective (training.domain); all 0: the perceptual step as it was.
+    adversarial: float = DOMAIN.adversarial
+    identity: float = DOMAIN.identity
+    paired: float = DOMAIN.paired
+    critic_learning_rate: float = DOMAIN.critic_learning_rate
+    critic_filters: int = DOMAIN.critic_filters
+    critic_layers: int = DOMAIN.critic_layers
+    history_size: int = DOMAIN.history_size
     eval_every: int = 0  # gaze evaluation every N steps (0: never); needs a GazeMonitor
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -97,6 +111,8 @@ def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, styl
         raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
     if cfg.style_mode == "per_batch" and style_stream is None:
         raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+    if (cfg.adversarial > 0 or cfg.identity > 0) and style_stream is None:
+        raise ValueError("--adversarial and --identity need a style_stream of synthetic eyes")
 
 
 class PurifyTrainer:
@@ -114,6 +130,7 @@ class PurifyTrainer:
         style_stream: ContentSource | None = None,
         monitor: Any = None,
         prior_images: np.ndarray | None = None,
+        pair_source: ContentSource | None = None,
     ) -> None:
         """``style_image`` is one style image (H, W, 3) (the paper) or a set (N, H, W, 3) of synthetic
         eyes, with its labels ``style_mask`` ((H, W) or (N, H, W)) when the loss is masked and
@@ -122,7 +139,8 @@ class PurifyTrainer:
         yields a new style eye per content eye at every step. ``monitor`` (a
         :class:`~purify_tf.gaze.monitor.GazeMonitor`) scores gaze every ``eval_every`` steps.
         ``prior_images`` (default: the style set) are the synthetic eyes the luminance prior is
-        fitted on; it needs no VGG pass, so it can be larger than the style set.
+        fitted on; it needs no VGG pass, so it can be larger than the style set. ``pair_source``
+        (default: renderer pairs) yields real eyes and their synthetic twins for ``cfg.paired``.
         """
         _check_config(cfg, strategy, style_stream)
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
@@ -131,10 +149,14 @@ class PurifyTrainer:
         self.chief = is_chief(strategy)
         self._build_model_and_optimizer()
         self._build_objective(loss_network, style_image, style_mask, prior_images)
+        self.domain = DomainTerms.from_config(cfg, strategy, self.objective, (source.height, source.width, 3))
+        self.pair_source = pair_source
+        if self.pair_source is None and cfg.paired > 0:
+            self.pair_source = PairedRendererSource(source.height, source.width, seed=cfg.seed + 1)
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
-            optional={"rng": self._rng_states()},
+            optional={"rng": self._rng_states(), **(self.domain.trackables() if self.domain else {})},
         )
         self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
         self._build_step_functions()
@@ -188,10 +210,11 @@ class PurifyTrainer:
         if cfg.jit_compile and syncs:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
                             "(use --norm=instance to compile)", strategy.num_replicas_in_sync)
+        gradients = self._gradients if self.domain is None else self._domain_gradients
         if cfg.jit_compile and not syncs:
-            self._grad_fn = tf.function(self._gradients, jit_compile=True, reduce_retracing=True, autograph=False)
+            self._grad_fn = tf.function(gradients, jit_compile=True, reduce_retracing=True, autograph=False)
         else:
-            self._grad_fn = self._gradients
+            self._grad_fn = gradients
         # No data-dependent Python control flow in the step: autograph would only re-write the
         # objective's code at every trace (most of the tracing time).
         self._step_fn = tf.function(self._distributed_step, autograph=False)
@@ -214,22 +237,26 @@ class PurifyTrainer:
         (otherwise the content loss would pull the shadows back in)."""
         return images if self.front_end is None else self.front_end(images)
 
-    def _gradients(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
+    def loss_inputs(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
+        """(content masks, style targets, contents) of the objective for one batch."""
         masks = self.content_masks(images, masks)
         targets = self.targets
         if style is not None:
             targets = self.objective.style_targets(style, self.content_masks(style, style_masks))
-        contents = self.loss_contents(images)
+        return masks, targets, self.loss_contents(images)
+
+    def _gradients(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
+        masks, targets, contents = self.loss_inputs(images, masks, style, style_masks)
         with tf.GradientTape() as tape:
             outputs = self.model(images, training=True)
             terms = self.objective(outputs, contents, masks, targets)
-            # Each replica averages its share; dividing by the replica count makes the summed
-            # gradient the global-batch mean.
-            loss = terms["total"] / tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
+            loss = replica_loss(terms["total"], self.optimizer, self.strategy.num_replicas_in_sync)
         grads = tape.gradient(loss, self.model.trainable_variables)
         return grads, terms
+
+    def _domain_gradients(self, images, masks, style, style_masks, extra, seed):
+        """With the domain terms: (f_W's grads, the critic's grads, terms, purified content eyes)."""
+        return self.domain.gradients(self, images, masks, style, style_masks, extra, seed)
 
     def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         grads, terms = self._grad_fn(batch["image"], batch["mask"], batch.get("style"), batch.get("style_mask"))
@@ -237,6 +264,8 @@ class PurifyTrainer:
         return terms
 
     def _distributed_step(self, batch) -> dict[str, tf.Tensor]:
+        if self.domain is not None:
+            return self.domain.distributed_step(self, batch)
         per_replica = self.strategy.run(self._replica_step, args=(batch,))
         return {
             k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()
@@ -255,7 +284,8 @@ class PurifyTrainer:
 
     def distributed_dataset(self, start: int, end: int):
         stream = self.style_stream if self.cfg.style_mode == "per_batch" else None
-        ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream)
+        extras = self.domain.streams(self.style_stream, self.pair_source) if self.domain else None
+        ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream, extras=extras)
         return self.strategy.experimental_distribute_dataset(ds)
 
     def preview_batch(self, n: int = 4) -> dict[str, np.ndarray]:
@@ -303,7 +333,9 @@ class PurifyTrainer:
                     now = time.perf_counter()
                     rate = (step - last_step) / max(now - last_time, 1e-9)
                     last_time, last_step = now, step
-                    self.summaries.scalars(step, terms, prefix="loss/")
+                    losses, scores = split_scores(terms)
+                    self.summaries.scalars(step, losses, prefix="loss/")
+                    self.summaries.scalars(step, scores, prefix="critic/")
                     lr = self.optimizer.learning_rate
                     self.summaries.scalars(step, {
                         "learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr),

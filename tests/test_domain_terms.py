@@ -1,0 +1,253 @@
+"""The domain terms: the local patch critic, LSGAN / identity / paired losses against NumPy, the
+history buffer, renderer pairs, and the trainer with them (losses fall, exact resume, summaries)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from model_helpers import tiny_loss_network, tiny_weights
+from test_training import H, W, disc_eyes
+
+from purify_tf.losses.adversarial import l1_loss, lsgan_critic_loss, lsgan_generator_loss
+from purify_tf.models.critic import build_patch_critic, receptive_field
+from purify_tf.training.history import ImageHistory
+from purify_tf.training.inputs import ArraySource, PairedRendererSource, step_dataset
+from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
+
+RNG = np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------------------- critic
+def test_critic_scores_one_value_per_patch():
+    critic = build_patch_critic(filters=8, num_layers=4)
+    scores = critic(tf.constant(RNG.uniform(0, 255, (2, 48, 72, 3)), tf.float32))
+    assert scores.shape == (2, 12, 18, 1) and scores.dtype == tf.float32
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3, 4, 5])
+def test_receptive_field_is_the_support_of_one_scores_gradient(layers):
+    """The stated field equals the pixels that can change one score (measured by its gradient)."""
+    critic = build_patch_critic(filters=4, num_layers=layers)
+    images = tf.Variable(RNG.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        score = critic(images)[0, 8, 8, 0]
+    grad = np.abs(tape.gradient(score, images).numpy()[0]).sum(axis=-1)
+    rows, cols = np.nonzero(grad)
+    assert rows.max() - rows.min() + 1 == receptive_field(layers)
+    assert cols.max() - cols.min() + 1 == receptive_field(layers)
+
+
+def test_default_critic_sees_patches_well_under_an_eye():
+    assert receptive_field(4) == 23 <= 48 // 2
+
+
+def test_critic_loss_reaches_every_critic_weight():
+    critic = build_patch_critic(filters=4, num_layers=3)
+    synthetic = tf.constant(RNG.uniform(0, 255, (2, 32, 48, 3)), tf.float32)
+    purified = tf.constant(RNG.uniform(0, 255, (2, 32, 48, 3)), tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(lsgan_critic_loss(critic(synthetic), critic(purified)))
+    grads = tape.gradient(loss, critic.trainable_variables)
+    assert len(grads) == 8 and all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+# ---------------------------------------------------------------------------- losses
+def test_lsgan_losses_match_numpy():
+    syn, fake = RNG.normal(size=(3, 4, 5, 1)), RNG.normal(size=(3, 4, 5, 1))
+    want_critic = 0.5 * ((syn - 1) ** 2).mean(axis=(1, 2, 3)) + 0.5 * (fake**2).mean(axis=(1, 2, 3))
+    want_gen = 0.5 * ((fake - 1) ** 2).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(lsgan_critic_loss(syn, fake).numpy(), want_critic, rtol=1e-5)
+    np.testing.assert_allclose(lsgan_generator_loss(fake).numpy(), want_gen, rtol=1e-5)
+    # The optimum of the critic: 1 on synthetic, 0 on purified.
+    np.testing.assert_allclose(lsgan_critic_loss(np.ones((2, 3, 3, 1)), np.zeros((2, 3, 3, 1))).numpy(), 0)
+
+
+def test_l1_matches_numpy_and_is_zero_for_the_identity_map():
+    a, b = RNG.uniform(0, 255, (2, 6, 7, 3)), RNG.uniform(0, 255, (2, 6, 7, 3))
+    np.testing.assert_allclose(l1_loss(a, b).numpy(), (np.abs(a - b) / 255).mean(axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_array_equal(l1_loss(a, a).numpy(), 0)
+    np.testing.assert_allclose(l1_loss(np.zeros((1, 2, 2, 3)), np.full((1, 2, 2, 3), 255.0)).numpy(), 1)
+
+
+# ---------------------------------------------------------------------------- history
+def _seed(k: int) -> tf.Tensor:
+    return tf.constant([7, k], tf.int64)
+
+
+def test_history_fills_in_order_then_replaces_distinct_filled_slots():
+    history = ImageHistory(5, (2, 2, 1))
+    history.push(tf.fill((3, 2, 2, 1), 1.0), _seed(0))
+    assert int(history.pushed.numpy()) == 3 and int(history.filled.numpy()) == 3
+    np.testing.assert_array_equal(history.images.numpy()[:, 0, 0, 0], [1, 1, 1, 0, 0])
+    # 2 fill the empty slots, 2 replace distinct slots among the 3 that were full.
+    history.push(tf.reshape(tf.range(2.0, 6.0), (4, 1, 1, 1)) * tf.ones((4, 2, 2, 1)), _seed(1))
+    stored = history.images.numpy()[:, 0, 0, 0]
+    assert stored[3] == 2 and stored[4] == 3
+    assert sorted(stored[:3].tolist()).count(1.0) == 1 and {4.0, 5.0} <= set(stored[:3].tolist())
+    assert int(history.filled.numpy()) == 5 and int(history.pushed.numpy()) == 7
+
+
+def test_history_samples_only_filled_slots_reproducibly():
+    history = ImageHistory(8, (1, 1, 1))
+    history.push(tf.fill((2, 1, 1, 1), 9.0), _seed(0))
+    drawn = history.sample(50, _seed(3)).numpy()
+    assert drawn.dtype == np.float32 and (drawn == 9.0).all()
+    np.testing.assert_array_equal(drawn, history.sample(50, _seed(3)).numpy())
+
+
+def test_history_survives_a_checkpoint_round_trip(tmp_path):
+    history = ImageHistory(4, (3, 3, 3))
+    history.push(tf.constant(RNG.uniform(0, 255, (6, 3, 3, 3)), tf.float32), _seed(1))
+    path = tf.train.Checkpoint(history=history).save(str(tmp_path / "h"))
+    restored = ImageHistory(4, (3, 3, 3))
+    tf.train.Checkpoint(history=restored).restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(restored.images.numpy(), history.images.numpy())
+    assert int(restored.pushed.numpy()) == 4  # only the last 4 of 6 were stored
+
+
+# ---------------------------------------------------------------------------- pairs
+def test_paired_source_yields_twins_with_identical_labels():
+    pairs = PairedRendererSource(36, 60, seed=3)
+    batch = pairs.batch(5, 3)
+    np.testing.assert_array_equal(batch["mask"], batch["twin_mask"])
+    np.testing.assert_array_equal(batch["gaze"], batch["twin_gaze"])
+    assert np.abs(batch["image"].astype(float) - batch["twin"]).mean() > 3  # two looks of one eye
+    np.testing.assert_array_equal(pairs.batch(5, 3)["twin"], batch["twin"])  # a function of the step
+    ds = step_dataset(pairs, 3, 0, 1, extras={"pair": pairs})
+    assert set(next(iter(ds))) == {"image", "mask", "twin", "pair", "pair_mask", "pair_twin"}
+
+
+# ---------------------------------------------------------------------------- trainer
+@pytest.fixture(scope="module")
+def loss_network():
+    return tiny_loss_network()
+
+
+def domain_trainer(model_dir, loss_network, strategy=None, **overrides) -> PurifyTrainer:
+    """make_trainer's tiny setup with a stream of synthetic eyes for the critic and identity."""
+    from purify_tf.data.renderer import render_eyes
+
+    images, masks = disc_eyes(8)
+    style, style_mask = disc_eyes(1, seed=99)
+    synthetic = render_eyes(8, H, W, domain="synthetic", seed=11)
+    tf.keras.utils.set_random_seed(1)
+    settings = dict(adversarial=1.0, identity=1.0, critic_filters=8, critic_layers=3, history_size=6,
+                    weights=tiny_weights())
+    cfg = PurifyTrainConfig(
+        model_dir=str(model_dir), config="tiny", batch_size=4, learning_rate=1e-3, dropout_rate=0.0,
+        checkpoint_every=3, log_every=1, image_every=100, histogram_every=0,
+        progress=False, **{**settings, **overrides},
+    )
+    return PurifyTrainer(cfg, strategy or tf.distribute.get_strategy(), loss_network,
+                         ArraySource(images, H, W, masks=masks),
+                         style[0], style_mask[0], style_stream=ArraySource(synthetic["image"], H, W, seed=2))
+
+
+def test_without_domain_weights_there_is_no_critic(tmp_path, loss_network):
+    trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=0.0)
+    assert trainer.domain is None
+    trainer.train(train_steps=1)
+    roots = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(trainer.checkpoints.latest)}
+    assert not roots & {"critic", "critic_optimizer", "history"}
+    assert "critic" not in trainer.history[-1]
+
+
+def test_critic_learns_and_all_terms_stay_finite(tmp_path, loss_network):
+    trainer = domain_trainer(tmp_path, loss_network, critic_learning_rate=3e-3, paired=1.0)
+
+    def separation() -> float:
+        """D's mean score on fixed synthetic eyes minus that on the purified fixed content eyes."""
+        synthetic = tf.constant(trainer.style_stream.batch(0, 4)["image"], tf.float32)
+        purified = trainer.model(tf.constant(trainer.source.batch(0, 4)["image"], tf.float32), training=False)
+        critic = trainer.domain.critic
+        return float(tf.reduce_mean(critic(synthetic)) - tf.reduce_mean(critic(purified)))
+
+    before = separation()
+    history = trainer.train(train_steps=6)
+    first, last = history[0], history[-1]
+    assert all(np.isfinite(v) for v in last.values()), last
+    assert last["critic"] < first["critic"], (first["critic"], last["critic"])
+    assert separation() > before + 0.05, (before, separation())
+    total = last["perceptual"] + last["adversarial"] + last["identity"] + last["paired"]
+    np.testing.assert_allclose(last["total"], total, rtol=1e-5)
+    assert int(trainer.domain.history.pushed.numpy()) == 6 * 4 and int(trainer.domain.history.filled.numpy()) == 6
+    assert trainer.metadata()["domain_terms"]["critic"]["receptive_field_px"] == 15
+
+
+def test_identity_term_lowers_on_synthetic_eyes(tmp_path, loss_network):
+    # Without the perceptual terms (the tiny setup's TV outweighs everything else).
+    trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=1.0,
+                             weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
+    history = trainer.train(train_steps=8)
+    assert trainer.domain.critic is None and "critic" not in history[-1]
+    assert history[-1]["identity"] < 0.6 * history[0]["identity"], (history[0]["identity"], history[-1]["identity"])
+
+
+def _critic_state(trainer: PurifyTrainer) -> list[tf.Variable]:
+    domain = trainer.domain
+    return [*domain.critic.weights, *domain.critic_optimizer.variables, domain.history.images, domain.history.pushed]
+
+
+def test_checkpoint_restores_critic_its_adam_and_history_bit_for_bit(tmp_path, loss_network):
+    first = domain_trainer(tmp_path, loss_network)
+    first.train(train_steps=3)  # checkpoint at step 3, then "interrupted"
+    second = domain_trainer(tmp_path, loss_network)
+    assert second.restore() == 3
+    for a, b in zip(_critic_state(first), _critic_state(second), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=getattr(a, "path", a.name))
+    assert int(second.domain.history.pushed.numpy()) == 12
+
+
+@pytest.mark.slow
+def test_resume_with_the_critic_lands_where_a_straight_run_does(tmp_path, loss_network):
+    domain_trainer(tmp_path / "resumed", loss_network).train(train_steps=3)
+    second = domain_trainer(tmp_path / "resumed", loss_network)
+    second.train(train_steps=6)
+    assert [h["step"] for h in second.history] == [4, 5, 6]
+    # Loosely, as in test_training's resume test: CPU reductions are not bitwise reproducible.
+    straight = domain_trainer(tmp_path / "straight", loss_network)
+    straight.train(train_steps=6)
+    for a, b in zip(straight.history[3:], second.history, strict=True):
+        for key in ("total", "critic", "adversarial", "identity", "score_real"):
+            np.testing.assert_allclose(a[key], b[key], rtol=5e-2, err_msg=key)
+    for a, b in zip(straight.domain.critic.weights, second.domain.critic.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=5e-2, atol=2e-2, err_msg=a.path)
+    np.testing.assert_allclose(straight.domain.history.images.numpy(), second.domain.history.images.numpy(),
+                               atol=2.0)
+
+
+def test_tensorboard_has_critic_losses_and_scores(tmp_path, loss_network):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    domain_trainer(tmp_path, loss_network).train(train_steps=1)
+    acc = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"loss/critic", "loss/adversarial", "loss/identity", "loss/perceptual", "loss/total"} <= tags
+    assert {"critic/real", "critic/purified", "critic/synthetic"} <= tags
+    assert not any(t.startswith("loss/score_") for t in tags)
+
+
+@pytest.mark.slow
+def test_critic_trains_under_two_mirrored_cpu_replicas(tmp_path):
+    """Both updates in one step under MirroredStrategy; the history takes the gathered global batch."""
+    from test_training import _run_script
+
+    script = f"""
+import numpy as np, tensorflow as tf, sys
+sys.path.insert(0, "tests")
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from model_helpers import tiny_loss_network
+from test_domain_terms import domain_trainer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer = domain_trainer(r"{tmp_path}/two", tiny_loss_network(), strategy=strategy, history_size=16)
+assert trainer.strategy.num_replicas_in_sync == 2
+history = trainer.train(train_steps=3)
+assert all(np.isfinite(v) for v in history[-1].values()), history[-1]
+print("PUSHED", int(trainer.domain.history.pushed.numpy()), "CRITIC", history[-1]["critic"])
+"""
+    result = _run_script(script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PUSHED 12" in result.stdout
