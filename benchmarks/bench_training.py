@@ -64,14 +64,18 @@ FLOPS_NOTE = (
 
 
 def demo_settings(path: Path = DEMO_FLAGS) -> dict[str, str]:
-    """``--name=value`` lines of a flag file (boolean ``--name`` -> "true"), comments skipped."""
+    """``--name=value`` lines of a flag file (boolean ``--name`` -> "true", ``--noname`` -> "false"),
+    comments skipped."""
     out: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if not line.startswith("--"):
             continue
         name, _, value = line[2:].partition("=")
-        out[name] = value if value else "true"
+        if not value and name.startswith("no"):
+            out[name[2:]] = "false"
+        else:
+            out[name] = value if value else "true"
     return out
 
 
@@ -118,7 +122,7 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             train_steps=int(demo["train_steps"]),
             weights=LossWeights(alpha=float(demo["alpha"]), beta=float(demo["beta"]), theta=float(demo["theta"]),
                                 gamma=float(demo["gamma"])),
-            use_masks=demo["loss"] == "masked", layer_weighting=demo["layer_weights"], style_mode=demo["style_mode"],
+            use_masks=_flag_bool(demo.get("use_masks", "true")), layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
             jit_compile=variant == "xla", progress=False,

@@ -90,7 +90,8 @@ def test_demo_settings_match_the_flag_file():
     demo = demo_settings()
     assert DEMO_FLAGS.name == "demo.flags"
     assert demo["height"] == "48" and demo["width"] == "72" and demo["batch_size"] == "4"
-    assert demo["illumination"] == "true" and demo["residual"] == "true"
+    assert demo["illumination"] == "true" and demo["residual"] == "true" and demo["use_masks"] == "true"
+    assert demo["layer_weighting"] == "balanced"
 
 
 @pytest.mark.slow
