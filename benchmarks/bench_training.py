@@ -34,12 +34,14 @@ from absl import app, flags
 
 from benchmarks import common
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla")
+VARIANTS = ("float32", "mixed_bfloat16", "xla", "float32_one_pass")
 flags.DEFINE_string("train_sizes", "48x72,256", "Training image sizes to time (HxW or one number): 48x72 as "
                     "`make demo` trains, 256 as the paper.")
 flags.DEFINE_integer("train_batch", 4, "Global batch size (configs/demo.flags and the paper use 4).", lower_bound=1)
 flags.DEFINE_list("train_variants", list(VARIANTS), "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
-                  "policy for f_W and the loss network), xla (jit_compile on the float32 gradient step).")
+                  "policy for f_W and the loss network), xla (jit_compile on the float32 gradient step), "
+                  "float32_one_pass (A/B only: the former objective, one loss-network pass over outputs and "
+                  "contents recorded by the tape).")
 flags.DEFINE_list("train_profile", ["float32"], "Variants of which one step is traced into a per-op profile "
                   "(empty: none).")
 flags.DEFINE_enum("train_masks", "fcn", ["fcn", "oracle"], "Masks of the step: fcn = an FCN forward per step as "
@@ -118,7 +120,8 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             train_steps=int(demo["train_steps"]),
             weights=LossWeights(alpha=float(demo["alpha"]), beta=float(demo["beta"]), theta=float(demo["theta"]),
                                 gamma=float(demo["gamma"])),
-            use_masks=demo["loss"] == "masked", layer_weighting=demo["layer_weights"], style_mode=demo["style_mode"],
+            use_masks=_flag_bool(demo.get("use_masks", "false")), layer_weighting=demo["layer_weighting"],
+            style_mode=demo.get("style_mode", "mean"),
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
             jit_compile=variant == "xla", progress=False,
@@ -128,6 +131,22 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             None if mask_fn is not None else style.masks, mask_fn=mask_fn, style_stream=style.stream,
             prior_images=style.prior_images,
         )
+
+
+def one_pass_feature_pairs(objective: Any) -> Any:
+    """The objective's former ``_feature_pairs`` (for A/B timing only): outputs and contents through
+    the loss network in one pass inside the tape, so its backward covers both halves."""
+    import tensorflow as tf
+
+    from purify_tf.losses.roles import as_one_hot
+
+    def pairs(outputs, contents, content_masks, content_targets):
+        batch = tf.shape(outputs)[0]
+        both = objective._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
+        one_hot = as_one_hot(content_masks) if objective.use_masks else None
+        return {n: f[:batch] for n, f in both.items()}, {n: f[batch:] for n, f in both.items()}, one_hot
+
+    return pairs
 
 
 def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[str, float]:
@@ -156,6 +175,8 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
         for variant in variants:
             try:
                 trainer = build_trainer(height, width, batch, variant, masks, f"{tmp}/{variant}", style_set)
+                if variant == "float32_one_pass":
+                    trainer.objective._feature_pairs = one_pass_feature_pairs(trainer.objective)
                 batches = list(trainer.distributed_dataset(0, n_warmup + n_repeats + 1))
                 start = time.perf_counter()
                 trainer.train_step(batches[0])  # traces (and under XLA compiles) the step function

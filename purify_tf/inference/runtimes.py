@@ -6,7 +6,8 @@ both are offered: ``TFLiteRunner`` converts the inference graph (``fold_for_infe
 input shape and keeps the last few compiled, since a folder of mixed sizes needs one graph each.
 Outputs match TensorFlow's to within one grey level (``tests/test_runtimes.py``).
 
-``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
+OpenVINO computes in bfloat16 where the CPU has it natively and its outputs keep parity
+(``openvino_precision``), else float32. ``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
 model's bfloat16 outputs stay within ``BF16_PARITY_LEVELS`` of float32 on a check batch; elsewhere
 bfloat16 is emulated and slower than float32.
 """
@@ -32,6 +33,9 @@ MAX_CACHED_SHAPES = 8
 # bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
 BF16_PARITY_LEVELS = 1.0
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# OpenVINO's inference precision hint per precision it may run in.
+OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+OPENVINO_PRECISIONS = ("auto", *OPENVINO_HINTS)
 # Overrides the CPU-feature detection of ``native_bf16`` (1 / 0 / auto).
 ENV_NATIVE_BF16 = "PURIFY_NATIVE_BF16"
 
@@ -111,14 +115,16 @@ def _litert_callable(flat: bytes, num_threads: int | None) -> Any:
     return run
 
 
-def _openvino_callable(flat: bytes, num_threads: int | None) -> Any:
+def _openvino_callable(flat: bytes, num_threads: int | None, precision: str = "float32") -> Any:
+    """OpenVINO's CPU plugin on the float32 graph, computing in ``precision`` (its inference
+    precision hint: f32, or bf16 with float32 inputs and outputs)."""
     import openvino as ov
 
     core = ov.Core()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "purifier.tflite")
         Path(path).write_bytes(flat)
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
         compiled = core.compile_model(core.read_model(path), "CPU", config)
@@ -126,17 +132,43 @@ def _openvino_callable(flat: bytes, num_threads: int | None) -> Any:
     return lambda x: request.infer({0: x})[0]
 
 
+def openvino_precision(model: Any, precision: str = "auto", num_threads: int | None = None,
+                       check_images: np.ndarray | None = None) -> str:
+    """What OpenVINO computes in: ``auto`` is bfloat16 where the CPU has native bf16 and OpenVINO's
+    bf16 outputs stay within ``BF16_PARITY_LEVELS`` of its float32 ones on a check batch, else
+    float32; ``float32`` / ``bfloat16`` as asked (bfloat16 then without the check)."""
+    if precision not in OPENVINO_PRECISIONS:
+        raise ConfigError(f"runtime 'openvino' runs float32 or bfloat16 (precision one of "
+                          f"{OPENVINO_PRECISIONS}), got precision {precision!r}")
+    if precision != "auto":
+        return precision
+    if not native_bf16():
+        return "float32"
+    if check_images is None:
+        check_images = np.random.default_rng(0).uniform(0, 255, (2, 36, 60, 3)).astype(np.float32)
+    flat = to_tflite(model, check_images.shape)
+    reference = _openvino_callable(flat, num_threads, "float32")(check_images)
+    bf16 = _openvino_callable(flat, num_threads, "bfloat16")(check_images)
+    return "bfloat16" if float(np.abs(bf16 - reference).mean()) <= BF16_PARITY_LEVELS else "float32"
+
+
 class TFLiteRunner:
     """uint8 (N, H, W, 3) -> uint8 through the exported float32 graph in LiteRT or OpenVINO.
 
     Any H, W >= 4 (reflect-padded to a multiple of 4 and cropped back, as the TF graph does).
+    ``precision``: LiteRT runs float32 (``auto`` or ``float32``); OpenVINO ``auto`` (bfloat16 where
+    native and within parity, :func:`openvino_precision`), ``float32`` or ``bfloat16``.
+    ``self.precision`` is what it runs.
     """
 
-    def __init__(self, model: Any, runtime: str = "litert", num_threads: int | None = None) -> None:
+    def __init__(self, model: Any, runtime: str = "litert", num_threads: int | None = None,
+                 precision: str = "auto") -> None:
         if runtime not in RUNTIMES[1:]:
             raise ConfigError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
         from purify_tf.models.inference_graph import fold_for_inference
 
+        if runtime == "litert" and precision not in ("auto", "float32"):
+            raise ConfigError(f"runtime 'litert' runs float32, got precision {precision!r}")
         if runtime == "openvino":
             try:
                 import openvino  # noqa: F401
@@ -145,6 +177,9 @@ class TFLiteRunner:
         self.runtime = runtime
         self.num_threads = num_threads
         self._model = fold_for_inference(model)
+        self.precision = "float32"
+        if runtime == "openvino":
+            self.precision = openvino_precision(self._model, precision, num_threads)
         self._compiled: collections.OrderedDict[tuple[int, ...], Any] = collections.OrderedDict()
 
     def _graph(self, shape: tuple[int, ...]) -> Any:
@@ -152,8 +187,10 @@ class TFLiteRunner:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
         flat = to_tflite(self._model, shape)
-        build = _litert_callable if self.runtime == "litert" else _openvino_callable
-        self._compiled[shape] = build(flat, self.num_threads)
+        if self.runtime == "litert":
+            self._compiled[shape] = _litert_callable(flat, self.num_threads)
+        else:
+            self._compiled[shape] = _openvino_callable(flat, self.num_threads, self.precision)
         if len(self._compiled) > MAX_CACHED_SHAPES:
             self._compiled.popitem(last=False)
         return self._compiled[shape]
