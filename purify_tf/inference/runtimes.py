@@ -6,10 +6,10 @@ both are offered: ``TFLiteRunner`` converts the inference graph (``fold_for_infe
 input shape and keeps the last few compiled, since a folder of mixed sizes needs one graph each.
 Outputs match TensorFlow's to within one grey level (``tests/test_runtimes.py``).
 
-OpenVINO computes in bfloat16 where the CPU has it natively and its outputs keep parity
-(``openvino_precision``), else float32. ``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
+``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
 model's bfloat16 outputs stay within ``BF16_PARITY_LEVELS`` of float32 on a check batch; elsewhere
-bfloat16 is emulated and slower than float32.
+bfloat16 is emulated and slower than float32. OpenVINO follows the same rule on its own outputs
+(``openvino_precision``: its bf16 inference precision hint, else f32).
 """
 
 from __future__ import annotations
