@@ -80,7 +80,7 @@ def has_native_bf16() -> bool:
     """AVX512_BF16 or AMX: bf16 arithmetic in hardware (elsewhere it is emulated and slow)."""
     if _NATIVE_BF16 is not None:
         return _NATIVE_BF16
-    from purify_tf.inference.runtimes import native_bf16
+    from purify_tf.cpu import native_bf16
 
     return native_bf16()
 

@@ -34,12 +34,14 @@ from absl import app, flags
 
 from benchmarks import common
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla")
+VARIANTS = ("float32", "mixed_bfloat16", "xla", "float32_before")
 flags.DEFINE_string("train_sizes", "48x72,256", "Training image sizes to time (HxW or one number): 48x72 as "
                     "`make demo` trains, 256 as the paper.")
 flags.DEFINE_integer("train_batch", 4, "Global batch size (configs/demo.flags and the paper use 4).", lower_bound=1)
 flags.DEFINE_list("train_variants", list(VARIANTS), "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
-                  "policy for f_W and the loss network), xla (jit_compile on the float32 gradient step).")
+                  "policy for f_W and the loss network), xla (jit_compile on the float32 gradient step), "
+                  "float32_before (A/B only: the former float32 step, one loss-network pass over outputs and "
+                  "contents recorded by the tape and einsum Grams).")
 flags.DEFINE_list("train_profile", ["float32"], "Variants of which one step is traced into a per-op profile "
                   "(empty: none).")
 flags.DEFINE_enum("train_masks", "fcn", ["fcn", "oracle"], "Masks of the step: fcn = an FCN forward per step as "
@@ -134,6 +136,45 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
         )
 
 
+@contextlib.contextmanager
+def _einsum_grams() -> Iterator[None]:
+    """The former einsum Grams in the style losses while a step is traced (A/B timing only)."""
+    import tensorflow as tf
+
+    from purify_tf.losses import style
+
+    def gram(features):
+        f = tf.cast(features, tf.float32)
+        return tf.einsum("bhwc,bhwd->bcd", f, f)
+
+    def class_grams(features, masks):
+        f = tf.cast(features, tf.float32)
+        return tf.einsum("bhwk,bhwc,bhwd->bkcd", tf.square(tf.cast(masks, tf.float32)), f, f)
+
+    saved = style.gram_matrix, style.class_gram_matrices
+    style.gram_matrix, style.class_gram_matrices = gram, class_grams
+    try:
+        yield
+    finally:
+        style.gram_matrix, style.class_gram_matrices = saved
+
+
+def one_pass_feature_pairs(objective: Any) -> Any:
+    """The objective's former ``_feature_pairs`` (for A/B timing only): outputs and contents through
+    the loss network in one pass inside the tape, so its backward covers both halves."""
+    import tensorflow as tf
+
+    from purify_tf.losses.roles import as_one_hot
+
+    def pairs(outputs, contents, content_masks, content_targets):
+        batch = tf.shape(outputs)[0]
+        both = objective._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
+        one_hot = as_one_hot(content_masks) if objective.use_masks else None
+        return {n: f[:batch] for n, f in both.items()}, {n: f[batch:] for n, f in both.items()}, one_hot
+
+    return pairs
+
+
 def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[str, float]:
     """GFLOP per image: the forward passes of f_W, the loss network and the FCN, and a training
     step as ``FLOPS_NOTE`` counts it."""
@@ -160,9 +201,13 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
         for variant in variants:
             try:
                 trainer = build_trainer(height, width, batch, variant, masks, f"{tmp}/{variant}", style_set)
+                before = variant == "float32_before"
+                if before:
+                    trainer.objective._feature_pairs = one_pass_feature_pairs(trainer.objective)
                 batches = list(trainer.distributed_dataset(0, n_warmup + n_repeats + 1))
                 start = time.perf_counter()
-                trainer.train_step(batches[0])  # traces (and under XLA compiles) the step function
+                with _einsum_grams() if before else contextlib.nullcontext():
+                    trainer.train_step(batches[0])  # traces (and under XLA compiles) the step function
                 first = time.perf_counter() - start
             except Exception as exc:  # a variant that cannot build or compile is recorded, not fatal
                 entry["skipped"][variant] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
@@ -204,7 +249,7 @@ def time_pipeline(height: int, width: int, batch: int, n_batches: int) -> dict[s
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from purify_tf.inference.runtimes import native_bf16
+    from purify_tf.cpu import native_bf16
 
     unknown = [v for v in FLAGS.train_variants if v not in VARIANTS]
     if unknown:

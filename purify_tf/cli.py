@@ -121,7 +121,9 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
     purify.add_argument(
         "--runtime", default="tensorflow", choices=("tensorflow", "litert", "openvino"),
         help="What runs a .keras model: TensorFlow (default), or its float32 TFLite graph in LiteRT "
-        "(XNNPACK) or OpenVINO (pip install 'purify-tf[openvino]'); see docs/BENCHMARKS.md.",
+        "(XNNPACK, float32) or OpenVINO (pip install 'purify-tf[openvino]'; with --precision=auto it "
+        "computes in bfloat16 where the CPU has it natively and parity holds); the closing line says "
+        "which runtime ran in which precision; see docs/BENCHMARKS.md.",
     )
     purify.add_argument(
         "--jit", default="auto", choices=("auto", "on", "off"),
@@ -273,7 +275,7 @@ def purify_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     rate = summary.images / max(seconds, 1e-9)
     print(f"purify-tf: {summary.line()}; {summary.images} images in {seconds:.1f} s "
-          f"({rate:.1f} images/s); outputs in {args.output}")
+          f"({rate:.1f} images/s, {purifier.runtime} in {purifier.precision}); outputs in {args.output}")
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 

@@ -37,6 +37,7 @@ def test_folder_with_bad_files(keras_model_file, folder, tmp_path, capsys):
     assert cli.main(args + ["--batch_size=3"]) == 1
     captured = capsys.readouterr()
     assert "done 4, skipped 0 (output exists), failed 1" in captured.out and "images/s" in captured.out
+    assert "tensorflow in float32" in captured.out or "tensorflow in bfloat16" in captured.out
     # The bad file is reported exactly once, on one line that names it and says why.
     assert captured.err.count("corrupt.png") == 1
     assert "purify-tf: failed: " in captured.err and "cannot decode image" in captured.err
@@ -70,6 +71,21 @@ def test_bad_arguments(keras_model_file, folder, tmp_path, capsys, extra, messag
     with pytest.raises(SystemExit) as info:
         cli.main(["purify", *args])
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_openvino_run_says_its_precision(keras_model_file, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("openvino", reason="OpenVINO is in the openvino/peers extras")
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "eye.png"), random_images(1, 36, 60, seed=2)[0])
+    monkeypatch.setenv("PURIFY_NATIVE_BF16", "1")
+    args = ["purify", f"--model={keras_model_file[1]}", f"--input={src}", f"--output={tmp_path / 'out'}",
+            "--quiet", "--runtime=openvino"]
+    assert cli.main(args) == 0
+    assert "openvino in bfloat16" in capsys.readouterr().out
+    monkeypatch.setenv("PURIFY_NATIVE_BF16", "0")
+    assert cli.main(args + ["--overwrite"]) == 0
+    assert "openvino in float32" in capsys.readouterr().out
 
 
 def test_module_entry_point_help():

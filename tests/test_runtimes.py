@@ -48,11 +48,31 @@ def test_openvino_runtime_matches_tensorflow(model):
     assert np.abs(ov.astype(int) - reference.astype(int)).max() <= 1
 
 
+def test_openvino_runs_bfloat16_where_native_within_one_level(model, monkeypatch):
+    pytest.importorskip("openvino", reason="OpenVINO is in the openvino/peers extras")
+    images = random_images(2, 36, 60, seed=5)
+    reference = Purifier(model, precision="float32").purify(images)
+    monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, "0")
+    assert Purifier(model, runtime="openvino").precision == "float32"
+    monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, "1")
+    ov = Purifier(model, runtime="openvino")
+    assert ov.precision == "bfloat16"
+    diff = np.abs(ov.purify(images).astype(int) - reference.astype(int))
+    assert diff.mean() <= runtimes.BF16_PARITY_LEVELS
+    assert Purifier(model, runtime="openvino", precision="float32").precision == "float32"
+    monkeypatch.setattr(runtimes, "BF16_PARITY_LEVELS", -1.0)  # parity fails: float32
+    assert Purifier(model, runtime="openvino").precision == "float32"
+    with pytest.raises(ConfigError, match="float32 or bfloat16"):
+        Purifier(model, runtime="openvino", precision="mixed_float16")
+
+
 def test_runtime_and_precision_errors(model, tmp_path):
     with pytest.raises(ConfigError, match="runtime must be one of"):
         Purifier(model, runtime="tvm")
     with pytest.raises(ConfigError, match="runs float32"):
         Purifier(model, runtime="litert", precision="mixed_bfloat16")
+    with pytest.raises(ConfigError, match="runs float32"):
+        Purifier(model, runtime="litert", precision="bfloat16")
 
 
 def test_auto_precision_is_float32_without_native_bf16(model, monkeypatch):

@@ -107,7 +107,9 @@ def define_runtime_flags() -> None:
     flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "default"],
                       "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored.")
     flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (MirroredStrategy without GPUs).")
-    flags.DEFINE_bool("mixed_precision", False, "Mixed precision (float16 on GPU, bfloat16 on CPU).")
+    flags.DEFINE_bool("mixed_precision", None, "Mixed precision (float16 on GPU, bfloat16 on CPU). Unset: on "
+                      "where the CPU computes bfloat16 natively (AVX512_BF16, AMX) and no GPU is used, else "
+                      "off; --nomixed_precision for float32 everywhere.")
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the gradient computation.")
     flags.DEFINE_integer("seed", 0, "Random seed for weights, data order and dropout.")
     flags.DEFINE_bool("progress", True, "Show a progress bar on the console.")

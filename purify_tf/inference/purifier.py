@@ -66,7 +66,9 @@ class Purifier:
     applies to Keras models; ``auto`` is bfloat16 (weights too) on CPUs with native bf16 where parity
     holds, else float32 (``runtimes.auto_precision``); a SavedModel runs in the precision it was
     exported with.
-    ``runtime``: ``tensorflow``, or ``litert`` / ``openvino`` for Keras models (float32).
+    ``runtime``: ``tensorflow``, or ``litert`` (float32) / ``openvino`` (``auto``: bfloat16 where native
+    and within parity, else float32; ``runtimes.openvino_precision``) for Keras models.
+    ``self.precision`` is the precision that runs, once resolved.
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
     ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles an
     image size of at least ``JIT_MIN_PIXELS`` once it repeats (``JIT_AFTER``), ``on`` always, ``off``
@@ -131,10 +133,8 @@ class Purifier:
         if self.runtime != "tensorflow":
             if self.jit == "on":
                 raise ConfigError(f"jit='on' compiles with XLA on the tensorflow runtime, not {self.runtime!r}")
-            if self.precision not in ("auto", "float32"):
-                raise ConfigError(f"runtime {self.runtime!r} runs float32, got precision {self.precision!r}")
-            self.precision = "float32"
-            runner = TFLiteRunner(model, self.runtime)
+            runner = TFLiteRunner(model, self.runtime, precision=self.precision)
+            self.precision = runner.precision
             return lambda images: {"images": runner(images.numpy())}
         if self.precision == "auto":
             self.precision = auto_precision(model)

@@ -8,7 +8,8 @@ Outputs match TensorFlow's to within one grey level (``tests/test_runtimes.py``)
 
 ``auto_precision`` picks bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX) and the
 model's bfloat16 outputs stay within ``BF16_PARITY_LEVELS`` of float32 on a check batch; elsewhere
-bfloat16 is emulated and slower than float32.
+bfloat16 is emulated and slower than float32. OpenVINO follows the same rule on its own outputs
+(``openvino_precision``: its bf16 inference precision hint, else f32).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.cpu import ENV_NATIVE_BF16, native_bf16  # noqa: F401 (ENV_NATIVE_BF16: public here too)
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.serving import MIN_SIDE
 from purify_tf.models.transformer import SIZE_MULTIPLE
@@ -31,32 +33,9 @@ RUNTIMES = ("tensorflow", "litert", "openvino")
 MAX_CACHED_SHAPES = 8
 # bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
 BF16_PARITY_LEVELS = 1.0
-_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-# Overrides the CPU-feature detection of ``native_bf16`` (1 / 0 / auto).
-ENV_NATIVE_BF16 = "PURIFY_NATIVE_BF16"
-
-
-def native_bf16() -> bool:
-    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512_BF16 or AMX).
-
-    ``$PURIFY_NATIVE_BF16`` (``1``/``0``) overrides the detection, so that every outcome of the
-    automatic choices can be run (and tested) on any CPU; unset or ``auto``: read ``/proc/cpuinfo``.
-    """
-    override = os.environ.get(ENV_NATIVE_BF16, "auto").strip().lower()
-    if override in ("1", "true", "yes", "on"):
-        return True
-    if override in ("0", "false", "no", "off"):
-        return False
-    if override != "auto":
-        raise ConfigError(f"${ENV_NATIVE_BF16} must be 1, 0 or auto, got {override!r}")
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return any(flag in line.split() for flag in _BF16_FLAGS)
-    return False
+# OpenVINO's inference precision hint per precision it may run in.
+OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+OPENVINO_PRECISIONS = ("auto", *OPENVINO_HINTS)
 
 
 def auto_precision(model: Any, check_images: np.ndarray | None = None) -> str:
@@ -111,14 +90,16 @@ def _litert_callable(flat: bytes, num_threads: int | None) -> Any:
     return run
 
 
-def _openvino_callable(flat: bytes, num_threads: int | None) -> Any:
+def _openvino_callable(flat: bytes, num_threads: int | None, precision: str = "float32") -> Any:
+    """OpenVINO's CPU plugin on the float32 graph, computing in ``precision`` (its inference
+    precision hint: f32, or bf16 with float32 inputs and outputs)."""
     import openvino as ov
 
     core = ov.Core()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "purifier.tflite")
         Path(path).write_bytes(flat)
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
         compiled = core.compile_model(core.read_model(path), "CPU", config)
@@ -126,17 +107,43 @@ def _openvino_callable(flat: bytes, num_threads: int | None) -> Any:
     return lambda x: request.infer({0: x})[0]
 
 
+def openvino_precision(model: Any, precision: str = "auto", num_threads: int | None = None,
+                       check_images: np.ndarray | None = None) -> str:
+    """What OpenVINO computes in: ``auto`` is bfloat16 where the CPU has native bf16 and OpenVINO's
+    bf16 outputs stay within ``BF16_PARITY_LEVELS`` of its float32 ones on a check batch, else
+    float32; ``float32`` / ``bfloat16`` as asked (bfloat16 then without the check)."""
+    if precision not in OPENVINO_PRECISIONS:
+        raise ConfigError(f"runtime 'openvino' runs float32 or bfloat16 (precision one of "
+                          f"{OPENVINO_PRECISIONS}), got precision {precision!r}")
+    if precision != "auto":
+        return precision
+    if not native_bf16():
+        return "float32"
+    if check_images is None:
+        check_images = np.random.default_rng(0).uniform(0, 255, (2, 36, 60, 3)).astype(np.float32)
+    flat = to_tflite(model, check_images.shape)
+    reference = _openvino_callable(flat, num_threads, "float32")(check_images)
+    bf16 = _openvino_callable(flat, num_threads, "bfloat16")(check_images)
+    return "bfloat16" if float(np.abs(bf16 - reference).mean()) <= BF16_PARITY_LEVELS else "float32"
+
+
 class TFLiteRunner:
     """uint8 (N, H, W, 3) -> uint8 through the exported float32 graph in LiteRT or OpenVINO.
 
     Any H, W >= 4 (reflect-padded to a multiple of 4 and cropped back, as the TF graph does).
+    ``precision``: LiteRT runs float32 (``auto`` or ``float32``); OpenVINO ``auto`` (bfloat16 where
+    native and within parity, :func:`openvino_precision`), ``float32`` or ``bfloat16``.
+    ``self.precision`` is what it runs.
     """
 
-    def __init__(self, model: Any, runtime: str = "litert", num_threads: int | None = None) -> None:
+    def __init__(self, model: Any, runtime: str = "litert", num_threads: int | None = None,
+                 precision: str = "auto") -> None:
         if runtime not in RUNTIMES[1:]:
             raise ConfigError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
         from purify_tf.models.inference_graph import fold_for_inference
 
+        if runtime == "litert" and precision not in ("auto", "float32"):
+            raise ConfigError(f"runtime 'litert' runs float32, got precision {precision!r}")
         if runtime == "openvino":
             try:
                 import openvino  # noqa: F401
@@ -145,6 +152,9 @@ class TFLiteRunner:
         self.runtime = runtime
         self.num_threads = num_threads
         self._model = fold_for_inference(model)
+        self.precision = "float32"
+        if runtime == "openvino":
+            self.precision = openvino_precision(self._model, precision, num_threads)
         self._compiled: collections.OrderedDict[tuple[int, ...], Any] = collections.OrderedDict()
 
     def _graph(self, shape: tuple[int, ...]) -> Any:
@@ -152,8 +162,10 @@ class TFLiteRunner:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
         flat = to_tflite(self._model, shape)
-        build = _litert_callable if self.runtime == "litert" else _openvino_callable
-        self._compiled[shape] = build(flat, self.num_threads)
+        if self.runtime == "litert":
+            self._compiled[shape] = _litert_callable(flat, self.num_threads)
+        else:
+            self._compiled[shape] = _openvino_callable(flat, self.num_threads, self.precision)
         if len(self._compiled) > MAX_CACHED_SHAPES:
             self._compiled.popitem(last=False)
         return self._compiled[shape]

@@ -196,14 +196,14 @@ class PurificationObjective:
         return "\n".join(lines)
 
     def _feature_pairs(self, outputs, contents, content_masks, content_targets):
-        """Output and content features (one forward pass when both are needed) and one-hot masks."""
+        """Output and content features and one-hot masks.
+
+        The contents get their own forward pass: they do not depend on the trained weights, so
+        a gradient tape does not record it and the loss network's backward runs over the outputs
+        only (one pass over both would be recorded whole: a backward over twice the images).
+        """
         if content_targets is None:
-            batch = tf.shape(outputs)[0]
-            both = self._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
-            out_f = {name: f[:batch] for name, f in both.items()}
-            in_f = {name: f[batch:] for name, f in both.items()}
-            one_hot = as_one_hot(content_masks) if self.use_masks else None
-            return out_f, in_f, one_hot
+            content_targets = self.content_targets(tf.stop_gradient(contents), content_masks)
         out_f = self._features(outputs)
         one_hot = content_targets.get("masks") if self.use_masks else None
         if self.use_masks and one_hot is None:

@@ -46,8 +46,20 @@ def select_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     return strategy
 
 
-def configure_precision(mixed_precision: bool) -> str:
-    """Set the Keras global dtype policy; mixed float16 only pays off on GPUs (bfloat16 on CPU)."""
+def auto_mixed_precision() -> bool:
+    """Mixed precision by default where the CPU computes bfloat16 natively (AVX512_BF16, AMX) and
+    no GPU is used: there the step runs much faster and the demo's held-out gaze gap share stays
+    within the float32 run's interval (docs/BENCHMARKS.md); float32 elsewhere."""
+    from purify_tf.cpu import native_bf16
+
+    return not tf.config.list_logical_devices("GPU") and native_bf16()
+
+
+def configure_precision(mixed_precision: bool | None) -> str:
+    """Set the Keras global dtype policy; mixed float16 only pays off on GPUs (bfloat16 on CPU).
+    ``None``: :func:`auto_mixed_precision`."""
+    if mixed_precision is None:
+        mixed_precision = auto_mixed_precision()
     if not mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
         return "float32"
