@@ -31,7 +31,7 @@ def test_litert_runtime_matches_tensorflow(model):
 
 
 def test_runner_caches_a_few_shapes_and_rejects_tiny_images(model, monkeypatch):
-    monkeypatch.setattr(runtimes, "MAX_CACHED_SHAPES", 2)  # each shape is a conversion: keep few
+    monkeypatch.setattr(runtimes, "MAX_CACHED_SHAPES", 1)  # each shape is a conversion: keep few
     runner = runtimes.TFLiteRunner(model, "litert")
     for width in range(8, 8 + 4 * (runtimes.MAX_CACHED_SHAPES + 2), 4):
         runner(random_images(1, 8, width, seed=width))

@@ -279,6 +279,7 @@ from model_helpers import tiny_loss_network
 """
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpu_replicas_match_one_device(tmp_path):
     script = _COMMON + f"""
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -357,6 +358,7 @@ print("STEP", int(trainer.step.numpy()))
         np.testing.assert_allclose(w0[key], w1[key], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mixed_precision_and_xla_steps_run(tmp_path):
     """--mixed_precision (bfloat16 on CPU) and --jit_compile train with finite float32 losses."""
     script = _COMMON + f"""

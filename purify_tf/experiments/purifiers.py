@@ -37,15 +37,6 @@ class Variant:
     identity: float = 0.0  # weight of the identity term (a synthetic eye should pass unchanged)
     paired: float = 0.0  # weight of the paired term (a real-domain render -> its synthetic twin)
 
-    def extra_terms(self) -> dict[str, float]:
-        """The critic / identity / paired weights this variant sets, by PurifyTrainConfig field name.
-
-        Only the non-zero ones: a configuration without these terms builds the same
-        PurifyTrainConfig as before they existed (and works where the trainer has no such fields).
-        """
-        return {k: v for k, v in (("adversarial", self.adversarial), ("identity", self.identity),
-                                  ("paired", self.paired)) if v}
-
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -105,12 +96,6 @@ def train_variant(
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
 
     s = settings
-    missing = set(variant.extra_terms()) - {f.name for f in dataclasses.fields(PurifyTrainConfig)}
-    if missing:
-        from purify_tf.errors import ConfigError
-
-        raise ConfigError(f"variant '{variant.name}' needs the trainer terms {sorted(missing)}, which this "
-                          "PurifyTrainConfig does not have")
     style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
     weights = LossWeights(alpha=s.alpha, beta=s.beta, theta=s.theta, gamma=variant.gamma)
     model_dir = Path(out_dir) / variant.name
@@ -122,7 +107,7 @@ def train_variant(
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name},
-        **variant.extra_terms(),
+        adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
     )
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,
