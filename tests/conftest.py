@@ -51,7 +51,7 @@ def keras_model_file(tmp_path_factory) -> tuple[object, Path]:
     from purify_tf.models.transformer import build_transformer
 
     keras.utils.set_random_seed(1)
-    model = build_transformer("paper")
+    model = build_transformer("tiny")  # the paper layout, small: every export and runtime path, quickly
     rng = np.random.default_rng(1)
     for layer in model.layers:  # non-trivial inference statistics, as after training
         if isinstance(layer, keras.layers.BatchNormalization):

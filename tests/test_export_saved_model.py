@@ -148,7 +148,7 @@ def test_metadata_and_layout(saved_model_dir, loaded_saved_model):
     assert not [p for p in saved_model_dir.parent.iterdir() if p.name.startswith(".")]  # no temp dirs
     meta = read_metadata(saved_model_dir)
     assert (saved_model_dir / METADATA_FILE).is_file()
-    assert meta["transformer"]["config"] == "paper" and meta["transformer"]["residual_blocks"] == 4
+    assert meta["transformer"]["config"] == "tiny" and meta["transformer"]["residual_blocks"] == 1
     assert meta["export"] == {"name": "purifier", "version": 1, "format": "saved_model"}
     assert meta["limits"]["max_image_pixels"] == 4096 * 4096
     assert len(meta["source"]["sha256"]) == 64
