@@ -1,12 +1,10 @@
-"""TFLite export: three variants at a fixed size, parity with Keras, LiteRT interpreter.
+"""TFLite export: the variants at a fixed size, parity with Keras, LiteRT interpreter.
 
-Bounds, measured on this module's untrained transformer (random weights, randomised batch-norm
-statistics) at 38x62 on rendered real-domain eyes: float32 max |diff| ~7e-5 levels; float16 max
-~0.02; int8 (dynamic range) mean 0.12, max 0.7; int8_selective (full-integer trunk, float
-scaled-tanh head and padding/cropping) mean 0.18, max 0.9; int8_full (naive full-integer, uint8
-in/out) mean ~25, max ~40 levels (also ~30-35 mean on a briefly trained net: a known limitation,
-not a default). The asserted bounds leave a margin over these numbers; tests/test_tflite_int8.py
-checks int8 on the trained purifier.
+The session model is the tiny preset with randomised batch-norm statistics (the paper's layout);
+the bounds are the ones asserted on the paper network before, with a margin: float32 and float16
+within one grey level, dynamic-range int8 mean <= 1.5, int8_selective mean <= 1; the naive
+full-integer ``int8_full`` is known to be poor and only has to run sanely.
+tests/test_tflite_int8.py checks int8 on the trained purifier. The int8 conversions are slow tests.
 """
 
 from __future__ import annotations
@@ -42,20 +40,21 @@ def exported_all(keras_model_file, tmp_path_factory):
     return out, tflite.export_tflite(path, out, HEIGHT, WIDTH, tflite.ALL_VARIANTS, calibration_images=8, parity_images=2)
 
 
-def test_files_and_metadata(keras_model_file, exported):
+def _conv_weights(model) -> int:
     import keras
 
+    return sum(int(np.prod(w.shape)) for layer in model.layers
+               if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)) for w in layer.weights)
+
+
+def test_files_and_metadata(keras_model_file, exported):
     out, result = exported
     for variant in FLOAT_VARIANTS:
         path = Path(result["files"][variant])
         assert path.name == f"purifier_{HEIGHT}x{WIDTH}_{variant}.tflite" and path.stat().st_size > 0
     sizes = {v: Path(p).stat().st_size for v, p in result["files"].items()}
     # float16 stores every convolution weight in 2 bytes instead of 4 (the graph itself stays).
-    conv_weights = sum(int(np.prod(w.shape))
-                       for layer in keras_model_file[0].layers
-                       if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))
-                       for w in layer.weights)
-    assert sizes["float32"] - sizes["float16"] >= 1.5 * conv_weights
+    assert sizes["float32"] - sizes["float16"] >= 1.5 * _conv_weights(keras_model_file[0])
     meta = json.loads((out / f"purifier_{HEIGHT}x{WIDTH}.json").read_text())
     assert meta["export"]["height"] == HEIGHT and set(meta["parity"]) == set(FLOAT_VARIANTS)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
@@ -75,10 +74,12 @@ def test_interpreter_runs_any_image_at_the_fixed_size(keras_model_file, exported
 
 
 @pytest.mark.slow
-def test_int8_variants_sizes_parity_and_uint8_io(exported_all):
+def test_int8_variants_sizes_parity_and_uint8_io(keras_model_file, exported_all):
     out, result = exported_all
     sizes = {v: Path(p).stat().st_size for v, p in result["files"].items()}
-    assert set(sizes) == set(tflite.ALL_VARIANTS) and sizes["int8"] < 0.35 * sizes["float32"]
+    assert set(sizes) == set(tflite.ALL_VARIANTS)
+    # int8 stores every convolution weight in 1 byte instead of 4.
+    assert sizes["float32"] - sizes["int8"] >= 2.5 * _conv_weights(keras_model_file[0])
     parity = result["parity"]
     assert parity["int8"]["mean_abs_diff"] <= 1.5
     assert parity["int8"]["max_abs_diff"] <= 8.0
