@@ -18,7 +18,9 @@ Ours:
 * ``tf_folded_fp32_xla``: the same graph compiled by XLA (``Purifier``'s float32 default for a
   repeated size of at least ``JIT_MIN_PIXELS``, ``jit="auto"``).
 * ``litert_fp32``: our exported float32 TFLite graph in LiteRT (XNNPACK).
-* ``default``: per size, the case ``Purifier()`` runs by default on this machine (``default_case``).
+* ``default``: per size, the case ``purify-tf purify`` runs by default on this machine
+  (``default_case``: ``--runtime=auto`` and ``--precision=auto``); where that is OpenVINO on our
+  exported graph (AMX CPUs), the best peer is taken among the other libraries.
 
 TensorFlow's oneDNN switch is what ``purify-tf`` sets (``benchmarks.common`` asks for it before
 TensorFlow loads); ``machine.onednn`` in the JSON records it.
@@ -359,7 +361,9 @@ def time_sizes_subprocess(
 
 def _entry(ms: dict[str, float], skipped: dict[str, str], batch: int, default: str) -> dict[str, Any]:
     """A size's JSON entry: ms/image per case, the best same-network peer and the ratios."""
-    peers = {n: v for n, v in ms.items() if n in SAME_NETWORK_PEERS}
+    # Where our default runs in OpenVINO, OpenVINO is ours there, not a peer.
+    library = default.split("_")[0]
+    peers = {n: v for n, v in ms.items() if n in SAME_NETWORK_PEERS and not n.startswith(library + "_")}
     best_peer = min(peers, key=peers.get) if peers else None
     entry: dict[str, Any] = {
         "batch": batch,
@@ -377,10 +381,14 @@ def _entry(ms: dict[str, float], skipped: dict[str, str], batch: int, default: s
 
 
 def default_case(height: int, width: int) -> str:
-    """The case that ``Purifier()`` runs by default here on a repeated size: bf16 where native, else
-    float32, compiled by XLA from ``JIT_MIN_PIXELS`` up (``jit="auto"``)."""
+    """The case that ``purify-tf purify`` runs by default here on a repeated size: the runtime of
+    ``auto_runtime``; on TensorFlow bf16 where native, else float32, compiled by XLA from
+    ``JIT_MIN_PIXELS`` up (``jit="auto"``)."""
     from purify_tf.inference.purifier import JIT_MIN_PIXELS
+    from purify_tf.inference.runtimes import auto_runtime
 
+    if auto_runtime() == "openvino":
+        return "openvino_bf16" if has_native_bf16() else "openvino_fp32"
     if has_native_bf16():
         return "tf_folded_bf16"
     return "tf_folded_fp32_xla" if height * width >= JIT_MIN_PIXELS else "tf_folded_fp32"

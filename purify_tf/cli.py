@@ -1,7 +1,7 @@
 """The ``purify-tf`` console command (also ``python -m purify_tf.cli``).
 
     purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
-        [--batch_size=N] [--precision=auto] [--runtime=tensorflow] [--jit=auto] [--onednn=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
+        [--batch_size=N] [--precision=auto] [--runtime=auto] [--jit=auto] [--onednn=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
@@ -119,8 +119,10 @@ def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
         "is for GPUs.",
     )
     purify.add_argument(
-        "--runtime", default="tensorflow", choices=("tensorflow", "litert", "openvino"),
-        help="What runs a .keras model: TensorFlow (default), or its float32 TFLite graph in LiteRT "
+        "--runtime", default="auto", choices=("auto", "tensorflow", "litert", "openvino"),
+        help="What runs a .keras model. auto (default): the runtime measured fastest on this CPU class "
+        "among those installed (OpenVINO on AMX CPUs when installed, else TensorFlow; TensorFlow for a "
+        "SavedModel, on a GPU or with --jit=on). Or TensorFlow, or its float32 TFLite graph in LiteRT "
         "(XNNPACK, float32) or OpenVINO (pip install 'purify-tf[openvino]'; with --precision=auto it "
         "computes in bfloat16 where the CPU has it natively and parity holds); the closing line says "
         "which runtime ran in which precision; see docs/BENCHMARKS.md.",

@@ -140,3 +140,21 @@ def test_quick_cli_section(tmp_path):
     assert cli["images"] == 64 and positive(cli["model_images_per_s"]) and positive(cli["cli_images_per_s"])
     assert cli["cli_over_model"] == pytest.approx(cli["cli_images_per_s"] / cli["model_images_per_s"])
     assert results["targets"]["cli_over_model"]["measured"] == cli["cli_over_model"]
+
+
+@pytest.mark.parametrize("cpu_class, default", [("amx", "openvino_bf16"), ("avx2", "tf_folded_fp32")])
+def test_peer_ratio_is_against_another_library_than_our_default(monkeypatch, cpu_class, default):
+    """Where ``--runtime=auto`` runs OpenVINO (AMX), OpenVINO is our default, not a peer."""
+    from benchmarks import bench_peers
+    from purify_tf import cpu
+    from purify_tf.inference import runtimes
+
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, cpu_class)
+    monkeypatch.setattr(runtimes, "runtime_installed", lambda r: True)
+    monkeypatch.setattr(bench_peers, "has_native_bf16", lambda: cpu_class == "amx")
+    assert bench_peers.default_case(36, 60) == default
+    ms = {"tf_folded_fp32": 5.0, "tf_folded_bf16": 2.0, "openvino_bf16": 1.0, "openvino_fp32": 4.0,
+          "torch_bf16": 2.5, "onnxruntime_fp32": 4.5}
+    entry = bench_peers._entry(ms, {}, 64, default)
+    assert entry["best_peer"] == ("torch_bf16" if cpu_class == "amx" else "openvino_bf16")
+    assert entry["ratio_vs_best_peer"] == pytest.approx(ms[entry["best_peer"]] / ms[default])

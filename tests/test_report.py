@@ -258,3 +258,45 @@ def test_known_gaps_come_from_the_run_settings():
     assert any("300 steps at 48x72" in g for g in small)
     paper = _gaps(ReportConfig(out_dir="x", train=TrainSettings(height=256, width=256, steps=50_000)), Net())
     assert not any("steps at" in g for g in paper) and not any("random weights" in g for g in paper)
+
+
+def test_report_flag_names_every_ablation_variant():
+    """The entry point lists the variant names without importing TensorFlow; they must match."""
+    from purify_tf.experiments.purifiers import VARIANTS
+    from trainers.report import VARIANT_NAMES
+
+    assert tuple(VARIANT_NAMES) == tuple(VARIANTS)
+
+
+def test_an_interrupted_report_purifier_is_checkpointed_not_scored(tmp_path, monkeypatch):
+    """SIGTERM while the report trains a purifier: a checkpoint and ``TrainingStopped``, no
+    ``purifier.keras`` to score; the rerun resumes and finishes it."""
+    import signal
+
+    import tensorflow as tf
+
+    from purify_tf.experiments import purifiers
+    from purify_tf.losses.layers import LOSS_LAYERS
+    from purify_tf.models.vgg import build_loss_network
+    from purify_tf.training import purify_loop
+    from purify_tf.training.checkpoints import StopSignal, TrainingStopped
+
+    class SignalAtOnce(StopSignal):
+        def __enter__(self):
+            super().__enter__()
+            self.requested = signal.SIGTERM
+            return self
+
+    loss_network = build_loss_network("vgg16", "random", layers=LOSS_LAYERS)
+    settings = purifiers.TrainSettings(height=32, width=48, steps=2, batch_size=2, style_set_size=4)
+    variant = purifiers.VARIANTS["front_end"]
+    strategy = tf.distribute.get_strategy()
+    monkeypatch.setattr(purify_loop, "StopSignal", SignalAtOnce)
+    with pytest.raises(TrainingStopped, match="purifier 'front_end' at step 1"):
+        purifiers.train_variant(variant, settings, loss_network, strategy, None, tmp_path)
+    assert not (tmp_path / "front_end" / "purifier.keras").exists()
+    assert list((tmp_path / "front_end" / "checkpoints").glob("ckpt-1.index"))
+    monkeypatch.setattr(purify_loop, "StopSignal", StopSignal)
+    _, summary = purifiers.train_variant(variant, settings, loss_network, strategy, None, tmp_path)
+    assert (tmp_path / "front_end" / "purifier.keras").is_file()
+    assert summary["history"][-1]["step"] == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from model_helpers import random_images
@@ -98,6 +100,56 @@ def test_native_bf16_detection_and_bad_override(monkeypatch):
     monkeypatch.setenv(runtimes.ENV_NATIVE_BF16, "maybe")
     with pytest.raises(ConfigError, match="PURIFY_NATIVE_BF16"):
         runtimes.native_bf16()
+
+
+def test_cpu_class_detection_and_override(monkeypatch):
+    from purify_tf import cpu
+
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, "auto")
+    flags = next((line.split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    detected = cpu.cpu_class()
+    assert detected in cpu.CPU_CLASSES
+    assert (detected == "amx") is ("amx_bf16" in flags)
+    assert (detected in ("amx", "avx512_bf16")) is any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+    for name in cpu.CPU_CLASSES:
+        monkeypatch.setenv(cpu.ENV_CPU_CLASS, name)
+        assert cpu.cpu_class() == name
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, "sse9")
+    with pytest.raises(ConfigError, match="PURIFY_CPU_CLASS"):
+        cpu.cpu_class()
+
+
+@pytest.mark.parametrize("cpu_class, openvino_installed, expected", [
+    ("amx", True, "openvino"), ("amx", False, "tensorflow"), ("avx512_bf16", True, "tensorflow"),
+    ("avx512", True, "tensorflow"), ("avx2", True, "tensorflow"), ("baseline", True, "tensorflow"),
+])
+def test_auto_runtime_follows_the_measured_rule(monkeypatch, cpu_class, openvino_installed, expected):
+    from purify_tf import cpu
+
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, cpu_class)
+    monkeypatch.setattr(runtimes, "runtime_installed",
+                        lambda r: r == "tensorflow" or (r == "openvino" and openvino_installed))
+    assert set(runtimes.AUTO_RUNTIMES) == set(cpu.CPU_CLASSES)
+    assert runtimes.auto_runtime() == expected
+
+
+def test_purifier_auto_runtime_resolves_to_what_runs(model, saved_model_dir, monkeypatch):
+    from purify_tf import cpu
+
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, "avx2")
+    assert Purifier(model, runtime="auto", precision="float32").runtime == "tensorflow"
+    # Where the rule says OpenVINO, only a .keras model in a precision OpenVINO runs goes there.
+    monkeypatch.setenv(cpu.ENV_CPU_CLASS, "amx")
+    monkeypatch.setattr(runtimes, "runtime_installed", lambda r: True)
+    assert Purifier(saved_model_dir, runtime="auto").runtime == "tensorflow"
+    assert Purifier(model, runtime="auto", precision="mixed_bfloat16").runtime == "tensorflow"
+    assert Purifier(model, runtime="auto", precision="float32", jit="on").runtime == "tensorflow"
+    if importlib.util.find_spec("openvino") is not None:  # in the openvino / peers extras
+        images = random_images(2, 36, 60, seed=6)
+        auto = Purifier(model, runtime="auto", precision="float32")
+        assert auto.runtime == "openvino" and auto.precision == "float32"
+        reference = Purifier(model, runtime="tensorflow", precision="float32").purify(images)
+        assert np.abs(auto.purify(images).astype(int) - reference.astype(int)).max() <= 1
 
 
 def test_auto_batch_size_follows_the_pixel_budget():

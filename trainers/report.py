@@ -23,7 +23,7 @@ from trainers import common
 FLAGS = flags.FLAGS
 SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
 VARIANT_NAMES = ("paper", "johnson", "residual", "style_set", "style_per_batch", "luminance_loss", "front_end",
-                 "front_end_luminance", "critic", "critic_identity", "paired")
+                 "front_end_luminance", "critic", "critic_identity", "paired", "paired_critic")
 
 flags.DEFINE_string("out_dir", None, "Report folder (default: reports/<YYYY-MM-DD>).")
 flags.DEFINE_list("sections", list(SECTIONS), f"Experiments to run, of {', '.join(SECTIONS)}.")
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
 
     try:
         results = run_report(cfg, common.loss_network_from_flags(), runtime.strategy, stage)
-    except TrainingStopped as stopped:  # SIGTERM / Ctrl-C while the FCN trained: its checkpoint is saved
+    except TrainingStopped as stopped:  # SIGTERM / Ctrl-C while the FCN or a purifier trained: checkpointed
         print(stopped)
         return 0
     stage(f"report written: {write_report(results, cfg.out_dir)}")

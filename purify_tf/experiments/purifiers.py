@@ -59,6 +59,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             illumination=True, adversarial=1.0, identity=1.0),
     Variant("paired", "front_end + paired L1 to the synthetic twins", style_source="renderer",
             illumination=True, paired=1.0),
+    Variant("paired_critic", "front_end + paired L1 to the twins + patch critic", style_source="renderer",
+            illumination=True, paired=1.0, adversarial=1.0),
 )}
 
 
@@ -88,11 +90,13 @@ def train_variant(
     out_dir: Path, monitor: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or resume, or reload) one variant under ``out_dir/<name>``; returns (model, summary).
+    On SIGTERM / Ctrl-C it checkpoints and raises ``TrainingStopped`` (the report's rerun resumes).
 
     The summary has the settings, the seconds trained, the final loss terms and the gaze
     history (``monitor`` scores every ``eval_every`` steps), and is also written to
     ``training_summary.json`` so that a rerun of a finished report reuses it.
     """
+    from purify_tf.training.checkpoints import TrainingStopped
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
 
     s = settings
@@ -118,6 +122,9 @@ def train_variant(
     summary_path = model_dir / "training_summary.json"
     start = time.perf_counter()
     history = trainer.train()
+    stopped_at = int(trainer.step.numpy())
+    if stopped_at < s.steps:  # SIGTERM / Ctrl-C: checkpointed; a half-trained purifier is not scored
+        raise TrainingStopped(stopped_at, f"training the purifier {variant.name!r}")
     if history:
         summary = {"seconds": time.perf_counter() - start, "final_terms": history[-1],
                    "history": history, "gaze_history": trainer.gaze_history}

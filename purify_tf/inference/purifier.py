@@ -67,7 +67,9 @@ class Purifier:
     holds, else float32 (``runtimes.auto_precision``); a SavedModel runs in the precision it was
     exported with.
     ``runtime``: ``tensorflow``, or ``litert`` (float32) / ``openvino`` (``auto``: bfloat16 where native
-    and within parity, else float32; ``runtimes.openvino_precision``) for Keras models.
+    and within parity, else float32; ``runtimes.openvino_precision``) for Keras models; ``auto``: the
+    measured-fastest installed runtime for this CPU (``runtimes.auto_runtime``; TensorFlow for a
+    SavedModel or ``jit='on'``). ``self.runtime`` is the runtime that runs.
     ``self.precision`` is the precision that runs, once resolved.
     ``batch_size``: images per forward pass; ``None`` sizes batches by ``BATCH_PIXELS``.
     ``jit``: XLA for a ``.keras`` model on the TensorFlow runtime; ``auto`` (float32 only) compiles an
@@ -84,15 +86,15 @@ class Purifier:
         runtime: str = "tensorflow",
         jit: str = "auto",
     ) -> None:
-        from purify_tf.inference.runtimes import RUNTIMES
+        from purify_tf.inference.runtimes import RUNTIME_CHOICES, auto_runtime
         from purify_tf.models.transformer import PRECISIONS
 
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
         if precision != "auto" and precision not in PRECISIONS:
             raise ConfigError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
-        if runtime not in RUNTIMES:
-            raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if runtime not in RUNTIME_CHOICES:
+            raise ConfigError(f"runtime must be one of {RUNTIME_CHOICES}, got {runtime!r}")
         if jit not in JIT_MODES:
             raise ConfigError(f"jit must be one of {JIT_MODES}, got {jit!r}")
         self.jit = jit
@@ -102,6 +104,12 @@ class Purifier:
         self.runtime = runtime
         self.batch_size = None if batch_size is None else int(batch_size)
         self.source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        if runtime == "auto":
+            keras_model = not isinstance(model, (str, os.PathLike)) or Path(model).is_file()
+            # Only TensorFlow runs a SavedModel, XLA, and the mixed / float16 precisions.
+            tf_only = jit == "on" or precision not in ("auto", "float32", "bfloat16")
+            self.runtime = auto_runtime() if keras_model and not tf_only else "tensorflow"
+        runtime = self.runtime
         if isinstance(model, (str, os.PathLike)):
             path = Path(model)
             if not path.exists():

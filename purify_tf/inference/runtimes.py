@@ -23,12 +23,26 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.cpu import ENV_NATIVE_BF16, native_bf16  # noqa: F401 (ENV_NATIVE_BF16: public here too)
+from purify_tf.cpu import ENV_NATIVE_BF16, cpu_class, native_bf16  # noqa: F401 (ENV_NATIVE_BF16: public here too)
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.serving import MIN_SIDE
 from purify_tf.models.transformer import SIZE_MULTIPLE
 
 RUNTIMES = ("tensorflow", "litert", "openvino")
+# ``runtime="auto"``: the fastest runtime per CPU class (``purify_tf.cpu.cpu_class``), as measured by
+# ``python -m benchmarks.run_all --sections=peers`` at 36x60 batch 64, 256x256 and 512x512
+# (docs/BENCHMARKS.md, "Which runtime --runtime=auto picks"). On AMX, OpenVINO in bf16 on our exported
+# graph was ahead of TensorFlow's bf16 graph at 36x60 and 256x256 in every run and at 512x512 in the
+# quiet one; with AVX512_BF16 but no AMX, and on AVX-512 / AVX2, TensorFlow's default path was ahead.
+# A runtime that is not installed is passed over for the next one.
+AUTO_RUNTIMES: dict[str, tuple[str, ...]] = {
+    "amx": ("openvino", "tensorflow"),
+    "avx512_bf16": ("tensorflow",),
+    "avx512": ("tensorflow",),
+    "avx2": ("tensorflow",),
+    "baseline": ("tensorflow",),
+}
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
 # Compiled graphs kept per runner (one per distinct batch shape).
 MAX_CACHED_SHAPES = 8
 # bfloat16 is chosen automatically only if its mean |difference| from float32 is within this.
@@ -36,6 +50,24 @@ BF16_PARITY_LEVELS = 1.0
 # OpenVINO's inference precision hint per precision it may run in.
 OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
 OPENVINO_PRECISIONS = ("auto", *OPENVINO_HINTS)
+
+
+def runtime_installed(runtime: str) -> bool:
+    """Whether ``runtime`` can run here (TensorFlow always; OpenVINO / LiteRT when importable)."""
+    if runtime == "tensorflow":
+        return True
+    import importlib.util
+
+    if runtime == "openvino":
+        return importlib.util.find_spec("openvino") is not None
+    return importlib.util.find_spec("ai_edge_litert") is not None or hasattr(tf, "lite")
+
+
+def auto_runtime() -> str:
+    """The measured-fastest installed runtime for this CPU (``AUTO_RUNTIMES``); TensorFlow on a GPU."""
+    if tf.config.list_physical_devices("GPU"):
+        return "tensorflow"
+    return next(r for r in AUTO_RUNTIMES[cpu_class()] if runtime_installed(r))
 
 
 def auto_precision(model: Any, check_images: np.ndarray | None = None) -> str:
