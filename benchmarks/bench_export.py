@@ -13,8 +13,12 @@ core (``--tflite_threads``). Skipped with a note when the export modules are mis
 at ``--export_size``: for each TFLite variant the mean/max absolute difference from the Keras
 float32 output in grey levels (uint8 scale) on held-out rendered real-domain eyes (seed 1; the
 int8 calibration uses other eyes, seed 0, of the same training domain) and its speed against Keras
-float32, timed round-robin in the same run (Keras at its best batch for eye crops, 64, per image;
-TFLite one image per call, as exported).
+float32 and against the default path of ``purify-tf purify`` (``Purifier()``: runtime and precision
+``auto``, so bf16 where the CPU has it natively), timed round-robin in the same run (Keras and the
+default at batch 64 for eye crops, per image; TFLite one image per call, as exported). Where
+OpenVINO is installed, each int8 file also runs in OpenVINO (``openvino_<variant>``: its int8
+kernels, AMX / VNNI where the CPU has them), with its own parity. An int8 option pays where it is
+faster than the default with a mean difference of at most one grey level.
 """
 
 from __future__ import annotations
@@ -65,6 +69,40 @@ def _round_robin(fns: dict[str, tuple[Any, int]], n_warmup: int, n_repeats: int)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _openvino_runner(flatbuffer: bytes, threads: int) -> Any:
+    """OpenVINO's CPU plugin on a TFLite flatbuffer (int8 kernels where the file is quantised, AMX /
+    VNNI where the CPU has them): (H, W, 3) -> float32 (H, W, 3) like ``export.tflite.run_tflite``."""
+    import numpy as np
+
+    from purify_tf.inference.runtimes import _openvino_callable
+
+    details = _interpreter(flatbuffer, 1)
+    inp, out = details.get_input_details()[0], details.get_output_details()[0]
+    run = _openvino_callable(flatbuffer, threads, "float32")
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        x = np.asarray(image, np.float32).reshape(inp["shape"])
+        if inp["dtype"] != np.float32:
+            scale, zero = inp["quantization"]
+            x = np.clip(np.round(x / (scale or 1.0) + zero), 0, 255).astype(inp["dtype"])
+        y = np.asarray(run(x))
+        if out["dtype"] != np.float32:
+            scale, zero = out["quantization"]
+            y = (y.astype(np.float32) - zero) * (scale or 1.0)
+        return y[0].astype(np.float32)
+
+    return apply
+
+
+def _parity(run: Any, reference: Any, images: Any) -> dict[str, float]:
+    """Mean / max |run - reference| in grey levels, and the share within one level."""
+    import numpy as np
+
+    diffs = np.stack([np.abs(run(im) - ref) for im, ref in zip(images, reference, strict=True)])
+    return {"mean_abs_diff": float(diffs.mean()), "max_abs_diff": float(diffs.max()),
+            "within_1": float((diffs <= 1.0).mean()), "images": int(len(images))}
+
+
 def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
     """Parity and speed of the TFLite variants of the shipped trained purifier vs Keras float32."""
     import numpy as np
@@ -73,6 +111,9 @@ def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
     from benchmarks.bench_inference import inference_fn
     from export import tflite as tflite_export
     from purify_tf import pretrained
+    from purify_tf.inference.purifier import Purifier
+    from purify_tf.inference.runtimes import runtime_installed
+    from purify_tf.models.transformer import apply_padded
 
     if not pretrained.is_installed():
         return {"skipped": "the pretrained purifier is not installed"}
@@ -91,12 +132,28 @@ def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
         xt = tf.constant(x)
         keras_fn = inference_fn(model, batch, h, w, "graph")
         fns: dict[str, tuple[Any, int]] = {"keras_float32": (lambda fn=keras_fn, xt=xt: fn(xt).numpy(), batch)}
-        entry: dict[str, Any] = {"keras_batch": batch, "tflite_batch": 1, "variants": {}}
+        # What `purify-tf purify` runs by default (runtime and precision auto: bf16 where native).
+        default = Purifier(model)
+        x_uint8 = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        fns["default"] = (lambda p=default, xu=x_uint8: p.purify(xu), batch)
+        entry: dict[str, Any] = {"keras_batch": batch, "tflite_batch": 1, "variants": {},
+                                 "default": {"runtime": default.runtime, "precision": default.precision}}
         variants = TRAINED_VARIANTS_QUICK if quick else TRAINED_VARIANTS
+        reference = apply_padded(model, np.asarray(images, np.float32)).numpy()
+        has_openvino = runtime_installed("openvino")
+        if not has_openvino:
+            entry["openvino"] = "skipped: OpenVINO is not installed (the openvino / peers extras)"
+        timed = list(variants)
         for variant in variants:
             flatbuffer = tflite_export.convert(model, h, w, variant, calibration)
             parity = tflite_export.tflite_parity(flatbuffer, model, images)
             entry["variants"][variant] = {"bytes": len(flatbuffer), **parity}
+            if has_openvino and variant != "float32":
+                ov = _openvino_runner(flatbuffer, threads)
+                name = f"openvino_{variant}"
+                entry["variants"][name] = {"bytes": len(flatbuffer), **_parity(ov, reference, images)}
+                fns[name] = (lambda ov=ov, im=x[0]: ov(im), 1)
+                timed.append(name)
             interpreter = _interpreter(flatbuffer, threads)
             inp = interpreter.get_input_details()[0]
             feed = x[:1].astype(inp["dtype"]) if inp["dtype"] == np.float32 else np.clip(np.rint(x[:1]), 0, 255).astype(inp["dtype"])
@@ -107,11 +164,13 @@ def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
 
             fns[variant] = (invoke, 1)
         seconds = _round_robin(fns, common.warmup(), common.repeats())
-        keras_s = seconds["keras_float32"]
+        keras_s, default_s = seconds["keras_float32"], seconds["default"]
         entry["keras_float32_ms_per_image"] = 1e3 * keras_s
-        for variant in variants:
+        entry["default"]["ms_per_image"] = 1e3 * default_s
+        for variant in timed:
             entry["variants"][variant]["ms_per_image"] = 1e3 * seconds[variant]
             entry["variants"][variant]["speedup_vs_keras_float32"] = keras_s / seconds[variant]
+            entry["variants"][variant]["speedup_vs_default"] = default_s / seconds[variant]
         out["sizes"][f"{h}x{w}"] = entry
     return out
 
@@ -198,8 +257,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             out.append((f"trained purifier {key} CPU", variant,
                         f"mean {v['mean_abs_diff']:.3g} / max {v['max_abs_diff']:.3g} levels vs Keras fp32, "
                         f"{common.fmt(v['ms_per_image'])} ms ({v['speedup_vs_keras_float32']:.2f}x Keras float32 at "
-                        f"{common.fmt(entry['keras_float32_ms_per_image'])} ms/image, batch {entry['keras_batch']}), "
-                        f"{v['bytes'] / 1e6:.2f} MB"))
+                        f"{common.fmt(entry['keras_float32_ms_per_image'])} ms/image, batch {entry['keras_batch']}; "
+                        f"{v['speedup_vs_default']:.2f}x the default, {entry['default']['runtime']} "
+                        f"{entry['default']['precision']}), {v['bytes'] / 1e6:.2f} MB"))
     return out
 
 

@@ -105,8 +105,12 @@ def test_quick_export_and_memory_sections(tmp_path):
         trained = export["trained_int8"]
         assert "error" not in trained, trained
         if "skipped" not in trained:
-            for variant, v in trained["sizes"]["36x60"]["variants"].items():
+            entry = trained["sizes"]["36x60"]
+            assert positive(entry["default"]["ms_per_image"]) and entry["default"]["runtime"]
+            for variant, v in entry["variants"].items():
                 assert v["mean_abs_diff"] >= 0 and positive(v["speedup_vs_keras_float32"]), variant
+                assert positive(v["speedup_vs_default"]), variant
+            assert any(name.startswith("openvino_") for name in entry["variants"]) != ("openvino" in entry)
     for kind in ("inference", "training"):
         assert positive(results["memory"][kind]["peak_rss_mb"])
         assert results["memory"][kind]["peak_rss_mb"] >= results["memory"][kind]["setup_hwm_mb"]
