@@ -229,3 +229,30 @@ def test_variants_set_only_their_terms():
     assert terms("paired") == (0.0, 0.0, 1.0)
     for name in ("critic", "critic_identity", "paired"):
         assert VARIANTS[name].illumination and VARIANTS[name].style_source == "renderer"
+
+
+def test_scorecard_on_renderer_and_real_crops(tmp_path):
+    """The card's scores: gap share per estimator and pupil shift on renderer eyes; pupil shift and
+    KID against the mean/contrast match on real crops. The identity purifier moves no pupil and
+    leaves the raw crops' KID as it is."""
+    import cv2
+
+    from purify_tf.experiments.scorecard import score_purifier
+
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    for i, im in enumerate(render_eyes(12, 35, 55, domain="real", seed=3)["image"]):
+        cv2.imwrite(str(real_dir / f"{i}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2GRAY))
+    inp = tf.keras.Input((None, None, 3))
+    identity = tf.keras.Model(inp, tf.keras.layers.Activation("linear")(inp))
+    card = score_purifier(identity, 32, 48, n_test=20, n_train=60, estimators=("knn",), real_dir=str(real_dir))
+    share = card["gap_share"]["kNN"]
+    assert share["gap_share_lo"] <= share["gap_share"] <= share["gap_share_hi"]
+    assert abs(share["gap_share"]) < 1e-6  # the raw eyes again: none of the gap closed
+    assert card["pupil_shift_px_renderer"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert card["pupil_shift_px_real"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    real = card["real_eyes"]
+    assert real["n_real"] == 12
+    assert real["kid"]["purified"] == pytest.approx(real["kid"]["raw"], abs=1e-4)
+    assert real["kid_vs_mean_contrast"] == pytest.approx(real["kid"]["purified"] / real["kid"]["mean/contrast match"] - 1,
+                                                          abs=1e-3)

@@ -1,8 +1,9 @@
 """A purifier's measured scores on fresh renderer eyes: what a model card states about it.
 
 The same measures as the report (gap share per estimator with bootstrap intervals, pupil shift
-with the FCN-independent detector), on test eyes whose seed no training stream uses, so a
-shipped model's card can be compared with the report's best purifier.
+with the FCN-independent detector; on real crops, when given, the pupil shift and the KID to
+synthetic eyes against the per-eye mean/contrast match), on test eyes whose seed no training stream
+uses, so a shipped model's card can be compared with the report's best purifier.
 """
 
 from __future__ import annotations
@@ -11,6 +12,29 @@ from collections.abc import Sequence
 from typing import Any
 
 SCORE_SEED = 5000  # renderer seed offset of the scorecard's eyes
+KID_REFERENCE_EYES = 512  # synthetic eyes the real crops' KID is measured against
+MATCH_EYES = 64  # other synthetic eyes whose moments the mean/contrast baseline matches
+
+
+def real_eye_scores(model: Any, real: Any, seed: int = 0) -> dict[str, Any]:
+    """Pupil shift raw -> purified on real crops (detector, px at eye width 55), and KID to fresh
+    renderer synthetic eyes for raw, the mean/contrast match and the purified crops."""
+    import numpy as np
+
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.experiments.common import MEAN_CONTRAST, purify
+    from purify_tf.experiments.kid import feature_network
+    from purify_tf.experiments.real_eyes import RAW, mean_contrast_match, real_eye_rows
+
+    real = np.asarray(real)
+    h, w = real.shape[1:3]
+    synthetic = render_eyes(KID_REFERENCE_EYES + MATCH_EYES, h, w, domain="synthetic",
+                            seed=seed + SCORE_SEED + 4242)["image"]
+    candidates = {MEAN_CONTRAST: mean_contrast_match(real, synthetic[:MATCH_EYES]), "purified": purify(model, real)}
+    rows = real_eye_rows(real, candidates, synthetic[MATCH_EYES:], feature_network(), seed=seed)
+    return {"n_real": int(len(real)), "pupil_shift_px": rows["purified"]["pupil"],
+            "kid": {name: round(rows[name]["kid"]["kid"], 4) for name in (RAW, MEAN_CONTRAST, "purified")},
+            "kid_vs_mean_contrast": round(rows["purified"]["kid_vs_baseline"], 4)}
 
 
 def score_purifier(
@@ -37,6 +61,7 @@ def score_purifier(
         "pupil_shift_px_renderer": detector_shift(sets["test_images"], purified)["raw_vs_purified"],
     }
     if real_dir and Path(real_dir).is_dir():
-        real = load_eye_folder(real_dir, height, width)
-        card["pupil_shift_px_real"] = detector_shift(real, purify(model, real))["raw_vs_purified"]
+        real_scores = real_eye_scores(model, load_eye_folder(real_dir, height, width), seed)
+        card["pupil_shift_px_real"] = real_scores.pop("pupil_shift_px")
+        card["real_eyes"] = real_scores
     return card
