@@ -227,8 +227,12 @@ def test_variants_set_only_their_terms():
     assert terms("critic") == (1.0, 0.0, 0.0)
     assert terms("critic_identity") == (1.0, 1.0, 0.0)
     assert terms("paired") == (0.0, 0.0, 1.0)
-    for name in ("critic", "critic_identity", "paired"):
+    assert terms("paired_critic") == (1.0, 0.0, 1.0)
+    assert terms("paired_strong") == (0.0, 0.0, 10.0)
+    assert terms("paired_only") == (0.0, 0.0, 1.0) and not VARIANTS["paired_only"].perceptual
+    for name in ("critic", "critic_identity", "paired", "paired_critic", "paired_strong", "paired_only"):
         assert VARIANTS[name].illumination and VARIANTS[name].style_source == "renderer"
+    assert all(v.perceptual for name, v in VARIANTS.items() if name != "paired_only")
 
 
 def test_scorecard_on_renderer_and_real_crops(tmp_path):

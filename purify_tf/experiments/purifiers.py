@@ -36,6 +36,7 @@ class Variant:
     adversarial: float = 0.0  # weight of the patch critic's term
     identity: float = 0.0  # weight of the identity term (a synthetic eye should pass unchanged)
     paired: float = 0.0  # weight of the paired term (a real-domain render -> its synthetic twin)
+    perceptual: bool = True  # False: the masked content and style terms off (alpha = beta = 0), TV kept
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
@@ -61,6 +62,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             illumination=True, paired=1.0),
     Variant("paired_critic", "front_end + paired L1 to the twins + patch critic", style_source="renderer",
             illumination=True, paired=1.0, adversarial=1.0),
+    Variant("paired_strong", "front_end + paired L1 to the twins at weight 10", style_source="renderer",
+            illumination=True, paired=10.0),
+    Variant("paired_only", "front end + paired L1 to the twins, no content/style terms", style_source="renderer",
+            illumination=True, paired=1.0, perceptual=False),
 )}
 
 
@@ -101,7 +106,8 @@ def train_variant(
 
     s = settings
     style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
-    weights = LossWeights(alpha=s.alpha, beta=s.beta, theta=s.theta, gamma=variant.gamma)
+    alpha, beta = (s.alpha, s.beta) if variant.perceptual else (0.0, 0.0)
+    weights = LossWeights(alpha=alpha, beta=beta, theta=s.theta, gamma=variant.gamma)
     model_dir = Path(out_dir) / variant.name
     cfg = PurifyTrainConfig(
         model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,
