@@ -37,7 +37,10 @@ def test_folder_with_bad_files(keras_model_file, folder, tmp_path, capsys):
     assert cli.main(args + ["--batch_size=3"]) == 1
     captured = capsys.readouterr()
     assert "done 4, skipped 0 (output exists), failed 1" in captured.out and "images/s" in captured.out
-    assert "tensorflow in float32" in captured.out or "tensorflow in bfloat16" in captured.out
+    # The closing line names what --runtime=auto ran (OpenVINO on AMX where installed, else TensorFlow).
+    from purify_tf.inference.runtimes import auto_runtime
+
+    assert f"{auto_runtime()} in float32" in captured.out or f"{auto_runtime()} in bfloat16" in captured.out
     # The bad file is reported exactly once, on one line that names it and says why.
     assert captured.err.count("corrupt.png") == 1
     assert "purify-tf: failed: " in captured.err and "cannot decode image" in captured.err
