@@ -72,35 +72,13 @@ def _round_robin(fns: dict[str, tuple[Any, int]], n_warmup: int, n_repeats: int)
 def _openvino_runner(flatbuffer: bytes, threads: int) -> Any:
     """OpenVINO's CPU plugin on a TFLite flatbuffer (int8 kernels where the file is quantised, AMX /
     VNNI where the CPU has them): (H, W, 3) -> float32 (H, W, 3) like ``export.tflite.run_tflite``."""
-    import numpy as np
-
+    from export.tflite import dequantize_output, quantize_input
     from purify_tf.inference.runtimes import _openvino_callable
 
     details = _interpreter(flatbuffer, 1)
     inp, out = details.get_input_details()[0], details.get_output_details()[0]
     run = _openvino_callable(flatbuffer, threads, "float32")
-
-    def apply(image: np.ndarray) -> np.ndarray:
-        x = np.asarray(image, np.float32).reshape(inp["shape"])
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            x = np.clip(np.round(x / (scale or 1.0) + zero), 0, 255).astype(inp["dtype"])
-        y = np.asarray(run(x))
-        if out["dtype"] != np.float32:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * (scale or 1.0)
-        return y[0].astype(np.float32)
-
-    return apply
-
-
-def _parity(run: Any, reference: Any, images: Any) -> dict[str, float]:
-    """Mean / max |run - reference| in grey levels, and the share within one level."""
-    import numpy as np
-
-    diffs = np.stack([np.abs(run(im) - ref) for im, ref in zip(images, reference, strict=True)])
-    return {"mean_abs_diff": float(diffs.mean()), "max_abs_diff": float(diffs.max()),
-            "within_1": float((diffs <= 1.0).mean()), "images": int(len(images))}
+    return lambda image: dequantize_output(run(quantize_input(image, inp)), out)
 
 
 def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
@@ -151,7 +129,8 @@ def run_trained_int8(quick: bool, threads: int) -> dict[str, Any]:
             if has_openvino and variant != "float32":
                 ov = _openvino_runner(flatbuffer, threads)
                 name = f"openvino_{variant}"
-                entry["variants"][name] = {"bytes": len(flatbuffer), **_parity(ov, reference, images)}
+                entry["variants"][name] = {"bytes": len(flatbuffer),
+                                           **tflite_export.parity_stats(ov, reference, images)}
                 fns[name] = (lambda ov=ov, im=x[0]: ov(im), 1)
                 timed.append(name)
             interpreter = _interpreter(flatbuffer, threads)

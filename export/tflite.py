@@ -211,23 +211,44 @@ def convert(
     return converter.convert()
 
 
+def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Pixels in [0, 255] -> what the input tensor of ``detail`` takes (float32, or quantised:
+    real = scale * (q - zero_point))."""
+    x = np.asarray(x, np.float32).reshape(detail["shape"])
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero = detail["quantization"]
+    return np.clip(np.round(x / (scale or 1.0) + zero), 0, 255).astype(detail["dtype"])
+
+
+def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    """An output of the tensor of ``detail`` -> float32 pixels (H, W, 3) of its first image."""
+    y = np.asarray(y)
+    if detail["dtype"] != np.float32:
+        scale, zero = detail["quantization"]
+        y = (y.astype(np.float32) - zero) * (scale or 1.0)
+    return y[0].astype(np.float32)
+
+
 def run_tflite(interpreter: Any, image: np.ndarray) -> np.ndarray:
     """Run one (H, W, 3) or (1, H, W, 3) image; returns float32 (H, W, 3) pixels in [0, 255]."""
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
-    x = np.asarray(image).reshape(inp["shape"])
-    if inp["dtype"] == np.float32:
-        x = x.astype(np.float32)
-    else:  # quantised input: real = scale * (q - zero_point)
-        scale, zero = inp["quantization"]
-        x = np.clip(np.round(x.astype(np.float32) / (scale or 1.0) + zero), 0, 255).astype(inp["dtype"])
-    interpreter.set_tensor(inp["index"], x)
+    interpreter.set_tensor(inp["index"], quantize_input(image, inp))
     interpreter.invoke()
-    y = interpreter.get_tensor(out["index"])
-    if out["dtype"] != np.float32:
-        scale, zero = out["quantization"]
-        y = (y.astype(np.float32) - zero) * (scale or 1.0)
-    return y[0].astype(np.float32)
+    return dequantize_output(interpreter.get_tensor(out["index"]), out)
+
+
+def parity_stats(run: Any, reference: np.ndarray, images: np.ndarray) -> dict[str, float]:
+    """Mean / max |run(image) - reference| in grey levels over ``images``, and the share of pixels
+    within one level."""
+    diffs = np.stack([np.abs(run(im) - ref) for im, ref in zip(images, reference, strict=True)])
+    return {
+        "mean_abs_diff": float(diffs.mean()),
+        "max_abs_diff": float(diffs.max()),
+        "within_1": float((diffs <= 1.0).mean()),
+        "images": int(len(images)),
+    }
 
 
 def tflite_parity(
@@ -243,13 +264,7 @@ def tflite_parity(
     else:
         interpreter = make_interpreter(model_path=str(tflite))
     reference = apply_padded(keras_model, np.asarray(images, np.float32)).numpy()
-    diffs = np.stack([np.abs(run_tflite(interpreter, im) - ref) for im, ref in zip(images, reference, strict=True)])
-    return {
-        "mean_abs_diff": float(diffs.mean()),
-        "max_abs_diff": float(diffs.max()),
-        "within_1": float((diffs <= 1.0).mean()),
-        "images": int(len(images)),
-    }
+    return parity_stats(lambda im: run_tflite(interpreter, im), reference, images)
 
 
 def export_tflite(
