@@ -254,9 +254,12 @@ def test_scorecard_on_renderer_and_real_crops(tmp_path):
     assert share["gap_share_lo"] <= share["gap_share"] <= share["gap_share_hi"]
     assert abs(share["gap_share"]) < 1e-6  # the raw eyes again: none of the gap closed
     assert card["pupil_shift_px_renderer"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    ref = card["pupil_reference_px_renderer"]  # raw and purified are the same eyes: same truth distances
+    assert ref["truth_vs_purified"]["mean"] == pytest.approx(ref["truth_vs_raw"]["mean"], abs=1e-6)
+    assert ref["raw_vs_twin"]["n"] > 0 and ref["raw_vs_twin"]["mean"] > 0  # the twin differs from the raw eye
     assert card["pupil_shift_px_real"]["mean"] == pytest.approx(0.0, abs=1e-6)
     real = card["real_eyes"]
-    assert real["n_real"] == 12
+    assert real["n_real"] == 12 and real["kid_features"]
     assert real["kid"]["purified"] == pytest.approx(real["kid"]["raw"], abs=1e-4)
     assert real["kid_vs_mean_contrast"] == pytest.approx(real["kid"]["purified"] / real["kid"]["mean/contrast match"] - 1,
                                                           abs=1e-3)

@@ -124,3 +124,31 @@ def test_residual_transformer_starts_as_identity_or_front_end_and_saves(tmp_path
     # The front end is found by type in a loaded model and stays float32 under any precision.
     assert front_end_of(again) is not None
     assert front_end_of(with_precision(again, "bfloat16")).compute_dtype == "float32"
+
+
+def test_raw_beside_reads_the_raw_eye_and_starts_as_the_front_end(tmp_path, synthetic_set):
+    """f_W's first conv sees 6 channels (front end output, raw eye); the purifier still starts as the
+    front end, the raw channels get gradients, and the model saves and folds for inference."""
+    from purify_tf.models.inference_graph import fold_for_inference
+
+    x = tf.constant(render_eyes(2, 32, 48, domain="real", seed=3)["image"], tf.float32)
+    model = build_transformer("tiny", residual=True, illumination=True, raw_beside=True)
+    front_end_of(model).set_prior(fit_luminance_prior(synthetic_set))
+    assert model.get_layer("down1_conv").kernel.shape[2] == 6
+    np.testing.assert_allclose(model(x, training=False).numpy(), front_end_of(model)(x).numpy(), atol=1e-3)
+    # Once the zero output conv has moved (here: set), gradients reach the raw eye's channels.
+    out = model.get_layer("output_conv")
+    out.kernel.assign(tf.random.normal(out.kernel.shape, stddev=0.01, seed=1))
+    first = model.get_layer("down1_conv").kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - 128.0))
+    grad = tape.gradient(loss, first).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad[:, :, 3:, :]).sum() > 0
+    a = model(x, training=False).numpy()
+    path = tmp_path / "raw_beside.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(again(x, training=False).numpy(), a, atol=1e-3)
+    np.testing.assert_allclose(fold_for_inference(again)(x).numpy(), a, atol=1e-2)
+    with pytest.raises(ValueError, match="raw_beside needs the illumination front end"):
+        build_transformer("tiny", residual=True, raw_beside=True)

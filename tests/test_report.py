@@ -300,3 +300,18 @@ def test_an_interrupted_report_purifier_is_checkpointed_not_scored(tmp_path, mon
     _, summary = purifiers.train_variant(variant, settings, loss_network, strategy, None, tmp_path)
     assert (tmp_path / "front_end" / "purifier.keras").is_file()
     assert summary["history"][-1]["step"] == 2
+
+
+def test_pupil_claim_states_what_the_twins_score():
+    """The renderer's pupil claim is read against the twins (a perfect purifier's output): their raw ->
+    twin shift and distance to the truth appear in the sentence; without a twin row, nothing is added."""
+    from purify_tf.experiments.common import TWIN
+
+    res = small_results()
+    plain = claims.pupil_claims(res["pupil"], "front_end")[-1]["sentence"]
+    assert "twins" not in plain
+    res["pupil"][TWIN] = {"fcn": {"raw_vs_purified": _shift(0.6)},
+                          "detector": {"raw_vs_purified": _shift(2.86), "truth_vs_purified": _shift(0.85)}}
+    sentence = claims.pupil_claims(res["pupil"], "front_end")[-1]["sentence"]
+    assert "score 2.86 px" in sentence and "0.85 px from the true centre" in sentence
+    assert report.pupil_table(res["pupil"]).count(TWIN) == 1

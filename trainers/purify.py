@@ -42,6 +42,9 @@ flags.DEFINE_bool("illumination", False, "Illumination-normalising front end bef
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
 flags.DEFINE_bool("residual", False, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
+flags.DEFINE_bool("raw_beside", False, "With --illumination: f_W reads the raw eye beside the front end's output "
+                  "(6 channels in), so it can see what the front end removed and undo it where the eye was "
+                  "already clean (not in the paper).")
 flags.DEFINE_float("adversarial", DOMAIN.adversarial, "Weight of the least-squares adversarial term: a local patch "
                    "critic (receptive field 23 px with 4 layers) tells synthetic eyes from purified ones and f_W is "
                    "pulled towards outputs it scores synthetic (SimGAN; 0: off, no critic).")
@@ -99,6 +102,10 @@ for _name in ("gamma", "lambda_g", "lambda_l", "adversarial", "identity", "paire
 for _name in ("critic_learning_rate", "critic_filters", "critic_layers"):
     common.require_positive(_name)
 common.require_not_a_file("model_dir")
+flags.register_multi_flags_validator(
+    ["raw_beside", "illumination"], lambda f: not f["raw_beside"] or f["illumination"],
+    message="--raw_beside needs --illumination (without the front end f_W already reads the raw eye).",
+)
 flags.register_validator(
     "dropout_rate", lambda v: v is None or 0.0 <= v < 1.0, message="--dropout_rate must be in [0, 1)."
 )
@@ -123,7 +130,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.use_masks,
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
-        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
+        residual=FLAGS.residual, raw_beside=FLAGS.raw_beside, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
         adversarial=FLAGS.adversarial, identity=FLAGS.identity, paired=FLAGS.paired,
         critic_learning_rate=FLAGS.critic_learning_rate, critic_filters=FLAGS.critic_filters,
         critic_layers=FLAGS.critic_layers, history_size=FLAGS.history_size,

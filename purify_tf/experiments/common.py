@@ -16,6 +16,8 @@ from purify_tf.palette import as_rgb_uint8
 # Names of the two baseline rows every comparison carries beside the purifiers.
 FRONT_END_ONLY = "front end only"
 MEAN_CONTRAST = "mean/contrast match"
+# The pupil table's reference row: the test eyes' synthetic twins, what a perfect purifier returns.
+TWIN = "synthetic twin (the ideal)"
 
 
 def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:

@@ -182,8 +182,12 @@ def _purified_test_sets(cfg: ReportConfig, purifiers: dict[str, Any], sets: dict
 
 
 def _pupil_section(fcn: Any, sets: dict[str, Any], purified: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Pupil shifts of every purifier and baseline, and of the twins: raw -> twin is what a perfect
+    purifier scores, since shadows and glints move the detector's centre on the raw eye."""
+    from purify_tf.experiments.common import TWIN
     from purify_tf.experiments.pupil import detector_shift, pupil_preservation
 
+    purified = {**purified, TWIN: sets["test_twin_images"]}
     return {name: {"fcn": pupil_preservation(fcn, sets["test_images"], p, sets["test_pupil_center"]),
                    "detector": detector_shift(sets["test_images"], p, sets["test_pupil_center"])}
             for name, p in purified.items()}

@@ -37,6 +37,7 @@ class Variant:
     identity: float = 0.0  # weight of the identity term (a synthetic eye should pass unchanged)
     paired: float = 0.0  # weight of the paired term (a real-domain render -> its synthetic twin)
     perceptual: bool = True  # False: the masked content and style terms off (alpha = beta = 0), TV kept
+    raw_beside: bool = False  # f_W reads the raw eye beside the front end's output
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
@@ -113,7 +114,7 @@ def train_variant(
         model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,
         lr_schedule=s.lr_schedule, train_steps=s.steps, weights=weights, use_masks=variant.use_masks,
         layer_weighting=s.layer_weighting, style_mode=variant.style_mode, illumination=variant.illumination,
-        residual=variant.residual,
+        residual=variant.residual, raw_beside=variant.raw_beside,
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name},

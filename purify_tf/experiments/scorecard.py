@@ -31,10 +31,28 @@ def real_eye_scores(model: Any, real: Any, seed: int = 0) -> dict[str, Any]:
     synthetic = render_eyes(KID_REFERENCE_EYES + MATCH_EYES, h, w, domain="synthetic",
                             seed=seed + SCORE_SEED + 4242)["image"]
     candidates = {MEAN_CONTRAST: mean_contrast_match(real, synthetic[:MATCH_EYES]), "purified": purify(model, real)}
-    rows = real_eye_rows(real, candidates, synthetic[MATCH_EYES:], feature_network(), seed=seed)
-    return {"n_real": int(len(real)), "pupil_shift_px": rows["purified"]["pupil"],
+    net = feature_network()
+    rows = real_eye_rows(real, candidates, synthetic[MATCH_EYES:], net, seed=seed)
+    # The KID's features: ImageNet weights or random ones (no weights on the machine) give other
+    # values, so a card says which it used.
+    return {"n_real": int(len(real)), "pupil_shift_px": rows["purified"]["pupil"], "kid_features": str(net.weights),
             "kid": {name: round(rows[name]["kid"]["kid"], 4) for name in (RAW, MEAN_CONTRAST, "purified")},
             "kid_vs_mean_contrast": round(rows["purified"]["kid_vs_baseline"], 4)}
+
+
+def pupil_references(sets: dict[str, Any], shifts: dict[str, Any]) -> dict[str, Any]:
+    """What the renderer's pupil shift is to be read against (detector, px at eye width 55).
+
+    Why: raw -> purified is a detector's disagreement between two images, not an error. A perfect
+    purifier returns the twin, and the detector's raw -> twin shift is then its score (shadows and
+    glints move the darkest blob); the renderer's true centres tell how far the detector is from
+    the truth on raw, purified and twin eyes.
+    """
+    from purify_tf.experiments.pupil import detector_shift
+
+    twin = detector_shift(sets["test_images"], sets["test_twin_images"], true_centres=sets["test_pupil_center"])
+    return {"raw_vs_twin": twin["raw_vs_purified"], "truth_vs_twin": twin["truth_vs_purified"],
+            "truth_vs_raw": shifts["truth_vs_raw"], "truth_vs_purified": shifts["truth_vs_purified"]}
 
 
 def score_purifier(
@@ -53,12 +71,14 @@ def score_purifier(
     ests = gaze_exp.make_estimators(estimators, seed=seed, n_jobs=2)
     purified = purify(model, sets["test_images"])
     bench = gaze_exp.gaze_benchmark(ests, sets, {"purified": purified}, seed=seed)
+    shifts = detector_shift(sets["test_images"], purified, true_centres=sets["test_pupil_center"])
     card: dict[str, Any] = {
         "test_eyes": n_test, "image_size": [height, width],
         "gap_share": {est: {k: round(v, 4) for k, v in by["purified"].items()}
                       for est, by in bench["gap_share"].items()},
         "errors_deg": {est: {k: round(v, 3) for k, v in by.items()} for est, by in bench["errors"].items()},
-        "pupil_shift_px_renderer": detector_shift(sets["test_images"], purified)["raw_vs_purified"],
+        "pupil_shift_px_renderer": shifts["raw_vs_purified"],
+        "pupil_reference_px_renderer": pupil_references(sets, shifts),
     }
     if real_dir and Path(real_dir).is_dir():
         real_scores = real_eye_scores(model, load_eye_folder(real_dir, height, width), seed)

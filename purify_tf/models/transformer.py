@@ -198,6 +198,7 @@ def build_transformer(
     name: str | None = None,
     illumination: bool = False,
     residual: bool = False,
+    raw_beside: bool = False,
 ) -> keras.Model:
     """Build f_W: (N, H, W, 3) float RGB in [0, 255] -> same shape in [0, 255].
 
@@ -205,6 +206,9 @@ def build_transformer(
     is dynamic. ``dropout_rate`` overrides the preset's rate. ``illumination`` puts the
     illumination-normalising front end (:mod:`purify_tf.models.illumination`, layer name
     ``illumination``) before the network; load its prior with ``set_prior`` before training.
+    ``raw_beside`` (with ``illumination``) feeds f_W the raw eye beside the front end's output
+    (6 channels): the front end is a fixed smooth gain, and only with the raw eye can f_W tell
+    what it removed, e.g. undo it on an eye that was already clean (the identity term).
     """
     cfg = CONFIGS[config] if isinstance(config, str) and config in CONFIGS else config
     if not isinstance(cfg, TransformerConfig):
@@ -216,6 +220,9 @@ def build_transformer(
     for dim in input_shape:
         if dim is not None and dim % SIZE_MULTIPLE:
             raise ValueError(f"input height/width must be divisible by {SIZE_MULTIPLE}, got {input_shape}")
+    if raw_beside and not illumination:
+        raise ValueError("raw_beside needs the illumination front end (illumination=True): without it the "
+                         "network's input already is the raw eye")
     rate = cfg.dropout_rate if dropout_rate is None else float(dropout_rate)
     f1, f2, f3 = cfg.filters
 
@@ -224,6 +231,8 @@ def build_transformer(
     if illumination:
         x = IlluminationNormalization(name=ILLUMINATION_LAYER)(x)
     base = x
+    if raw_beside:
+        x = layers.Concatenate(name="raw_beside")([x, inputs])
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
     x = ReflectionPadding2D(cfg.padding, name="reflection_pad")(x)
     x = _conv_norm_relu(x, f1, cfg.edge_kernel, 1, norm, "down1")

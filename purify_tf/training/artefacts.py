@@ -54,6 +54,7 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
         "style_image": provenance.pop("style", None),
         "illumination": cfg.illumination,
         "residual": cfg.residual,
+        "raw_beside": cfg.raw_beside,
         "lr_schedule": cfg.lr_schedule,
         "train_steps": cfg.train_steps,
         "seed": cfg.seed,

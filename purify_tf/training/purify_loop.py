@@ -79,6 +79,7 @@ class PurifyTrainConfig:
     style_mode: str = "mean"
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
+    raw_beside: bool = False  # f_W reads the raw eye beside the front end's output (needs illumination)
     lr_schedule: str = PURIFY.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
     # The terms beyond the perceptual objective (training.domain); all 0: the perceptual step as it was.
     adversarial: float = DOMAIN.adversarial
@@ -169,7 +170,7 @@ class PurifyTrainer:
         with self.strategy.scope():
             self.model = build_transformer(
                 cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
-                illumination=cfg.illumination, residual=cfg.residual,
+                illumination=cfg.illumination, residual=cfg.residual, raw_beside=cfg.raw_beside,
             )
             self.front_end = front_end_of(self.model)  # fixed (no trainable weights); None without one
             optimizer = keras.optimizers.Adam(
