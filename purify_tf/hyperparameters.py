@@ -14,6 +14,7 @@ import dataclasses
 
 LAYER_WEIGHTINGS = ("unit", "balanced")  # see losses.objective.balanced_layer_weights
 LR_SCHEDULES = ("constant", "cosine")
+PAIRED_TARGETS = ("twin", "structure")  # the paired term's target (purify_tf.losses.paired)
 GAMMA = 0.0  # the luminance term: off (not in the paper)
 LAMBDA_G = 1.0  # global terms (paper Eq. 18-19)
 LAMBDA_L = 1.0  # local (masked) terms
@@ -55,6 +56,7 @@ class DomainDefaults:
     adversarial: float = 0.0  # weight of the LSGAN generator term
     identity: float = 0.0  # weight of L1(f(x_syn), x_syn)
     paired: float = 0.0  # weight of L1 + VGG content of f(real render) against its synthetic twin
+    paired_target: str = "twin"  # the exact twin, or "structure": the twin at the front end's colour moments
     critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
     critic_filters: int = 32  # channels of the critic's first conv (doubled once)
     critic_layers: int = 4  # 3x3 convs before the 1x1 score map: a receptive field of 23 px

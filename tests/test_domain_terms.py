@@ -70,6 +70,28 @@ def test_l1_matches_numpy_and_is_zero_for_the_identity_map():
     np.testing.assert_allclose(l1_loss(np.zeros((1, 2, 2, 3)), np.full((1, 2, 2, 3), 255.0)).numpy(), 1)
 
 
+def test_match_moments_matches_numpy_and_keeps_the_structure():
+    from purify_tf.losses.paired import MOMENT_EPSILON, match_moments, paired_target
+
+    twins, ref = RNG.uniform(0, 255, (2, 6, 7, 3)), RNG.uniform(50, 100, (2, 6, 7, 3))
+    m, sd = twins.mean(axis=(1, 2), keepdims=True), twins.std(axis=(1, 2), keepdims=True)
+    want = (twins - m) / (sd + MOMENT_EPSILON) * ref.std(axis=(1, 2), keepdims=True) + ref.mean(axis=(1, 2), keepdims=True)
+    got = match_moments(twins, ref).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(got.mean(axis=(1, 2)), ref.mean(axis=(1, 2)), atol=1e-3)
+    # An affine recolouring of the twin leaves the target unchanged (up to the epsilon): only its
+    # structure counts.
+    np.testing.assert_allclose(match_moments(0.5 * twins + 30, ref).numpy(), got, atol=0.5)
+    # The reference's moments are a target: no gradient reaches it.
+    ref_t = tf.Variable(ref, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(match_moments(twins, ref_t))
+    assert tape.gradient(out, ref_t) is None
+    np.testing.assert_array_equal(paired_target(twins, ref, "twin").numpy(), twins.astype(np.float32))
+    with pytest.raises(ValueError, match="paired_target must be one of"):
+        paired_target(twins, ref, "exact")
+
+
 # ---------------------------------------------------------------------------- history
 def _seed(k: int) -> tf.Tensor:
     return tf.constant([7, k], tf.int64)
@@ -124,7 +146,7 @@ def loss_network():
     return tiny_loss_network()
 
 
-def domain_trainer(model_dir, loss_network, strategy=None, **overrides) -> PurifyTrainer:
+def domain_trainer(model_dir, loss_network, strategy=None, pair_source=None, **overrides) -> PurifyTrainer:
     """make_trainer's tiny setup with a stream of synthetic eyes for the critic and identity."""
     from purify_tf.data.renderer import render_eyes
 
@@ -133,15 +155,16 @@ def domain_trainer(model_dir, loss_network, strategy=None, **overrides) -> Purif
     synthetic = render_eyes(8, H, W, domain="synthetic", seed=11)
     tf.keras.utils.set_random_seed(1)
     settings = dict(adversarial=1.0, identity=1.0, critic_filters=8, critic_layers=3, history_size=6,
-                    weights=tiny_weights())
+                    weights=tiny_weights(), learning_rate=1e-3)
     cfg = PurifyTrainConfig(
-        model_dir=str(model_dir), config="tiny", batch_size=4, learning_rate=1e-3, dropout_rate=0.0,
+        model_dir=str(model_dir), config="tiny", batch_size=4, dropout_rate=0.0,
         checkpoint_every=3, log_every=1, image_every=100, histogram_every=0,
         progress=False, **{**settings, **overrides},
     )
     return PurifyTrainer(cfg, strategy or tf.distribute.get_strategy(), loss_network,
                          ArraySource(images, H, W, masks=masks),
-                         style[0], style_mask[0], style_stream=ArraySource(synthetic["image"], H, W, seed=2))
+                         style[0], style_mask[0], style_stream=ArraySource(synthetic["image"], H, W, seed=2),
+                         pair_source=pair_source)
 
 
 def test_without_domain_weights_there_is_no_critic(tmp_path, loss_network):
@@ -182,6 +205,24 @@ def test_identity_term_lowers_on_synthetic_eyes(tmp_path, loss_network):
     history = trainer.train(train_steps=8)
     assert trainer.domain.critic is None and "critic" not in history[-1]
     assert history[-1]["identity"] < 0.6 * history[0]["identity"], (history[0]["identity"], history[-1]["identity"])
+
+
+def test_paired_structure_term_lowers_and_is_recorded(tmp_path, loss_network):
+    """The paired term against the twins' structure falls over a few steps on fixed pairs."""
+
+    class FixedPairs(PairedRendererSource):
+        def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+            return super().batch(0, batch_size)
+
+    trainer = domain_trainer(tmp_path, loss_network, pair_source=FixedPairs(H, W, seed=5), adversarial=0.0,
+                             identity=0.0, paired=1.0,
+                             paired_target="structure", learning_rate=3e-3,
+                             weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
+    history = trainer.train(train_steps=8)
+    assert history[-1]["paired"] < 0.8 * history[0]["paired"], (history[0]["paired"], history[-1]["paired"])
+    assert trainer.metadata()["domain_terms"]["paired_target"] == "structure"
+    with pytest.raises(ValueError, match="paired_target must be one of"):
+        domain_trainer(tmp_path / "bad", loss_network, paired=1.0, paired_target="exact")
 
 
 def _critic_state(trainer: PurifyTrainer) -> list[tf.Variable]:

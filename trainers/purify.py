@@ -20,6 +20,7 @@ from purify_tf.hyperparameters import (
     LAMBDA_G,
     LAMBDA_L,
     LAYER_WEIGHTINGS,
+    PAIRED_TARGETS,
     PURIFY,
     USE_MASKS,
 )
@@ -52,6 +53,10 @@ flags.DEFINE_float("identity", DOMAIN.identity, "Weight of the identity term: L1
                    "through f_W and the eye itself (0: off).")
 flags.DEFINE_float("paired", DOMAIN.paired, "Weight of the paired term on renderer pairs: L1 + VGG content error "
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
+flags.DEFINE_enum("paired_target", DOMAIN.paired_target, list(PAIRED_TARGETS), "What --paired compares with: "
+                  "the exact twin, or 'structure': the twin with each channel's mean and std set to the eye's "
+                  "as the front end leaves it (the twin's skin and iris colours are its own, unpredictable "
+                  "from the real eye).")
 flags.DEFINE_float("critic_learning_rate", DOMAIN.critic_learning_rate, "Adam learning rate of the critic "
                    "(beta_1 = 0.5); used with --adversarial > 0.")
 flags.DEFINE_integer("critic_filters", DOMAIN.critic_filters, "Channels of the critic's first 3x3 conv (the "
@@ -132,6 +137,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, raw_beside=FLAGS.raw_beside, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
         adversarial=FLAGS.adversarial, identity=FLAGS.identity, paired=FLAGS.paired,
+        paired_target=FLAGS.paired_target,
         critic_learning_rate=FLAGS.critic_learning_rate, critic_filters=FLAGS.critic_filters,
         critic_layers=FLAGS.critic_layers, history_size=FLAGS.history_size,
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,

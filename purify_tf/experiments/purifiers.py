@@ -38,6 +38,7 @@ class Variant:
     paired: float = 0.0  # weight of the paired term (a real-domain render -> its synthetic twin)
     perceptual: bool = True  # False: the masked content and style terms off (alpha = beta = 0), TV kept
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output
+    paired_target: str = "twin"  # the paired term's target (losses.paired): "twin" | "structure"
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
@@ -119,6 +120,7 @@ def train_variant(
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name},
         adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
+        paired_target=variant.paired_target,
     )
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,

@@ -10,6 +10,8 @@
 * **paired**: on renderer pairs (a real-domain render and its synthetic twin, the same eye) the
   clean eye is known, so f_W is trained against it: L1 plus the VGG content error at the
   objective's global content layers (with its layer weights, a relative error like alpha's).
+  The target is the exact twin or its structure at the front end's colour moments
+  (``paired_target``, :mod:`purify_tf.losses.paired`).
 
 f_W runs once per step on the content eyes, then the synthetic eyes (identity) and the pair eyes
 (paired), concatenated, so batch norm sees one batch. Generator and critic gradients are taken
@@ -26,6 +28,7 @@ import tensorflow as tf
 
 from purify_tf.losses.adversarial import l1_loss, lsgan_critic_loss, lsgan_generator_loss
 from purify_tf.losses.content import global_content_loss
+from purify_tf.losses.paired import paired_target
 from purify_tf.models.critic import build_patch_critic, receptive_field
 from purify_tf.training.history import ImageHistory
 
@@ -57,6 +60,7 @@ class DomainTerms:
 
     def __init__(self, cfg: Any, strategy: tf.distribute.Strategy, objective, image_shape: tuple[int, int, int]):
         self.weights = {name: float(getattr(cfg, name)) for name in TERMS}
+        self.paired_target = cfg.paired_target
         self.cfg, self.strategy, self.objective = cfg, strategy, objective
         self.critic = self.critic_optimizer = self.history = None
         if self.weights["adversarial"] > 0:
@@ -92,6 +96,8 @@ class DomainTerms:
     def describe(self) -> dict[str, Any]:
         """For the saved purifier's metadata."""
         out: dict[str, Any] = dict(self.weights)
+        if self.weights["paired"] > 0:
+            out["paired_target"] = self.paired_target
         if self.critic is not None:
             out["critic"] = {"filters": self.cfg.critic_filters, "layers": self.cfg.critic_layers,
                              "receptive_field_px": receptive_field(self.cfg.critic_layers),
@@ -109,9 +115,11 @@ class DomainTerms:
             parts.append(extra["pair"])
         return tf.concat(parts, axis=0) if len(parts) > 1 else images
 
-    def paired_loss(self, outputs: tf.Tensor, twins: tf.Tensor) -> tf.Tensor:
-        """L1 + the layer-weighted VGG content error against the twins, per image (B,)."""
+    def paired_loss(self, outputs: tf.Tensor, twins: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor:
+        """L1 + the layer-weighted VGG content error against the twins (as ``paired_target`` makes
+        them from ``reference``, the pair eyes as the front end leaves them), per image (B,)."""
         n = tf.shape(outputs)[0]
+        twins = paired_target(twins, twins if reference is None else reference, self.paired_target)
         features = self.objective.loss_network(tf.concat([tf.cast(outputs, tf.float32), twins], axis=0))
         content = tf.zeros([n], tf.float32)
         for name in self.objective.weights.layers["global_content"]:
@@ -119,9 +127,11 @@ class DomainTerms:
             content += self.objective.weights.layer_weight("global_content", name) * global_content_loss(f[:n], f[n:])
         return l1_loss(outputs, twins) + content
 
-    def add_generator_terms(self, terms: dict, outputs_all: tf.Tensor, n: tf.Tensor, extra: dict) -> dict:
+    def add_generator_terms(self, terms: dict, outputs_all: tf.Tensor, n: tf.Tensor, extra: dict,
+                            front_end: Any = None) -> dict:
         """The perceptual ``terms`` with the domain terms added (``total``: what f_W minimises;
-        ``perceptual``: the perceptual objective alone) and D's mean score on the purified eyes."""
+        ``perceptual``: the perceptual objective alone) and D's mean score on the purified eyes.
+        ``front_end`` (f_W's fixed front end, if any) gives the paired target's colour moments."""
         out = {**terms, "perceptual": terms["total"]}
         total, offset = terms["total"], n
         if self.critic is not None:
@@ -132,7 +142,9 @@ class DomainTerms:
             out["identity"] = _mean(l1_loss(outputs_all[offset:offset + n], extra["synthetic"]))
             offset += n
         if self.weights["paired"] > 0:
-            out["paired"] = _mean(self.paired_loss(outputs_all[offset:], extra["pair_twin"]))
+            pairs = extra["pair"]
+            reference = pairs if front_end is None else front_end(pairs)
+            out["paired"] = _mean(self.paired_loss(outputs_all[offset:], extra["pair_twin"], reference))
         for name in TERMS:
             if name in out:
                 total += self.weights[name] * out[name]
@@ -166,7 +178,7 @@ class DomainTerms:
         with tf.GradientTape() as tape:
             outputs_all = trainer.model(self.generator_inputs(images, extra), training=True)
             terms = trainer.objective(outputs_all[:n], contents, masks, targets)
-            terms = self.add_generator_terms(terms, outputs_all, n, extra)
+            terms = self.add_generator_terms(terms, outputs_all, n, extra, trainer.front_end)
             loss = replica_loss(terms["total"], trainer.optimizer, self.strategy.num_replicas_in_sync)
         grads = tape.gradient(loss, trainer.model.trainable_variables)
         outputs = outputs_all[:n]

@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PURIFY, USE_MASKS
+from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PURIFY, USE_MASKS
 from purify_tf.losses.objective import LossWeights, build_objective
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
@@ -85,6 +85,7 @@ class PurifyTrainConfig:
     adversarial: float = DOMAIN.adversarial
     identity: float = DOMAIN.identity
     paired: float = DOMAIN.paired
+    paired_target: str = DOMAIN.paired_target  # "twin" | "structure" (losses.paired)
     critic_learning_rate: float = DOMAIN.critic_learning_rate
     critic_filters: int = DOMAIN.critic_filters
     critic_layers: int = DOMAIN.critic_layers
@@ -112,6 +113,8 @@ def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, styl
         raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
     if cfg.style_mode == "per_batch" and style_stream is None:
         raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+    if cfg.paired_target not in PAIRED_TARGETS:
+        raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {cfg.paired_target!r}")
     if (cfg.adversarial > 0 or cfg.identity > 0) and style_stream is None:
         raise ValueError("--adversarial and --identity need a style_stream of synthetic eyes")
 
