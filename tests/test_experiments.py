@@ -7,7 +7,16 @@ import pytest
 import tensorflow as tf
 
 from purify_tf.data.renderer import render_eyes
-from purify_tf.experiments import common, gaze, kid, objective_curve, pupil, real_eyes, speed
+from purify_tf.experiments import (
+    common,
+    gaze,
+    kid,
+    objective_curve,
+    pupil,
+    real_eyes,
+    report_tables,
+    speed,
+)
 from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective
 from purify_tf.models.transformer import build_transformer
@@ -63,6 +72,20 @@ def test_pupil_centroids_match_truth(eyes):
     assert res["raw_vs_purified"]["mean"] == pytest.approx(0.0)
     assert set(res) >= {"truth_vs_purified", "truth_vs_raw", "raw_vs_purified", "scale"}
     assert res["scale"] == pytest.approx(55 / W)
+
+
+def test_detector_agreement_is_the_distance_between_the_two_centres():
+    """A dark disc at x = 8 and an FCN that labels the pupil 3 px to its right: they disagree by
+    3 px (times the scale to eye width 55); where the FCN labels the disc itself, by ~0."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    image = np.full((H, W, 3), 200, np.uint8)
+    image[(xx - 8) ** 2 + (yy - 8) ** 2 <= 9] = 20
+    shifted = np.where((xx - 11) ** 2 + (yy - 8) ** 2 <= 9, 2, 0).astype(np.uint8)
+    on_disc = np.where((xx - 8) ** 2 + (yy - 8) ** 2 <= 9, 2, 0).astype(np.uint8)
+    far = pupil.detector_agreement(OracleFCN({image.tobytes(): shifted}), image[None])
+    near = pupil.detector_agreement(OracleFCN({image.tobytes(): on_disc}), image[None])
+    assert far["n"] == 1 and far["mean"] == pytest.approx(3 * 55 / W, abs=0.3)
+    assert near["mean"] < 0.3
 
 
 def test_shift_stats_skips_missing():
@@ -164,9 +187,16 @@ def test_real_eye_rows(tmp_path, eyes, loss_network):
     net = kid.feature_network(loss_network)
     assert net is loss_network  # a VGG16 that taps both KID layers is reused
     base = real_eyes.mean_contrast_match(real, synthetic)
+    fcn = OracleFCN({im.tobytes(): m for im, m in zip(real, eyes["mask"], strict=True)})
     rows = real_eyes.real_eye_rows(real, {real_eyes.MEAN_CONTRAST: base, "same": real.copy()}, synthetic, net,
-                                   n_subsets=3, subset_size=4)
+                                   n_subsets=3, subset_size=4, fcn=fcn)
     assert list(rows) == ["raw", real_eyes.MEAN_CONTRAST, "same"]
+    # The same eyes: the same disagreement between the FCN and the detector, for every row that has it.
+    assert rows["same"]["pupil_agreement"] == rows["raw"]["pupil_agreement"]
+    assert "pupil_agreement" in rows[real_eyes.MEAN_CONTRAST]
+    table = report_tables.real_eyes_table({"rows": rows})
+    assert "detector disagreement, real crops (px)" in table
+    assert all(line.count("|") == 8 for line in table.splitlines() if line.startswith("|"))
     assert rows["same"]["kid"]["kid"] == pytest.approx(rows["raw"]["kid"]["kid"])
     assert rows["same"]["pupil"]["mean"] == 0.0 and "pupil" not in rows["raw"]
     base = rows[real_eyes.MEAN_CONTRAST]["kid"]["kid"]

@@ -127,7 +127,7 @@ def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
         results["pupil"] = _pupil_section(fcn, sets, purified)
     best = purifiers.get(cfg.best)
     if "real_eyes" in sections:
-        results["real_eyes"] = _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage)
+        results["real_eyes"] = _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage, fcn)
     if "objective" in sections and best is not None:
         results["objective"] = _objective_section(cfg, best, training[cfg.best], loss_network, mask_fn, stage)
     if "speed" in sections:
@@ -216,7 +216,7 @@ def _settings(cfg: ReportConfig) -> dict[str, Any]:
     return out
 
 
-def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage) -> dict[str, Any]:
+def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage, fcn=None) -> dict[str, Any]:
     """Every purifier (trained on the renderer only), the two baselines and the shipped purifier on
     the real crops: KID to synthetic eyes and pupil shift (:mod:`purify_tf.experiments.real_eyes`)."""
     from purify_tf.experiments.common import front_end_only
@@ -230,7 +230,7 @@ def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage) -> di
     reference = _render_images(512, h, w, "synthetic", cfg.seed + 4242)
     section, grid = real_eyes_section(
         cfg.real_dir, (h, w), purifiers, cfg.best, lambda x: front_end_only(x, prior_images), prior_images,
-        reference, feature_network(loss_network), seed=cfg.seed)
+        reference, feature_network(loss_network), seed=cfg.seed, fcn=fcn)
     if grid is not None:
         results.setdefault("grids", {})["real_eyes"] = grid
     return section

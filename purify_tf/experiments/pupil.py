@@ -83,6 +83,20 @@ def detector_shift(raw: np.ndarray, purified: np.ndarray, true_centres: np.ndarr
     return out
 
 
+def detector_agreement(fcn: Any, images: np.ndarray, eye_width: float = EYE_WIDTH) -> dict[str, float]:
+    """Distance between two independent pupil centres on the same eyes (FCN centroid vs darkest
+    blob), px at ``eye_width``.
+
+    Why: real crops have no pupil labels, and a raw -> purified shift cannot tell a pupil moved
+    from a pupil made clearer. Where labels exist (renderer test eyes) this disagreement follows
+    each detector's distance to the truth (docs/DESIGN.md), so on real crops a purifier that makes
+    the detectors disagree more has most likely blurred or moved the pupil.
+    """
+    images = as_rgb_uint8(images)
+    scale = float(eye_width) / images.shape[2]
+    return shift_stats(pupil_centroids(fcn, images), darkest_blob_centres(images), scale)
+
+
 def shift_stats(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> dict[str, float]:
     """Mean, std and median of the Euclidean distance between centre pairs (NaN pairs skipped)."""
     d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=1) * scale

@@ -27,7 +27,7 @@ from purify_tf.experiments.kid import (
     pooled_features,
     reference_scales,
 )
-from purify_tf.experiments.pupil import detector_shift
+from purify_tf.experiments.pupil import detector_agreement, detector_shift
 from purify_tf.palette import as_rgb_uint8
 
 RAW = "raw"
@@ -61,11 +61,13 @@ def mean_contrast_match(images: np.ndarray, reference: np.ndarray) -> np.ndarray
 
 
 def real_eye_rows(raw: np.ndarray, candidates: Mapping[str, np.ndarray], synthetic: np.ndarray, net: Any,
-                  n_subsets: int = 50, subset_size: int = 100, seed: int = 0) -> dict[str, dict[str, Any]]:
+                  n_subsets: int = 50, subset_size: int = 100, seed: int = 0,
+                  fcn: Any = None) -> dict[str, dict[str, Any]]:
     """One row per image set (``raw`` first, then ``candidates``: the same eyes transformed):
     KID to ``synthetic`` with its spread over subsets (and per VGG block, without spread), the
     change relative to ``MEAN_CONTRAST``
-    when it is among the candidates, and the pupil shift raw -> candidate (detector, px at 55).
+    when it is among the candidates, and the pupil shift raw -> candidate (detector, px at 55);
+    with ``fcn``, the FCN-vs-detector pupil disagreement of every row (``detector_agreement``).
 
     Every row draws the same subset indices (same seed), so rows are compared on the same eyes.
     """
@@ -83,6 +85,8 @@ def real_eye_rows(raw: np.ndarray, candidates: Mapping[str, np.ndarray], synthet
                                          subset_size, seed)["kid"] for layer in scales}}
         if name != RAW:
             row["pupil"] = detector_shift(raw, images)["raw_vs_purified"]
+        if fcn is not None:
+            row["pupil_agreement"] = detector_agreement(fcn, images)
         rows[name] = row
     if MEAN_CONTRAST in rows:
         base = rows[MEAN_CONTRAST]["kid"]["kid"]
@@ -103,7 +107,8 @@ def shipped_purifier() -> Any:
 
 def real_eyes_section(real_dir: str | None, size: tuple[int, int], purifiers: Mapping[str, Any], best: str,
                       front_end: Callable[[np.ndarray], np.ndarray], prior_images: np.ndarray,
-                      reference: np.ndarray, net: Any, seed: int = 0) -> tuple[dict[str, Any], dict | None]:
+                      reference: np.ndarray, net: Any, seed: int = 0,
+                      fcn: Any = None) -> tuple[dict[str, Any], dict | None]:
     """The report's real-eye section and its grid: rows raw | mean/contrast match | front end
     only | every purifier | the shipped purifier, on the crops of ``real_dir`` resized to ``size``.
 
@@ -120,7 +125,7 @@ def real_eyes_section(real_dir: str | None, size: tuple[int, int], purifiers: Ma
     shipped = shipped_purifier()
     if shipped is not None:
         candidates[SHIPPED] = purify(shipped, real)
-    rows = real_eye_rows(real, candidates, reference, net, seed=seed)
+    rows = real_eye_rows(real, candidates, reference, net, seed=seed, fcn=fcn)
     any_row = rows[RAW]["kid"]
     out = {"rows": rows, "n_real": int(len(real)), "n_synthetic": int(len(reference)), "size": list(size),
            "features": f"{net.architecture} {' + '.join(KID_LAYERS)}, spatial mean, / reference RMS per block, "
@@ -135,7 +140,8 @@ def real_eyes_section(real_dir: str | None, size: tuple[int, int], purifiers: Ma
                f"{any_row['n_subsets']} subsets of {any_row['subset_size']} eyes per set, unscaled, lower = "
                f"closer). '{MEAN_CONTRAST}' sets each raw eye's per-channel mean and std to the synthetic "
                "set's (the trivial baseline); pupil shift raw → purified with the darkest-blob detector at eye "
-               "width 55 px.")}
+               "width 55 px" + ("; detector disagreement: FCN pupil centroid vs darkest blob on the same eyes "
+                                "(label-free; lower = a clearer pupil)." if fcn is not None else "."))}
     grid_name = best if best in candidates else next(iter(purifiers), FRONT_END_ONLY)
     grid = {"columns": [real, candidates[grid_name]], "labels": ["real (MPIIGaze crop)", f"purified: {grid_name}"]}
     return out, grid

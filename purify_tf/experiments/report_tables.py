@@ -74,16 +74,20 @@ def difference_table(gaze: dict[str, Any]) -> str:
 def real_eyes_table(real: dict[str, Any], pupil: dict[str, Any] | None = None) -> str:
     """One row per image set on the real crops: KID to synthetic eyes, its change vs the
     mean/contrast match, pupil shift on real crops and (same metric) on the renderer's test eyes."""
+    agreement = any("pupil_agreement" in row for row in real["rows"].values())
+    extra = " detector disagreement, real crops (px) |" if agreement else ""
     lines = ["| row | KID to synthetic (mean ± std) | vs mean/contrast match | pupil shift, real crops (px) "
-             "| pupil shift, renderer (px) | real-eye targets |", "|---|---|---|---|---|---|"]
+             f"| pupil shift, renderer (px) |{extra} real-eye targets |", "|---|---|---|---|---|---|"
+             + ("---|" if agreement else "")]
     for name, row in real["rows"].items():
         k = row["kid"]
         vs = row.get("kid_vs_baseline")
         renderer = ((pupil or {}).get(name) or {}).get("detector", {}).get("raw_vs_purified")
         met = real_eye_targets_met(row)
+        cell = f" {_shift(row.get('pupil_agreement'), with_std=False)} |" if agreement else ""
         lines.append(f"| {name} | {k['kid']:.4g} ± {k['std']:.2g} | {'-' if vs is None else f'{100 * vs:+.1f}%'} "
-                     f"| {_shift(row.get('pupil'))} | {_shift(renderer, with_std=False)} "
-                     f"| {'-' if met is None else ('met' if met else 'not met')} |")
+                     f"| {_shift(row.get('pupil'))} | {_shift(renderer, with_std=False)} |{cell} "
+                     f"{'-' if met is None else ('met' if met else 'not met')} |")
     lines += ["", f"Real-eye targets: KID at least {100 * KID_GOAL:.0f}% below the mean/contrast match and a mean "
               "pupil shift ≤ 1.0 px on the real crops."]
     return "\n".join(lines)
