@@ -263,6 +263,10 @@ def test_variants_set_only_their_terms():
     for name in ("critic", "critic_identity", "paired", "paired_critic", "paired_strong", "paired_only"):
         assert VARIANTS[name].illumination and VARIANTS[name].style_source == "renderer"
     assert all(v.perceptual for name, v in VARIANTS.items() if name != "paired_only")
+    assert VARIANTS["critic_identity_raw"].raw_beside and terms("critic_identity_raw") == (1.0, 1.0, 0.0)
+    assert VARIANTS["paired_structure"].paired_target == "structure" and terms("paired_structure") == (0.0, 0.0, 10.0)
+    assert sum(v.raw_beside for v in VARIANTS.values()) == 1
+    assert all(v.paired_target == "twin" for name, v in VARIANTS.items() if name != "paired_structure")
 
 
 def test_scorecard_on_renderer_and_real_crops(tmp_path):

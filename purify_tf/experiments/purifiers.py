@@ -68,6 +68,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             illumination=True, paired=10.0),
     Variant("paired_only", "front end + paired L1 to the twins, no content/style terms", style_source="renderer",
             illumination=True, paired=1.0, perceptual=False),
+    # f_W with the raw eye beside the front end's output; the paired term on the twins' structure.
+    Variant("critic_identity_raw", "critic_identity, f_W also reads the raw eye", style_source="renderer",
+            illumination=True, adversarial=1.0, identity=1.0, raw_beside=True),
+    Variant("paired_structure", "paired_strong against the twins' structure (their colour moments set to "
+            "the front end's)", style_source="renderer", illumination=True, paired=10.0, paired_target="structure"),
 )}
 
 
