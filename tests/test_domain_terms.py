@@ -73,15 +73,16 @@ def test_l1_matches_numpy_and_is_zero_for_the_identity_map():
 def test_match_moments_matches_numpy_and_keeps_the_structure():
     from purify_tf.losses.paired import MOMENT_EPSILON, match_moments, paired_target
 
-    twins, ref = RNG.uniform(0, 255, (2, 6, 7, 3)), RNG.uniform(50, 100, (2, 6, 7, 3))
+    rng = np.random.default_rng(7)  # its own stream: the draws do not depend on which tests ran before
+    twins, ref = rng.uniform(0, 255, (2, 6, 7, 3)), rng.uniform(50, 100, (2, 6, 7, 3))
     m, sd = twins.mean(axis=(1, 2), keepdims=True), twins.std(axis=(1, 2), keepdims=True)
     want = (twins - m) / (sd + MOMENT_EPSILON) * ref.std(axis=(1, 2), keepdims=True) + ref.mean(axis=(1, 2), keepdims=True)
     got = match_moments(twins, ref).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(got.mean(axis=(1, 2)), ref.mean(axis=(1, 2)), atol=1e-3)
-    # An affine recolouring of the twin leaves the target unchanged (up to the epsilon): only its
-    # structure counts.
-    np.testing.assert_allclose(match_moments(0.5 * twins + 30, ref).numpy(), got, atol=0.5)
+    # An affine recolouring of the twin leaves the target unchanged (up to the epsilon, 1 level
+    # on a std of ~36-73 levels here): only its structure counts.
+    np.testing.assert_allclose(match_moments(0.5 * twins + 30, ref).numpy(), got, atol=1.0)
     # The reference's moments are a target: no gradient reaches it.
     ref_t = tf.Variable(ref, dtype=tf.float32)
     with tf.GradientTape() as tape:
