@@ -192,6 +192,9 @@ def test_trainers_report_end_to_end(tmp_path):
                                                                         "mean/contrast match"}
     assert {"raw", "mean/contrast match", "front end only", "paper", "front_end"} <= set(data["real_eyes"]["rows"])
     assert data["training"]["front_end"]["gaze_history"]
+    # The pupil table's reference row (the twins) and the label-free pupil check on the real crops.
+    assert "synthetic twin (the ideal)" in data["pupil"] and "synthetic twin (the ideal)" in text
+    assert all("pupil_agreement" in row for row in data["real_eyes"]["rows"].values())
 
 
 def test_real_eye_section_ablation_columns_and_claims(tmp_path):
