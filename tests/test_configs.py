@@ -19,6 +19,7 @@ ENTRY_POINTS = {
     "report.flags": "trainers.report",
     "report_paper.flags": "trainers.report",
     "gaze.flags": "trainers.gaze",
+    "paired.flags": "trainers.purify",
 }
 
 PARSE = """
