@@ -142,8 +142,9 @@ class DomainTerms:
             out["identity"] = _mean(l1_loss(outputs_all[offset:offset + n], extra["synthetic"]))
             offset += n
         if self.weights["paired"] > 0:
-            pairs = extra["pair"]
-            reference = pairs if front_end is None else front_end(pairs)
+            reference = None  # only the structure target reads the eyes' moments
+            if self.paired_target == "structure":
+                reference = extra["pair"] if front_end is None else front_end(extra["pair"])
             out["paired"] = _mean(self.paired_loss(outputs_all[offset:], extra["pair_twin"], reference))
         for name in TERMS:
             if name in out:
