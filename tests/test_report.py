@@ -263,6 +263,27 @@ def test_known_gaps_come_from_the_run_settings():
     assert not any("steps at" in g for g in paper) and not any("random weights" in g for g in paper)
 
 
+def test_best_steps_lengthen_only_the_best_row():
+    """--best_steps trains the best variant longer; the others keep --steps, and the labels and
+    known gaps say which row differs."""
+    from purify_tf.experiments.pipeline import ReportConfig, _gaps, _label
+    from purify_tf.experiments.purifiers import VARIANTS, TrainSettings
+
+    class Net:
+        info = {"weights": "imagenet"}
+
+    train = TrainSettings(height=48, width=72, steps=400)
+    cfg = ReportConfig(out_dir="x", variants=("front_end", "paired_strong"), best="paired_strong", train=train,
+                       best_steps=1500)
+    assert cfg.settings_for("paired_strong").steps == 1500 and cfg.settings_for("front_end").steps == 400
+    assert cfg.settings_for("paired_strong").height == 48  # only the length differs
+    assert _label(cfg, "paired_strong") == VARIANTS["paired_strong"].label + ", 1500 steps"
+    assert _label(cfg, "front_end") == VARIANTS["front_end"].label
+    assert any("400 steps (paired_strong: 1500) at 48x72" in g for g in _gaps(cfg, Net()))
+    same = ReportConfig(out_dir="x", best="front_end", train=train)  # best_steps 0: every row alike
+    assert same.settings_for("front_end") == train and _label(same, "front_end") == VARIANTS["front_end"].label
+
+
 def test_report_flag_names_every_ablation_variant():
     """The entry point lists the variant names without importing TensorFlow; they must match."""
     from purify_tf.experiments.purifiers import VARIANTS

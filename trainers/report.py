@@ -33,7 +33,9 @@ flags.DEFINE_list("variants", ["paper", "johnson", "style_set", "luminance_loss"
 flags.DEFINE_enum("best", "front_end", list(VARIANT_NAMES),
                   "The purifier Fig. 8, the sample grids and the claims single out (must be in --variants).")
 common.define_purifier_flags(REPORT, images="Training and test image")
-flags.DEFINE_integer("steps", REPORT.steps, "Training steps of every purifier.")
+flags.DEFINE_integer("steps", REPORT.steps, "Training steps of every purifier (but --best, see --best_steps).")
+flags.DEFINE_integer("best_steps", 0, "Training steps of the --best purifier (0: --steps). The learned part needs "
+                     "more steps than a CPU report can give every row; one longer row shows what it adds.")
 common.define_style_set_flags(REPORT)
 flags.DEFINE_integer("eval_every", 100, "Score gaze (kNN, SVR) on held-out real eyes every N training steps.")
 common.define_fcn_flags(steps=300, batch_size=16)
@@ -58,6 +60,7 @@ for _name in ("steps", "gaze_train_n", "gaze_test_n", "n_boot", "curve_n", "curv
               "speed_gatys_iterations", "speed_repeats"):
     common.require_positive_int(_name)
 common.require_non_negative("eval_every")
+common.require_non_negative("best_steps")
 common.require_not_a_file("out_dir")
 flags.register_validator("sections", lambda v: all(s in SECTIONS for s in v),
                          message=f"--sections must list some of {', '.join(SECTIONS)}.")
@@ -81,7 +84,7 @@ def config_from_flags():
         eval_every=FLAGS.eval_every, seed=FLAGS.seed, progress=FLAGS.progress)
     return ReportConfig(
         out_dir=FLAGS.out_dir or f"reports/{datetime.date.today().isoformat()}", sections=tuple(FLAGS.sections),
-        variants=tuple(FLAGS.variants), best=FLAGS.best, train=train, fcn_steps=FLAGS.fcn_steps,
+        variants=tuple(FLAGS.variants), best=FLAGS.best, train=train, best_steps=FLAGS.best_steps, fcn_steps=FLAGS.fcn_steps,
         fcn_batch_size=FLAGS.fcn_batch_size, gaze_train_n=FLAGS.gaze_train_n, gaze_test_n=FLAGS.gaze_test_n,
         estimators=tuple(FLAGS.estimators), cnn_epochs=FLAGS.cnn_epochs, cnn_batch_size=FLAGS.cnn_batch_size,
         n_boot=FLAGS.n_boot, curve_sizes=tuple(int(s) for s in FLAGS.curve_sizes), curve_n=FLAGS.curve_n,
