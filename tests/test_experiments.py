@@ -88,6 +88,29 @@ def test_detector_agreement_is_the_distance_between_the_two_centres():
     assert near["mean"] < 0.3
 
 
+def test_clear_pupil_shift_counts_only_eyes_whose_raw_pupil_both_detectors_agree_on():
+    """Two raw eyes with the same dark disc; the FCN labels it on the first and 6 px off on the
+    second (the raw detection is not trusted there). Both discs move 4 px: only the first counts."""
+    yy, xx = np.mgrid[0:H, 0:W]
+
+    def disc(x0: int) -> np.ndarray:
+        return (xx - x0) ** 2 + (yy - 8) ** 2 <= 9
+
+    def eye(x0: int, shade: int) -> np.ndarray:
+        image = np.full((H, W, 3), shade, np.uint8)
+        image[disc(x0)] = 20
+        return image
+
+    raw = np.stack([eye(8, 200), eye(8, 190)])
+    moved = np.stack([eye(12, 200), eye(12, 190)])
+    fcn = OracleFCN({raw[0].tobytes(): np.where(disc(8), 2, 0).astype(np.uint8),
+                     raw[1].tobytes(): np.where(disc(14), 2, 0).astype(np.uint8)})
+    out = pupil.clear_pupil_shift(fcn, raw, {"moved": moved, "same": raw.copy()})
+    assert out["moved"]["n"] == 1 and out["moved"]["mean"] == pytest.approx(4 * 55 / W, abs=0.3)
+    assert out["same"]["n"] == 1 and out["same"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert pupil.detector_shift(raw, moved)["raw_vs_purified"]["n"] == 2  # the plain shift counts both
+
+
 def test_shift_stats_skips_missing():
     s = pupil.shift_stats(np.array([[0, 0], [np.nan, 1]]), np.array([[3, 4], [0, 0]]), scale=2.0)
     assert s["n"] == 1 and s["mean"] == pytest.approx(10.0)
@@ -194,9 +217,13 @@ def test_real_eye_rows(tmp_path, eyes, loss_network):
     # The same eyes: the same disagreement between the FCN and the detector, for every row that has it.
     assert rows["same"]["pupil_agreement"] == rows["raw"]["pupil_agreement"]
     assert "pupil_agreement" in rows[real_eyes.MEAN_CONTRAST]
+    # The oracle FCN's pupils are the true ones: the same eyes do not move where the raw pupil is clear.
+    assert "pupil_clear" not in rows["raw"]
+    if rows["same"]["pupil_clear"]["n"]:
+        assert rows["same"]["pupil_clear"]["mean"] == pytest.approx(0.0)
     table = report_tables.real_eyes_table({"rows": rows})
-    assert "detector disagreement, real crops (px)" in table
-    assert all(line.count("|") == 8 for line in table.splitlines() if line.startswith("|"))
+    assert "detector disagreement, real crops (px)" in table and "with a clear raw pupil" in table
+    assert all(line.count("|") == 9 for line in table.splitlines() if line.startswith("|"))
     assert rows["same"]["kid"]["kid"] == pytest.approx(rows["raw"]["kid"]["kid"])
     assert rows["same"]["pupil"]["mean"] == 0.0 and "pupil" not in rows["raw"]
     base = rows[real_eyes.MEAN_CONTRAST]["kid"]["kid"]

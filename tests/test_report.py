@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from purify_tf.experiments import claims, report
+from purify_tf.experiments import claims, report, report_tables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -195,6 +195,7 @@ def test_trainers_report_end_to_end(tmp_path):
     # The pupil table's reference row (the twins) and the label-free pupil check on the real crops.
     assert "synthetic twin (the ideal)" in data["pupil"] and "synthetic twin (the ideal)" in text
     assert all("pupil_agreement" in row for row in data["real_eyes"]["rows"].values())
+    assert all("pupil_clear" in row for name, row in data["real_eyes"]["rows"].items() if name != "raw")
 
 
 def test_real_eye_section_ablation_columns_and_claims(tmp_path):
@@ -214,7 +215,19 @@ def test_real_eye_section_ablation_columns_and_claims(tmp_path):
     res["real_eyes"]["rows"]["front_end"]["kid_vs_baseline"] = -0.2
     c = {x["claim"]: x["holds"] for x in claims.real_eye_claims(res["real_eyes"], "front_end")}
     assert c["real eyes move towards synthetic ones beyond a mean/contrast match (front_end)"] is False
-    assert "No row meets both real-eye targets" in report.write_report(res, tmp_path / "b").read_text()
+    text = report.write_report(res, tmp_path / "b").read_text()
+    assert "No row meets both real-eye targets" in text
+    # then the rows no worse than the front end alone on the real crops, the renderer's better one first
+    assert ("no higher): front_end (mean renderer gap share +55%), paper (mean renderer gap share -38%); the first "
+            "is the candidate default.") in text
+    rows = res["real_eyes"]["rows"]
+    rows["front end only"]["pupil_agreement"] = {"mean": 2.0, "n": 9}
+    rows["front_end"]["pupil_agreement"] = {"mean": 2.5, "n": 9}  # the pupils less clear than the front end's
+    rows["paper"]["kid_vs_baseline"] = -0.1  # further from synthetic eyes than the front end alone
+    assert report_tables.not_worse_on_real_eyes(rows["front end only"], rows["front end only"])
+    assert not report_tables.not_worse_on_real_eyes(rows["front_end"], rows["front end only"])
+    assert "No trained row is as good as the front end alone" in report_tables.default_sentence(res["real_eyes"],
+                                                                                                 res["gaze"])
     # a results.json from before the KID table still renders (its description only, no verdicts)
     res["real_eyes"] = {"description": "old Gram section", "gram_distance_before": {"mean": 0.9}}
     assert "old Gram section" in report.write_report(res, tmp_path / "c").read_text()

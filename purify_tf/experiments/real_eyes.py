@@ -27,7 +27,7 @@ from purify_tf.experiments.kid import (
     pooled_features,
     reference_scales,
 )
-from purify_tf.experiments.pupil import detector_agreement, detector_shift
+from purify_tf.experiments.pupil import CLEAR_PUPIL_PX, clear_pupil_shift, detector_agreement, detector_shift
 from purify_tf.palette import as_rgb_uint8
 
 RAW = "raw"
@@ -67,7 +67,8 @@ def real_eye_rows(raw: np.ndarray, candidates: Mapping[str, np.ndarray], synthet
     KID to ``synthetic`` with its spread over subsets (and per VGG block, without spread), the
     change relative to ``MEAN_CONTRAST``
     when it is among the candidates, and the pupil shift raw -> candidate (detector, px at 55);
-    with ``fcn``, the FCN-vs-detector pupil disagreement of every row (``detector_agreement``).
+    with ``fcn``, the FCN-vs-detector pupil disagreement of every row (``detector_agreement``) and
+    the shift over the eyes whose raw pupil both detectors agree on (``clear_pupil_shift``).
 
     Every row draws the same subset indices (same seed), so rows are compared on the same eyes.
     """
@@ -77,6 +78,7 @@ def real_eye_rows(raw: np.ndarray, candidates: Mapping[str, np.ndarray], synthet
     scales = reference_scales(ref)
     ref_all = kid_features(ref, scales)
     rows: dict[str, dict[str, Any]] = {}
+    clear = clear_pupil_shift(fcn, raw, dict(candidates)) if fcn is not None else {}
     for name, images in {RAW: raw, **candidates}.items():
         feats = pooled_features(net, images)
         row: dict[str, Any] = {
@@ -87,6 +89,8 @@ def real_eye_rows(raw: np.ndarray, candidates: Mapping[str, np.ndarray], synthet
             row["pupil"] = detector_shift(raw, images)["raw_vs_purified"]
         if fcn is not None:
             row["pupil_agreement"] = detector_agreement(fcn, images)
+        if name in clear:
+            row["pupil_clear"] = clear[name]
         rows[name] = row
     if MEAN_CONTRAST in rows:
         base = rows[MEAN_CONTRAST]["kid"]["kid"]
@@ -141,7 +145,10 @@ def real_eyes_section(real_dir: str | None, size: tuple[int, int], purifiers: Ma
                f"closer). '{MEAN_CONTRAST}' sets each raw eye's per-channel mean and std to the synthetic "
                "set's (the trivial baseline); pupil shift raw → purified with the darkest-blob detector at eye "
                "width 55 px" + ("; detector disagreement: FCN pupil centroid vs darkest blob on the same eyes "
-                                "(label-free; lower = a clearer pupil)." if fcn is not None else "."))}
+                                "(label-free; lower = a clearer pupil); clear raw pupil: the shift over the eyes "
+                                f"whose raw pupil both detectors place within {CLEAR_PUPIL_PX:g} px of each other "
+                                "(elsewhere a shift may be the detector finding the pupil)." if fcn is not None
+                                else "."))}
     grid_name = best if best in candidates else next(iter(purifiers), FRONT_END_ONLY)
     grid = {"columns": [real, candidates[grid_name]], "labels": ["real (MPIIGaze crop)", f"purified: {grid_name}"]}
     return out, grid
