@@ -27,7 +27,12 @@ from purify_tf.experiments.kid import (
     pooled_features,
     reference_scales,
 )
-from purify_tf.experiments.pupil import CLEAR_PUPIL_PX, clear_pupil_shift, detector_agreement, detector_shift
+from purify_tf.experiments.pupil import (
+    CLEAR_PUPIL_PX,
+    clear_pupil_shift,
+    detector_agreement,
+    detector_shift,
+)
 from purify_tf.palette import as_rgb_uint8
 
 RAW = "raw"
