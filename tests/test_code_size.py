@@ -1,5 +1,11 @@
-"""Size targets of the codebase: no file over 400 lines, no function over 60, in the library and
-its entry points (tests aside), so that every concept reads on a screen or two."""
+"""A sanity limit on the size of the codebase: no file over 1000 lines, no function over 150, in
+the library and its entry points (tests aside).
+
+The limits are generous on purpose. Code is split by concept (one module per idea, see
+docs/ARCHITECTURE.md), not by length: a tight cap (it was 400 lines per file and 60 per function)
+pushed code into modules whose concept it is not and made signatures vaguer to save lines. What is
+left only catches a file or a function that has plainly grown past what anyone reads in one go.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("purify_tf", "trainers", "export", "tools")
-MAX_FILE_LINES = 400
-MAX_FUNCTION_LINES = 60
+MAX_FILE_LINES = 1000
+MAX_FUNCTION_LINES = 150
 
 
 def _sources():
@@ -33,7 +39,7 @@ def oversized() -> list[str]:
     return found
 
 
-def test_no_file_or_function_over_the_limits():
+def test_no_file_or_function_over_the_sanity_limits():
     assert oversized() == []
 
 
