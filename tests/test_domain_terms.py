@@ -9,7 +9,8 @@ import tensorflow as tf
 from model_helpers import tiny_loss_network, tiny_weights
 from test_training import H, W, disc_eyes
 
-from purify_tf.losses.adversarial import l1_loss, lsgan_critic_loss, lsgan_generator_loss
+from purify_tf.losses.adversarial import lsgan_critic_loss, lsgan_generator_loss
+from purify_tf.losses.l1 import l1_loss
 from purify_tf.models.critic import build_patch_critic, receptive_field
 from purify_tf.training.history import ImageHistory
 from purify_tf.training.inputs import ArraySource, PairedRendererSource, step_dataset

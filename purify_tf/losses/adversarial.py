@@ -1,10 +1,10 @@
-"""Least-squares GAN losses (Mao et al. 2017) on per-patch critic scores, and the terms that
-anchor the purifier where the truth is known (identity on synthetic eyes, renderer twins).
+"""Least-squares GAN losses (Mao et al. 2017) on per-patch critic scores (the pixel L1 of the
+identity and paired terms is :mod:`purify_tf.losses.l1`).
 
 Why least squares: the sigmoid cross-entropy of the original GAN saturates once the critic
 separates the domains, and the purifier then gets no gradient; the squared distance to the
 target keeps pulling purified patches that the critic scores far from "synthetic". Every
-function returns one value per image (B,), the mean over its patches or pixels, like the
+function returns one value per image (B,), the mean over its patches, like the
 perceptual terms, so the trainer averages them over the batch the same way.
 """
 
@@ -31,12 +31,3 @@ def lsgan_generator_loss(purified_scores: tf.Tensor) -> tf.Tensor:
     """``1/2 (D(f(x)) - 1)^2``, the mean over patches -> (B,): purified patches scored synthetic."""
     return 0.5 * _per_image_mean(tf.square(tf.cast(purified_scores, tf.float32) - SYNTHETIC_LABEL))
 
-
-def l1_loss(outputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """Mean absolute difference of RGB [0, 255] images in units of the full range -> (B,).
-
-    The identity term (``targets`` = the synthetic eyes fed in) and the pixel half of the paired
-    term (``targets`` = the synthetic twins); 0 for a perfect match, 1 for black against white.
-    """
-    diff = tf.abs(tf.cast(outputs, tf.float32) - tf.cast(targets, tf.float32)) / 255.0
-    return _per_image_mean(diff)

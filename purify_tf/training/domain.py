@@ -26,8 +26,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from purify_tf.losses.adversarial import l1_loss, lsgan_critic_loss, lsgan_generator_loss
+from purify_tf.losses.adversarial import lsgan_critic_loss, lsgan_generator_loss
 from purify_tf.losses.content import global_content_loss
+from purify_tf.losses.l1 import l1_loss
 from purify_tf.losses.paired import paired_target
 from purify_tf.models.critic import build_patch_critic, receptive_field
 from purify_tf.training.history import ImageHistory
