@@ -117,22 +117,6 @@ def _add_size_checks(checks: _Checks, h: tf.Tensor, w: tf.Tensor, limits: Servin
     )
 
 
-def check_size(
-    height: tf.Tensor,
-    width: tf.Tensor,
-    limits: ServingLimits,
-    what: str = "image",
-    skip: tf.Tensor | bool = False,
-) -> list[tf.Operation]:
-    """Assertions on one image size (int scalars), skipped where ``skip`` is true.
-
-    Returned so that callers can make later ops depend on them.
-    """
-    checks = _Checks(skip)
-    _add_size_checks(checks, tf.cast(height, tf.int64), tf.cast(width, tf.int64), limits, what)
-    return checks.ops
-
-
 def check_batch(images: tf.Tensor, limits: ServingLimits) -> tf.Tensor:
     """Validate an image batch of unknown rank; returns it with static shape (None, None, None, 3)."""
     raw_shape = tf.shape(images, out_type=tf.int64)
