@@ -53,12 +53,49 @@ def eyes():
     return render_eyes(4, H, W, domain="real", seed=3)
 
 
-def test_purify_and_grid(eyes):
-    model = build_transformer("paper")
-    out = common.purify(model, eyes["image"], size=(H, W))
+def test_purify_is_the_identity_for_a_residual_transformer_at_init(eyes):
+    """A residual f_W starts as the identity: purifying at the eyes' own size returns them unchanged
+    (any size: ``apply_padded`` pads and crops back); an absolute f_W keeps shape and dtype."""
+    out = common.purify(build_transformer("paper", residual=True), eyes["image"], size=(H, W), batch_size=3)
+    np.testing.assert_array_equal(out, eyes["image"])
+    odd = common.purify(build_transformer("paper", residual=True), eyes["image"][:, :15, :21])
+    np.testing.assert_array_equal(odd, eyes["image"][:, :15, :21])
+    out = common.purify(build_transformer("paper"), eyes["image"], size=(H, W))
     assert out.shape == eyes["image"].shape and out.dtype == np.uint8
-    grid = image_grid([eyes["image"], out], ["a", "b"], max_rows=3, tile_height=20)
-    assert grid.ndim == 3 and grid.shape[2] == 3
+
+
+def test_grid_places_each_column_and_row_at_its_tile(eyes):
+    other = 255 - eyes["image"]
+    grid = image_grid([eyes["image"], other], ["a", "b"], max_rows=3, tile_height=None, gap=4)
+    header = 18
+    assert grid.shape == (header + 3 * (H + 4), 3 * 4 + 2 * W, 3)
+    for i in range(3):
+        y = header + i * (H + 4)
+        np.testing.assert_array_equal(grid[y : y + H, 4 : 4 + W], eyes["image"][i])
+        np.testing.assert_array_equal(grid[y : y + H, 8 + W : 8 + 2 * W], other[i])
+
+
+def test_load_purifier_goes_through_model_io(tmp_path, eyes):
+    """The model file loads with the same outputs, the card's training size comes back, and a
+    missing or damaged file is a ConfigError naming it (``model_io.load_keras_model``'s rules)."""
+    import json
+
+    from purify_tf.errors import ConfigError
+
+    model = build_transformer("paper", residual=True)
+    path = tmp_path / "purifier.keras"
+    model.save(path)
+    loaded, size = common.load_purifier(path)
+    assert size is None  # no card
+    x = tf.constant(eyes["image"], tf.float32)
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-4)
+    path.with_suffix(".json").write_text(json.dumps({"image_size": [H, W]}))
+    assert common.load_purifier(path)[1] == (H, W)
+    with pytest.raises(ConfigError, match="missing.keras.*does not exist"):
+        common.load_purifier(tmp_path / "missing.keras")
+    (tmp_path / "bad.keras").write_bytes(b"not a zip archive")
+    with pytest.raises(ConfigError, match="bad.keras"):
+        common.load_purifier(tmp_path / "bad.keras")
 
 
 def test_pupil_centroids_match_truth(eyes):
@@ -116,15 +153,27 @@ def test_shift_stats_skips_missing():
     assert s["n"] == 1 and s["mean"] == pytest.approx(10.0)
 
 
-def test_objective_curves_tiny(eyes, loss_network):
+def test_objective_curves_score_f_w_on_the_objective_gatys_minimises(eyes, loss_network):
+    """Fig. 8's feed-forward value is the objective of f_W's output: for an f_W that is the identity
+    (a residual transformer at init) that is the objective of the content against itself; each
+    match is the first Gatys iteration at or below it, and L-BFGS-B never ends above its start."""
     objective = PurificationObjective(loss_network, LossWeights(alpha=1, beta=1e-6), use_masks=True)
     style = render_eyes(1, H, W, domain="synthetic", seed=7)
     res = objective_curve.objective_curves(
-        build_transformer("paper"), objective, eyes["image"][:2], eyes["mask"][:2],
+        build_transformer("paper", residual=True), objective, eyes["image"][:2], eyes["mask"][:2],
         style["image"][0], style["mask"][0], gatys_iterations=2, init="noise")
     assert res["size"] == [H, W] and len(res["feed_forward"]) == 2
-    assert all(len(hst) >= 2 for hst in res["gatys"])
-    assert len(res["match_iteration"]) == 2
+    targets = objective.style_targets(tf.constant(style["image"], tf.float32), tf.constant(style["mask"].astype(np.int32)))
+    for i in range(2):
+        x = tf.constant(eyes["image"][i : i + 1], tf.float32)
+        want = float(objective(x, x, tf.constant(eyes["mask"][i : i + 1].astype(np.int32)), targets)["total"])
+        assert res["feed_forward"][i] == pytest.approx(want, rel=1e-4)
+        history = res["gatys"][i]
+        assert len(history) >= 2 and history[-1] <= history[0]
+        assert res["match_iteration"][i] == objective_curve.first_match(history, res["feed_forward"][i])
+    length = min(len(h) for h in res["gatys"])
+    np.testing.assert_allclose(res["gatys_mean_curve"], np.mean([h[:length] for h in res["gatys"]], axis=0))
+    assert res["feed_forward_mean"] == pytest.approx(np.mean(res["feed_forward"]))
     assert objective_curve.first_match([5.0, 3.0, 1.0], 2.0) == 2
     assert objective_curve.first_match([5.0], 2.0) is None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,8 @@ import cv2
 import numpy as np
 
 from purify_tf.data.image_io import resize_images
-from purify_tf.errors import ConfigError, DataError
+from purify_tf.errors import DataError
+from purify_tf.model_io import load_keras_model, read_card
 from purify_tf.palette import as_rgb_uint8
 
 # Names of the two baseline rows every comparison carries beside the purifiers.
@@ -21,24 +21,16 @@ TWIN = "synthetic twin (the ideal)"
 
 
 def load_purifier(path: str | Path) -> tuple[Any, tuple[int, int] | None]:
-    """A saved transformer and its training (H, W) from the ``.json`` written beside it, if any.
+    """A saved transformer (``model_io.load_keras_model``: ``ConfigError`` naming the file when it
+    is missing or cannot load) and its training (H, W) from its card, if any.
 
-    The paper applies f_W at the resolution it was trained at; the metadata records it.
+    The paper applies f_W at the resolution it was trained at; the card records it.
     """
-    import keras
-
-    import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"purifier {path} does not exist")
-    model = keras.saving.load_model(path, compile=False)
+    model = load_keras_model(path)
+    _, card = read_card(path)
     size = None
-    meta = path.with_suffix(".json")
-    if meta.is_file():
-        data = json.loads(meta.read_text())
-        if data.get("image_size"):
-            size = (int(data["image_size"][0]), int(data["image_size"][1]))
+    if card and card.get("image_size"):
+        size = (int(card["image_size"][0]), int(card["image_size"][1]))
     return model, size
 
 
