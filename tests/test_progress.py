@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from purify_tf.inference.progress import Reporter
+from purify_tf.progress import Reporter
 
 
 class FakeClock:

@@ -34,8 +34,8 @@ from purify_tf.atomic import atomic_path
 from purify_tf.data.image_io import IMAGE_EXTENSIONS
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.inference.io_pipeline import IO_THREADS, Pipeline, load
-from purify_tf.inference.progress import Reporter
 from purify_tf.inference.purifier import MAX_AUTO_BATCH, auto_batch_size
+from purify_tf.progress import Reporter
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v")
 IMAGE_FORMATS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
