@@ -248,3 +248,34 @@ def test_fcn_adam_steps_lower_cross_entropy():
         step()
     last = float(loss_fn(y, model(x)))
     assert last < 0.5 * first, (first, last)
+
+
+@pytest.mark.slow
+def test_segment_trainer_takes_the_library_path(tmp_path):
+    """``python -m trainers.segment`` trains through ``load_or_train_fcn``: the same weights as the
+    library call with the same seed, checkpoints beside the model (a rerun resumes), and a rerun
+    with the model in place evaluates it instead of training again."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from purify_tf.training.segment_loop import load_or_train_fcn
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "trainers.segment", f"--model_dir={tmp_path / 'cli'}", "--steps=3",
+           "--batch_size=2", "--height=16", "--width=24", "--noprogress"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "cli" / "fcn_checkpoints").is_dir()
+    report = json.loads((tmp_path / "cli" / "fcn_iou.json").read_text())
+    keras.utils.set_random_seed(0)
+    fcn, iou = load_or_train_fcn(tmp_path / "lib" / "fcn.keras", 16, 24, steps=3, batch_size=2, seed=0)
+    trained = keras.models.load_model(tmp_path / "cli" / "fcn.keras")
+    for a, b in zip(trained.get_weights(), fcn.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert report["held_out"] == 64 and report["iou_with_orphan_fix"] == pytest.approx(iou)  # the same held-out set
+    again = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "Training the FCN" not in again.stderr and "Using the FCN" in again.stderr

@@ -2,6 +2,9 @@ r"""Train the coarse segmentation FCN: ``python -m trainers.segment --model_dir=
 
 Trains on rendered eyes of both domains (exact masks) or on a UnityEyes folder, reports per-class
 IoU on a held-out split (with and without the orphan-label fix) and saves ``<model_dir>/fcn.keras``.
+It trains through ``segment_loop.load_or_train_fcn``, the path ``trainers.purify`` and the report
+take: the same seeds, checkpoints in ``<model_dir>/fcn_checkpoints`` (a rerun resumes), and an
+existing ``fcn.keras`` is evaluated, not retrained.
 """
 
 from __future__ import annotations
@@ -38,15 +41,15 @@ common.require_not_a_file("model_dir")
 def main(argv: list[str]) -> int:
     del argv
     import keras
-    import numpy as np
 
-    from purify_tf.atomic import atomic_path, atomic_write_bytes
-    from purify_tf.data.renderer import render_eyes
-    from purify_tf.training.inputs import ArraySource, MixedSource, RendererSource
-    from purify_tf.training.segment_loop import SegmentTrainConfig, evaluate_fcn, train_fcn
+    from purify_tf.atomic import atomic_write_bytes
+    from purify_tf.training.checkpoints import TrainingStopped
+    from purify_tf.training.inputs import ArraySource
+    from purify_tf.training.segment_loop import evaluate_fcn, load_or_train_fcn, renderer_held_out
 
     keras.utils.set_random_seed(FLAGS.seed)
     h, w = FLAGS.height, FLAGS.width
+    source = None  # the renderer's two domains, as load_or_train_fcn draws them
     if FLAGS.unityeyes_dir:
         from purify_tf.data.unityeyes import read_unityeyes
 
@@ -58,29 +61,28 @@ def main(argv: list[str]) -> int:
         val = ArraySource(data["image"][:n_val], h, w, masks=data["mask"][:n_val]).batch(0, n_val)
         val_images, val_masks = val["image"], val["mask"]
     else:
-        source = MixedSource([RendererSource(h, w, "real", FLAGS.seed + 101), RendererSource(h, w, "synthetic", FLAGS.seed + 202)])
-        held = [render_eyes(FLAGS.held_out // 2, h, w, domain=d, seed=999_983) for d in ("real", "synthetic")]
-        val_images = np.concatenate([e["image"] for e in held])
-        val_masks = np.concatenate([e["mask"] for e in held])
+        val_images, val_masks = renderer_held_out(h, w, FLAGS.held_out)
 
-    cfg = SegmentTrainConfig(
-        steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        base_filters=FLAGS.base_filters, progress=FLAGS.progress,
-    )
-    model = train_fcn(source, cfg)
+    out = Path(FLAGS.model_dir)
+    try:
+        model, iou = load_or_train_fcn(
+            out / "fcn.keras", h, w, FLAGS.steps, FLAGS.batch_size, FLAGS.seed, progress=FLAGS.progress,
+            learning_rate=FLAGS.learning_rate, base_filters=FLAGS.base_filters, source=source,
+            held_out=(val_images, val_masks),
+        )
+    except TrainingStopped as stop:
+        print(stop)  # SIGTERM / Ctrl-C: the checkpoint is saved; it says how to resume
+        return 0
     report = {
-        "iou_with_orphan_fix": evaluate_fcn(model, val_images, val_masks, fix_orphans=True),
+        "iou_with_orphan_fix": iou,
         "iou_without_fix": evaluate_fcn(model, val_images, val_masks, fix_orphans=False),
         "held_out": int(len(val_images)),
         "steps": FLAGS.steps,
     }
-    out = Path(FLAGS.model_dir)
-    with atomic_path(out / "fcn.keras") as tmp:
-        model.save(str(tmp))
     atomic_write_bytes(out / "fcn_iou.json", json.dumps(report, indent=2).encode())
-    for name, iou in report.items():
-        if isinstance(iou, dict):
-            print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in iou.items()))
+    for name, value in report.items():
+        if isinstance(value, dict):
+            print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in value.items()))
     print(f"Saved {out / 'fcn.keras'} (IoU report: {out / 'fcn_iou.json'})")
     return 0
 

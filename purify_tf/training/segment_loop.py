@@ -147,21 +147,36 @@ def evaluate_fcn(model: keras.Model, images: np.ndarray, masks: np.ndarray, fix_
 
 
 HELD_OUT_SEED = 999_983  # renderer seed of the FCN's held-out IoU set (never used in training)
+HELD_OUT_EYES = 64  # held-out renders for the IoU, half of each domain
+
+
+def renderer_held_out(height: int, width: int, n: int = HELD_OUT_EYES) -> tuple[np.ndarray, np.ndarray]:
+    """(images, masks) of the FCN's held-out IoU set: ``n // 2`` renders of each domain, seed
+    :data:`HELD_OUT_SEED`."""
+    from purify_tf.data.renderer import render_eyes
+
+    held = [render_eyes(n // 2, height, width, domain=d, seed=HELD_OUT_SEED) for d in ("real", "synthetic")]
+    return np.concatenate([e["image"] for e in held]), np.concatenate([e["mask"] for e in held])
 
 
 def load_or_train_fcn(
     path: str | os.PathLike, height: int, width: int, steps: int, batch_size: int = 16, seed: int = 0,
     strategy: tf.distribute.Strategy | None = None, progress: bool = False,
-    checkpoint_every: int = FCN_CHECKPOINT_EVERY,
+    checkpoint_every: int = FCN_CHECKPOINT_EVERY, *,
+    learning_rate: float = SegmentTrainConfig.learning_rate, base_filters: int = SegmentTrainConfig.base_filters,
+    source: ContentSource | None = None, held_out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[keras.Model, dict[str, float]]:
-    """The FCN in ``path``, or one trained on both renderer domains and saved there (atomically);
-    returns it with its held-out per-class IoU (32 eyes of each domain).
+    """The FCN in ``path``, or one trained and saved there (atomically); returns it with its
+    held-out per-class IoU after the orphan-label fix. The one way the FCN is trained: by
+    ``trainers.segment``, ``trainers.purify`` and the report.
 
-    Training checkpoints go to ``<path's folder>/<path's stem>_checkpoints`` (``fcn_checkpoints``),
-    so an interrupted call resumes where it stopped; on SIGTERM / Ctrl-C it saves and raises
+    ``source`` (default: renderer eyes of both domains, seeds ``seed + 101`` and ``seed + 202``)
+    gives the training batches; ``held_out`` the (images, masks) the IoU is measured on (default
+    :func:`renderer_held_out`). Training checkpoints go to ``<path's folder>/<path's
+    stem>_checkpoints`` (``fcn_checkpoints``), so an interrupted call resumes where it stopped; on
+    SIGTERM / Ctrl-C it saves and raises
     :class:`~purify_tf.training.checkpoints.TrainingStopped` without writing ``path``."""
     from purify_tf.atomic import atomic_path
-    from purify_tf.data.renderer import render_eyes
     from purify_tf.training.inputs import MixedSource, RendererSource
 
     path = Path(path)
@@ -169,17 +184,19 @@ def load_or_train_fcn(
         logging.info("Using the FCN in %s", path)
         fcn = keras.models.load_model(path)
     else:
-        source = MixedSource([RendererSource(height, width, "real", seed + 101),
-                              RendererSource(height, width, "synthetic", seed + 202)])
-        cfg = SegmentTrainConfig(steps=steps, batch_size=batch_size, progress=progress,
+        if source is None:
+            source = MixedSource([RendererSource(height, width, "real", seed + 101),
+                                  RendererSource(height, width, "synthetic", seed + 202)])
+        cfg = SegmentTrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                                 base_filters=base_filters, progress=progress,
                                  checkpoint_dir=str(path.parent / f"{path.stem}_checkpoints"),
                                  checkpoint_every=checkpoint_every)
         fcn = train_fcn(source, cfg, strategy)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             fcn.save(str(tmp))
-    held = [render_eyes(32, height, width, domain=d, seed=HELD_OUT_SEED) for d in ("real", "synthetic")]
-    iou = evaluate_fcn(fcn, np.concatenate([e["image"] for e in held]), np.concatenate([e["mask"] for e in held]))
+    images, masks = renderer_held_out(height, width) if held_out is None else held_out
+    iou = evaluate_fcn(fcn, images, masks)
     logging.info("FCN held-out IoU: %s", {k: round(v, 3) for k, v in iou.items()})
     return fcn, iou
 
