@@ -2,22 +2,28 @@
 keeps up with it.
 
     python -m benchmarks.bench_training [--quick] [--train_sizes=48x72,256] [--train_batch=4]
+        [--train_config=demo|pretrained] [--train_profile=float32]
 
 What is timed is the library's own training step (``PurifyTrainer.train_step``: FCN masks, f_W
 forward and backward, the VGG loss network, Adam) in the configuration of ``configs/demo.flags``
-(read from that file: illumination front end, residual output, masked objective with balanced
-layer weights towards the mean Grams of a rendered synthetic style set, FCN masks). The FCN has
-random weights of its architecture and the loss network is ``$PURIFY_VGG_WEIGHTS`` or a random
-VGG16: speed depends on the architectures, not on the weights' values.
+or, with ``--train_config=pretrained``, of ``configs/pretrained.flags`` (the one that ships: the
+demo's plus the paired term), read from the file: illumination front end, residual output, masked
+objective with balanced layer weights towards the mean Grams of a rendered synthetic style set,
+FCN masks, the domain terms' weights. The FCN has random weights of its architecture and the loss
+network is ``$PURIFY_VGG_WEIGHTS`` or a random VGG16: speed depends on the architectures, not on
+the weights' values.
 
 Per size, the variants (float32, mixed_bfloat16, XLA on the gradient step) are timed round-robin
 (A, B, C, A, B, C, ...) after one untimed step each that traces (and compiles) it; the median is
-reported. GFLOP/s count the convolutions of one step (``flops_per_image``) and are divided by the
-same run's dense-matmul peaks (``common.matmul_peaks``, before and after the sizes). One step of
-each ``--train_profile`` variant is traced by TensorFlow's profiler and summarised as the top ops.
-The input pipeline (``step_dataset`` over a ``RendererSource``) is then drained alone: it must
-deliver at least 5x the images/s that training consumes, or the accelerator -- here the CPU --
-would wait for data.
+reported. mixed_bfloat16 and the bfloat16 matmul peak run only where bf16 is native
+(``purify_tf.cpu.native_bf16``, ``$PURIFY_NATIVE_BF16``); elsewhere both are recorded as "not
+native" (oneDNN has no bf16 kernels there: emulated bf16 takes minutes and measures nothing the
+trainers would run). GFLOP/s count the convolutions of one step (``flops_per_image``) and are
+divided by the same run's dense-matmul peaks (``common.matmul_peaks``, before and after the
+sizes). On request (``--train_profile``), one step of each variant named is traced by
+TensorFlow's profiler and summarised as the top ops. The input pipeline (the trainer's own
+``step_dataset``) is then drained alone: it must deliver at least 5x the images/s that training
+consumes, or the accelerator -- here the CPU -- would wait for data.
 """
 
 from __future__ import annotations
@@ -34,16 +40,20 @@ from absl import app, flags
 
 from benchmarks import common
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla", "float32_before")
-flags.DEFINE_string("train_sizes", "48x72,256", "Training image sizes to time (HxW or one number): 48x72 as "
-                    "`make demo` trains, 256 as the paper.")
+VARIANTS = ("float32", "mixed_bfloat16", "xla")
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+TRAIN_CONFIGS = ("demo", "pretrained")
+flags.DEFINE_string("train_sizes", "48x72", "Training image sizes to time (HxW or one number): 48x72 as "
+                    "`make demo` trains; 256 as the paper (minutes per size on 2 cores).")
 flags.DEFINE_integer("train_batch", 4, "Global batch size (configs/demo.flags and the paper use 4).", lower_bound=1)
 flags.DEFINE_list("train_variants", list(VARIANTS), "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
-                  "policy for f_W and the loss network), xla (jit_compile on the float32 gradient step), "
-                  "float32_before (A/B only: the former float32 step, one loss-network pass over outputs and "
-                  "contents recorded by the tape and einsum Grams).")
-flags.DEFINE_list("train_profile", ["float32"], "Variants of which one step is traced into a per-op profile "
-                  "(empty: none).")
+                  "policy for f_W and the loss network; only where bf16 is native, else recorded as not "
+                  "native), xla (jit_compile on the float32 gradient step).")
+flags.DEFINE_list("train_profile", [], "Variants of which one step is traced into a per-op profile "
+                  "(default: none; e.g. float32).")
+flags.DEFINE_enum("train_config", "demo", list(TRAIN_CONFIGS), "The training configuration timed: "
+                  "configs/<name>.flags (demo: `make demo`'s; pretrained: the shipped purifier's, the demo's "
+                  "plus the paired term).")
 flags.DEFINE_enum("train_masks", "fcn", ["fcn", "oracle"], "Masks of the step: fcn = an FCN forward per step as "
                   "configs/demo.flags trains (random FCN weights); oracle = the renderer's labels, no FCN.")
 flags.DEFINE_integer("pipeline_batches", 20, "Batches drained from the input pipeline per size.", lower_bound=1)
@@ -52,7 +62,7 @@ flags.DEFINE_integer("train_matmul_n", 2048, "Side of the square matrices of the
 
 FLAGS = flags.FLAGS
 PIPELINE_MIN_RATIO = 5.0
-DEMO_FLAGS = Path(__file__).resolve().parents[1] / "configs" / "demo.flags"
+NOT_NATIVE = "not native"
 QUICK_SIZE = (32, 48)
 QUICK_STYLE_SET = 4
 PROFILE_TOP = 15
@@ -60,25 +70,47 @@ FLOPS_NOTE = (
     "per image and step: 3x the forward convolutions of f_W (forward, and a backward of about twice "
     "the forward: gradients w.r.t. activations and weights), 3x those of the loss network (a forward "
     "pass over the outputs and one over the contents, and the backward of the outputs' pass w.r.t. "
-    "its input only: its weights are frozen), plus the FCN's forward when its masks are used; "
-    "convolutions only (2 FLOPs per multiply-add), counted from each traced network's ops"
+    "its input only: its weights are frozen), plus the FCN's forward when its masks are used; with "
+    "the paired term also 3x f_W's on the pair eyes and the paired term's loss-network pass (a forward "
+    "over the pair outputs and their twins, and its backward up to the global content layers over both "
+    "halves); convolutions only (2 FLOPs per multiply-add), counted from each traced network's ops"
 )
 
 
-def demo_settings(path: Path = DEMO_FLAGS) -> dict[str, str]:
+def config_path(name: str) -> Path:
+    if name not in TRAIN_CONFIGS:
+        raise ValueError(f"training configuration must be one of {TRAIN_CONFIGS}, got {name!r}")
+    return CONFIGS_DIR / f"{name}.flags"
+
+
+def flag_settings(path: Path) -> dict[str, str]:
     """``--name=value`` lines of a flag file (boolean ``--name`` -> "true", ``--noname`` -> "false"),
-    comments skipped."""
+    comments skipped; a ``--flagfile=`` line is read in its place (relative to the repository root)."""
     out: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if not line.startswith("--"):
             continue
         name, _, value = line[2:].partition("=")
-        if not value and name.startswith("no"):
+        if name == "flagfile":
+            included = Path(value)
+            out.update(flag_settings(included if included.is_absolute() else CONFIGS_DIR.parent / included))
+        elif not value and name.startswith("no"):
             out[name[2:]] = "false"
         else:
             out[name] = value if value else "true"
     return out
+
+
+def plan_variants(requested: list[str], native: bool) -> tuple[list[str], dict[str, str]]:
+    """The variants to time and those skipped with why: mixed_bfloat16 only where bf16 is native."""
+    unknown = [v for v in requested if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--train_variants: unknown {unknown}; expected some of {list(VARIANTS)}")
+    if native:
+        return list(requested), {}
+    why = f"{NOT_NATIVE}: no bfloat16 arithmetic on this CPU (or $PURIFY_NATIVE_BF16=0); the trainers run float32"
+    return [v for v in requested if v != "mixed_bfloat16"], {v: why for v in requested if v == "mixed_bfloat16"}
 
 
 def _flag_bool(value: str) -> bool:
@@ -99,8 +131,8 @@ def _policy(name: str) -> Iterator[None]:
 
 
 def build_trainer(height: int, width: int, batch: int, variant: str, masks: str, model_dir: str,
-                  style_set_size: int | None = None) -> Any:
-    """A ``PurifyTrainer`` in the configuration of configs/demo.flags at ``height`` x ``width``."""
+                  style_set_size: int | None = None, config: str = "demo") -> Any:
+    """A ``PurifyTrainer`` in the configuration of configs/<config>.flags at ``height`` x ``width``."""
     import keras
     import tensorflow as tf
 
@@ -111,7 +143,7 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
     from purify_tf.training.segment_loop import predict_fn
     from purify_tf.training.style_source import load_style_set
 
-    demo = demo_settings()
+    demo = flag_settings(config_path(config))
     with _policy("mixed_bfloat16" if variant == "mixed_bfloat16" else "float32"):
         keras.utils.set_random_seed(0)
         network, _ = common.loss_network()
@@ -127,6 +159,8 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             use_masks=_flag_bool(demo.get("use_masks", "true")), layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
+            **{term: float(demo.get(term, 0.0)) for term in ("adversarial", "identity", "paired")},
+            **({"paired_target": demo["paired_target"]} if "paired_target" in demo else {}),
             jit_compile=variant == "xla", progress=False,
         )
         return PurifyTrainer(
@@ -136,84 +170,54 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
         )
 
 
-@contextlib.contextmanager
-def _einsum_grams() -> Iterator[None]:
-    """The former einsum Grams in the style losses while a step is traced (A/B timing only)."""
-    import tensorflow as tf
-
-    from purify_tf.losses import style
-
-    def gram(features):
-        f = tf.cast(features, tf.float32)
-        return tf.einsum("bhwc,bhwd->bcd", f, f)
-
-    def class_grams(features, masks):
-        f = tf.cast(features, tf.float32)
-        return tf.einsum("bhwk,bhwc,bhwd->bkcd", tf.square(tf.cast(masks, tf.float32)), f, f)
-
-    saved = style.gram_matrix, style.class_gram_matrices
-    style.gram_matrix, style.class_gram_matrices = gram, class_grams
-    try:
-        yield
-    finally:
-        style.gram_matrix, style.class_gram_matrices = saved
-
-
-def one_pass_feature_pairs(objective: Any) -> Any:
-    """The objective's former ``_feature_pairs`` (for A/B timing only): outputs and contents through
-    the loss network in one pass inside the tape, so its backward covers both halves."""
-    import tensorflow as tf
-
-    from purify_tf.losses.roles import as_one_hot
-
-    def pairs(outputs, contents, content_masks, content_targets):
-        batch = tf.shape(outputs)[0]
-        both = objective._features(tf.concat([outputs, tf.cast(contents, tf.float32)], axis=0))
-        one_hot = as_one_hot(content_masks) if objective.use_masks else None
-        return {n: f[:batch] for n, f in both.items()}, {n: f[batch:] for n, f in both.items()}, one_hot
-
-    return pairs
-
-
 def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[str, float]:
     """GFLOP per image: the forward passes of f_W, the loss network and the FCN, and a training
-    step as ``FLOPS_NOTE`` counts it."""
+    step as ``FLOPS_NOTE`` counts it (per content image; a paired step adds one pair per image)."""
+    import keras
+
     f_w = common.conv_flops(lambda x: trainer.model(x, training=False), height, width)
-    vgg = common.conv_flops(trainer.objective.loss_network.model, height, width)
+    network = trainer.objective.loss_network
+    vgg = common.conv_flops(network.model, height, width)
     mask = 0
     if fcn:
         mask = common.conv_flops(lambda x: trainer.content_masks(x, None), height, width)
-    return {
-        "f_w_forward": f_w / 1e9,
-        "loss_network_forward": vgg / 1e9,
-        "fcn_forward": mask / 1e9,
-        "step": (3 * f_w + 3 * vgg + mask) / 1e9,
-    }
+    out = {"f_w_forward": f_w / 1e9, "loss_network_forward": vgg / 1e9, "fcn_forward": mask / 1e9}
+    step = 3 * f_w + 3 * vgg + mask
+    if trainer.cfg.paired > 0:
+        # The paired term's content layers: its backward runs up to the deepest of them only.
+        order = [layer.name for layer in network.model.layers]
+        deepest = max(trainer.objective.weights.layers["global_content"], key=order.index)
+        model = network.model
+        to_content = common.conv_flops(keras.Model(model.inputs, model.output[deepest]), height, width)
+        out["loss_network_to_paired_layers"] = to_content / 1e9
+        step += 3 * f_w + 2 * vgg + 2 * to_content
+    out["step"] = step / 1e9
+    return out
 
 
-def time_size(height: int, width: int, batch: int, variants: list[str], masks: str, quick: bool) -> dict[str, Any]:
-    """Every variant at one size, round-robin; steps/s, images/s, GFLOP/s and the per-op profiles."""
+def time_size(height: int, width: int, batch: int, variants: list[str], masks: str, quick: bool,
+              config: str = "demo", pipeline_batches: int = 20) -> dict[str, Any]:
+    """Every variant at one size, round-robin; steps/s, images/s, GFLOP/s, the per-op profiles and
+    the input pipeline of the first trainer drained alone."""
     n_warmup, n_repeats = common.warmup(), common.repeats()
     style_set = QUICK_STYLE_SET if quick else None
     entry: dict[str, Any] = {"batch": batch, "variants": {}, "skipped": {}, "profile": {}}
     steps: dict[str, Any] = {}
+    trainers: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp:
         for variant in variants:
             try:
-                trainer = build_trainer(height, width, batch, variant, masks, f"{tmp}/{variant}", style_set)
-                before = variant == "float32_before"
-                if before:
-                    trainer.objective._feature_pairs = one_pass_feature_pairs(trainer.objective)
+                trainer = build_trainer(height, width, batch, variant, masks, f"{tmp}/{variant}", style_set, config)
                 batches = list(trainer.distributed_dataset(0, n_warmup + n_repeats + 1))
                 start = time.perf_counter()
-                with _einsum_grams() if before else contextlib.nullcontext():
-                    trainer.train_step(batches[0])  # traces (and under XLA compiles) the step function
+                trainer.train_step(batches[0])  # traces (and under XLA compiles) the step function
                 first = time.perf_counter() - start
             except Exception as exc:  # a variant that cannot build or compile is recorded, not fatal
                 entry["skipped"][variant] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
                 continue
             if "gflop_per_image" not in entry:
                 entry["gflop_per_image"] = flops_per_image(trainer, height, width, masks == "fcn")
+            trainers.append(trainer)
             cycle = itertools.cycle(batches[1:])
             # train_step returns Python floats: the step has finished when the call returns.
             steps[variant] = lambda t=trainer, c=cycle: t.train_step(next(c))
@@ -229,14 +233,15 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
         for variant in FLAGS.train_profile:
             if variant in steps:
                 entry["profile"][variant] = common.profile_ops(steps[variant], top=PROFILE_TOP)
+        if trainers:
+            entry["pipeline"] = time_pipeline(trainers[0], batch, pipeline_batches)
     return entry
 
 
-def time_pipeline(height: int, width: int, batch: int, n_batches: int) -> dict[str, Any]:
-    """Images/s of the training input stream alone (rendering, conversion, prefetch)."""
-    from purify_tf.training.inputs import RendererSource, step_dataset
-
-    ds = step_dataset(RendererSource(height, width, "real"), batch, 0, n_batches + 2)
+def time_pipeline(trainer: Any, batch: int, n_batches: int) -> dict[str, Any]:
+    """Images/s of the trainer's input stream alone (rendering, conversion, prefetch; the pairs and
+    their twins too when the configuration has the paired term), counted in content images."""
+    ds = trainer.distributed_dataset(0, n_batches + 2)
     it = iter(ds)
     next(it)  # start the map workers and the prefetch buffer
     next(it)
@@ -251,50 +256,57 @@ def time_pipeline(height: int, width: int, batch: int, n_batches: int) -> dict[s
 def run(quick: bool = False) -> dict[str, Any]:
     from purify_tf.cpu import native_bf16
 
-    unknown = [v for v in FLAGS.train_variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"--train_variants: unknown {unknown}; expected some of {list(VARIANTS)}")
+    native = native_bf16()
+    variants, not_run = plan_variants(list(FLAGS.train_variants), native)
     sizes = [QUICK_SIZE] if quick else common.parse_sizes(FLAGS.train_sizes)
     batch = 2 if quick else FLAGS.train_batch
     matmul_n = 256 if quick else FLAGS.train_matmul_n
-    first_peaks = common.matmul_peaks(matmul_n)
+    first_peaks = common.matmul_peaks(matmul_n, bfloat16=native)
     _, network_name = common.loss_network()
+    path = config_path(FLAGS.train_config)
     out: dict[str, Any] = {
         "loss_network": network_name,
-        "configuration": f"{DEMO_FLAGS.relative_to(DEMO_FLAGS.parents[1])}, masks {FLAGS.train_masks}",
-        "native_bf16": native_bf16(),
+        "configuration": f"{path.relative_to(CONFIGS_DIR.parent)}, masks {FLAGS.train_masks}",
+        "native_bf16": native,
+        "bf16_peak": "measured" if native else NOT_NATIVE,
         "flops_note": FLOPS_NOTE,
         "sizes": {},
     }
     for h, w in sizes:
-        entry = time_size(h, w, batch, list(FLAGS.train_variants), FLAGS.train_masks, quick)
-        entry["pipeline"] = time_pipeline(h, w, batch, 3 if quick else FLAGS.pipeline_batches)
-        if entry["variants"]:
+        entry = time_size(h, w, batch, variants, FLAGS.train_masks, quick, FLAGS.train_config,
+                          3 if quick else FLAGS.pipeline_batches)
+        entry["skipped"].update(not_run)
+        if entry["variants"] and "pipeline" in entry:
             best = max(entry["variants"].values(), key=lambda v: v["images_per_s"])
             entry["pipeline_over_training_ratio"] = entry["pipeline"]["images_per_s"] / best["images_per_s"]
             entry["pipeline_keeps_up"] = entry["pipeline_over_training_ratio"] >= PIPELINE_MIN_RATIO
         out["sizes"][common.size_key(h, w)] = entry
-    peaks = common.best_peaks(first_peaks, first_peaks if quick else common.matmul_peaks(matmul_n))
+    peaks = common.best_peaks(first_peaks, first_peaks if quick else common.matmul_peaks(matmul_n, bfloat16=native))
     out["matmul_peaks_gflops"] = peaks
     for entry in out["sizes"].values():
         for v in entry["variants"].values():
             v["share_of_fp32_peak"] = v["gflops"] / peaks["best_float32"]
-            v["share_of_bf16_peak"] = v["gflops"] / peaks["best_bfloat16"]
+            if "best_bfloat16" in peaks:
+                v["share_of_bf16_peak"] = v["gflops"] / peaks["best_bfloat16"]
     return out
+
+
+def _share(value: float | None) -> str:
+    return NOT_NATIVE if value is None else f"{100 * value:.0f}%"
 
 
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = [("training", "configuration", f"{results['configuration']}; loss network {results['loss_network']}; "
             f"native bf16: {results['native_bf16']}")]
     peaks = results["matmul_peaks_gflops"]
-    out.append(("training", "matmul peaks", f"float32 {common.fmt(peaks['best_float32'])}, bfloat16 "
-                f"{common.fmt(peaks['best_bfloat16'])} GFLOP/s"))
+    bf16 = f"{common.fmt(peaks['best_bfloat16'])} GFLOP/s" if "best_bfloat16" in peaks else NOT_NATIVE
+    out.append(("training", "matmul peaks", f"float32 {common.fmt(peaks['best_float32'])} GFLOP/s, bfloat16 {bf16}"))
     for key, e in results["sizes"].items():
         where = f"training {key} b{e['batch']}"
         for name, t in e["variants"].items():
             out.append((where, name, f"{common.fmt(t['steps_per_s'])} steps/s, {common.fmt(t['images_per_s'])} "
                         f"images/s, {common.fmt(t['gflops'])} GFLOP/s = {100 * t['share_of_fp32_peak']:.0f}% of fp32 / "
-                        f"{100 * t['share_of_bf16_peak']:.0f}% of bf16 peak"))
+                        f"bf16 peak {_share(t.get('share_of_bf16_peak'))}"))
         for name, why in e["skipped"].items():
             out.append((where, f"{name} skipped", why))
         for name, p in e["profile"].items():

@@ -119,6 +119,8 @@ def machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "onednn": onednn_enabled(),
+        # oneDNN's instruction-set cap (e.g. AVX2 on an AVX-512 CPU): the kernels run as on that class.
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "") or None,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
@@ -230,18 +232,21 @@ def round_robin(cases: dict[str, Callable[[], Any]], repeats: int, warmup: int) 
     return {n: {"median_s": statistics.median(t), "min_s": min(t), "repeats": len(t)} for n, t in times.items()}
 
 
-def matmul_peaks(n: int) -> dict[str, float]:
+def matmul_peaks(n: int, bfloat16: bool = True) -> dict[str, float]:
     """GFLOP/s of an n x n matmul in float32 and bfloat16, per library (fastest repeat); ``best_*``
-    is the machine's practical peak for dense arithmetic of that type."""
+    is the machine's practical peak for dense arithmetic of that type. ``bfloat16=False`` measures
+    float32 only: where bf16 is not native, oneDNN has no bf16 matmul (TensorFlow falls back to slow
+    Eigen code, or aborts when oneDNN is capped below AVX-512) and there is no peak to speak of."""
     import numpy as np
     import tensorflow as tf
 
     peaks: dict[str, float] = {}
+    dtypes = ("float32", "bfloat16") if bfloat16 else ("float32",)
 
     def gflops(fn: Callable[[], Any]) -> float:
         return 2 * n**3 / time_call(fn, n_warmup=1, n_repeats=max(3, repeats()))["min_s"] / 1e9
 
-    for dtype in ("float32", "bfloat16"):
+    for dtype in dtypes:
         a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
         fn = tf.function(lambda x: tf.matmul(x, x))
         peaks[f"tensorflow_{dtype}"] = gflops(lambda fn=fn, a=a: fn(a).numpy())
@@ -251,11 +256,12 @@ def matmul_peaks(n: int) -> dict[str, float]:
         import torch
 
         for dtype, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
-            t = torch.from_numpy(a32).to(dtype)
-            peaks[f"torch_{name}"] = gflops(lambda t=t: t @ t)
+            if name in dtypes:
+                t = torch.from_numpy(a32).to(dtype)
+                peaks[f"torch_{name}"] = gflops(lambda t=t: t @ t)
     except ImportError:
         pass
-    for dtype in ("float32", "bfloat16"):
+    for dtype in dtypes:
         peaks[f"best_{dtype}"] = max(v for k, v in peaks.items() if k.endswith(dtype))
     return peaks
 

@@ -59,15 +59,17 @@ def training_table(t: dict[str, Any]) -> list[str]:
             prof = e.get("profile", {}).get(name)
             top = ", ".join(f"{p['op']} {100 * p['share']:.0f}%" for p in prof["by_type"][:4]) if prof else ""
             ratio = e.get("pipeline_over_training_ratio")
+            bf16_share = f"{100 * v['share_of_bf16_peak']:.0f}%" if "share_of_bf16_peak" in v else "not native"
             lines.append(
                 f"| {key}, batch {e['batch']} | {name} | {_f(v['steps_per_s'])} | {_f(v['images_per_s'])} | "
                 f"{_f(gflop * e['batch'] if gflop else None)} | {_f(v['gflops'])} | {100 * v['share_of_fp32_peak']:.0f}% | "
-                f"{100 * v['share_of_bf16_peak']:.0f}% | {_f(ratio)}x | {top} |"
+                f"{bf16_share} | {_f(ratio)}x | {top} |"
             )
         for name, why in e.get("skipped", {}).items():
             lines.append(f"| {key}, batch {e['batch']} | {name} | skipped: {why} | | | | | | | |")
-    lines.append(f"\nMatmul peaks of the run: float32 {_f(peaks.get('best_float32'))}, bfloat16 "
-                 f"{_f(peaks.get('best_bfloat16'))} GFLOP/s; native bf16: {t.get('native_bf16')}. FLOPs: {t.get('flops_note', '')}.")
+    bf16_peak = f"{_f(peaks['best_bfloat16'])} GFLOP/s" if "best_bfloat16" in peaks else "not native (not measured)"
+    lines.append(f"\nMatmul peaks of the run: float32 {_f(peaks.get('best_float32'))} GFLOP/s, bfloat16 "
+                 f"{bf16_peak}; native bf16: {t.get('native_bf16')}. FLOPs: {t.get('flops_note', '')}.")
     return lines
 
 
