@@ -19,7 +19,14 @@ from model_helpers import tiny_loss_network, tiny_weights
 
 from purify_tf.training.checkpoints import TrainingStopped
 from purify_tf.training.inputs import ArraySource, MixedSource, RendererSource, step_dataset
-from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainConfig, PurifyTrainer
+from purify_tf.training.purify_loop import (
+    NonFiniteLossError,
+    PurifyTrainConfig,
+    PurifyTrainer,
+    describe_outputs,
+    describe_training_time,
+    format_seconds,
+)
 from purify_tf.training.segment_loop import SegmentTrainConfig, train_fcn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +116,12 @@ def test_resume_continues_from_the_saved_step_with_identical_weights(tmp_path, l
     second.train(train_steps=6)
     assert int(second.step.numpy()) == 6
     assert [h["step"] for h in second.history] == [4, 5, 6]
+    # The closing line counts the steps this run took (not the step reached) over its wall time.
+    assert second.last_run["steps"] == 3 and second.last_run["seconds"] > 0
+    closing = describe_outputs({}, tmp_path, describe_training_time(second.last_run, fcn_seconds=61.0))
+    rate = 3 / second.last_run["seconds"]
+    assert f"purifier 3 steps in {format_seconds(second.last_run['seconds'])}, {rate:.2f} steps/s" in closing
+    assert "FCN stage 1 min 01 s" in closing and closing.endswith(f"tensorboard --logdir {tmp_path}")
 
     # The continuation sees the same data and lands where an uninterrupted run lands. Multi-threaded
     # CPU reductions are not bitwise reproducible and Adam turns the noise on near-zero gradients
@@ -136,6 +149,14 @@ def test_tensorboard_events_have_scalar_and_image_tags(tmp_path, loss_network):
         assert f"train/{name}" in tags
     assert "content|mask|output|style" in tags  # image summaries are tensors in TF2 event files
     assert any(t.startswith("weights/") for t in tags)  # histograms
+
+
+def test_closing_line_states_each_stage_and_the_purifier_rate():
+    assert format_seconds(42.06) == "42.1 s" and format_seconds(183.4) == "3 min 03 s"
+    line = describe_training_time({"steps": 300, "seconds": 100.0}, fcn_seconds=83.0)
+    assert line.startswith("Trained in 3 min 03 s") and "FCN stage 1 min 23 s" in line
+    assert "purifier 300 steps in 1 min 40 s, 3.00 steps/s" in line
+    assert "FCN" not in describe_training_time({"steps": 0, "seconds": 0.0})  # no FCN stage, nothing trained
 
 
 def test_final_artefacts(tmp_path, loss_network):

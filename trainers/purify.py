@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from absl import app, flags, logging
@@ -152,7 +153,12 @@ def main(argv: list[str]) -> int:
     del argv
     from purify_tf.errors import ConfigError
     from purify_tf.gaze.monitor import gaze_monitor
-    from purify_tf.training.purify_loop import NonFiniteLossError, PurifyTrainer, describe_outputs
+    from purify_tf.training.purify_loop import (
+        NonFiniteLossError,
+        PurifyTrainer,
+        describe_outputs,
+        describe_training_time,
+    )
     from purify_tf.training.segment_loop import TrainingStopped, predict_fn
     from purify_tf.training.style_source import load_style_set
 
@@ -177,12 +183,15 @@ def main(argv: list[str]) -> int:
     style_mask = style.masks
     mask_fn = None
     use_masks = FLAGS.use_masks
+    fcn_seconds = None  # wall time of the FCN stage (trained, resumed or loaded), for the closing line
     if use_masks and FLAGS.masks == "fcn":
+        started = time.perf_counter()
         try:
             mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
         except TrainingStopped as stopped:  # SIGTERM / Ctrl-C: the FCN checkpoint is saved
             print(stopped)
             return 0
+        fcn_seconds = time.perf_counter() - started
         style_mask = None  # the trainer labels the style set with the FCN too
     elif use_masks and style_mask is None:
         raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
@@ -206,7 +215,7 @@ def main(argv: list[str]) -> int:
         if history:
             last = history[-1]
             print("Final loss terms: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
-        print(describe_outputs(paths, os.fspath(model_dir)))
+        print(describe_outputs(paths, os.fspath(model_dir), describe_training_time(trainer.last_run, fcn_seconds)))
     return 0
 
 

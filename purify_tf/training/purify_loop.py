@@ -166,6 +166,8 @@ class PurifyTrainer:
         self._build_step_functions()
         self.history: list[dict[str, float]] = []
         self.gaze_history: list[dict[str, float]] = []
+        # Steps taken and wall seconds of the last ``train`` call (the trainer's closing line).
+        self.last_run: dict[str, float] = {"steps": 0, "seconds": 0.0}
 
     def _build_model_and_optimizer(self) -> None:
         """f_W, Adam (loss-scaled under mixed precision) and the step counter, in the strategy's scope."""
@@ -310,6 +312,7 @@ class PurifyTrainer:
         """Train until ``train_steps`` (resuming from the latest checkpoint); returns logged terms."""
         cfg = self.cfg
         total = cfg.train_steps if train_steps is None else train_steps
+        started = time.perf_counter()
         start = self.restore()
         if start >= total:
             logging.info("Already trained to step %d (>= %d); nothing to do", start, total)
@@ -361,6 +364,7 @@ class PurifyTrainer:
                     logging.warning("Stopped at step %d; rerun the same command to resume", step)
                     break
         self.summaries.flush()
+        self.last_run = {"steps": int(self.step.numpy()) - start, "seconds": time.perf_counter() - started}
         return self.history
 
     # ------------------------------------------------------------------ artefacts
@@ -377,7 +381,30 @@ class PurifyTrainer:
         return save_final(self, name)
 
 
-def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike) -> str:
-    """The closing line: where the outputs are and how to open TensorBoard."""
+def format_seconds(seconds: float) -> str:
+    """``42.1 s`` under a minute, else ``3 min 05 s``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def describe_training_time(last_run: dict[str, float], fcn_seconds: float | None = None) -> str:
+    """What this run's training took, so that a user sees what their CPU does: the wall time of the
+    FCN stage (None: no FCN stage) and of the purifier's, and the purifier's steps/s over its stage
+    (tracing, evaluations and checkpoints included)."""
+    steps, seconds = int(last_run["steps"]), float(last_run["seconds"])
+    rate = steps / seconds if seconds > 0 else 0.0
+    purifier = f"purifier {steps} steps in {format_seconds(seconds)}, {rate:.2f} steps/s"
+    if fcn_seconds is None:
+        return f"Trained in {format_seconds(seconds)} ({purifier})."
+    return (f"Trained in {format_seconds(fcn_seconds + seconds)} (FCN stage {format_seconds(fcn_seconds)}; "
+            f"{purifier}).")
+
+
+def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike, timing: str = "") -> str:
+    """The closing line: how long training took (``timing``, from ``describe_training_time``), where
+    the outputs are and how to open TensorBoard."""
     listed = ", ".join(f"{k}: {v}" for k, v in paths.items())
-    return f"Outputs in {model_dir} ({listed}). TensorBoard: tensorboard --logdir {model_dir}"
+    prefix = f"{timing} " if timing else ""
+    return f"{prefix}Outputs in {model_dir} ({listed}). TensorBoard: tensorboard --logdir {model_dir}"
