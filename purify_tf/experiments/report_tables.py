@@ -113,10 +113,20 @@ def not_worse_on_real_eyes(row: dict[str, Any], reference: dict[str, Any]) -> bo
     return not (a and ref_a and a["mean"] > ref_a["mean"])
 
 
-def default_sentence(real: dict[str, Any], gaze: dict[str, Any] | None) -> str:
-    """Which rows may be the default: those meeting both real-eye targets, ranked by their mean
-    gap share over the estimators on the renderer (a renderer win alone does not qualify). When
-    none meets them, those no worse on the real crops than the front end alone, ranked alike."""
+# How the default was chosen (``default_candidates``): by both real-eye targets; by being no worse
+# than the front end alone on the real crops; no row qualifies; or no front-end row to compare with.
+BY_REAL_EYE_TARGETS, NO_WORSE_THAN_FRONT_END, NO_CANDIDATE, NO_REFERENCE = (
+    "real_eye_targets", "no_worse_than_front_end", "none", "no_reference")
+
+
+def default_candidates(real: dict[str, Any], gaze: dict[str, Any] | None) -> tuple[str, list[tuple[str, float | None]]]:
+    """(rule, [(row, mean renderer gap share or None)], best first): which rows may be the default.
+
+    Those meeting both real-eye targets (rule :data:`BY_REAL_EYE_TARGETS`), ranked by their mean gap
+    share over the estimators on the renderer (a renderer win alone does not qualify). When none
+    meets them, the trained rows no worse on the real crops than the front end alone
+    (:data:`NO_WORSE_THAN_FRONT_END`), ranked alike; else none (:data:`NO_CANDIDATE`, or
+    :data:`NO_REFERENCE` without a front-end row)."""
     from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
     from purify_tf.experiments.real_eyes import RAW
 
@@ -126,22 +136,33 @@ def default_sentence(real: dict[str, Any], gaze: dict[str, Any] | None) -> str:
         vals = [by[name]["gap_share"] for by in shares.values() if name in by]
         return sum(vals) / len(vals) if vals else None
 
-    def ranked(names: list[str]) -> str:
+    def ranked(names: list[str]) -> list[tuple[str, float | None]]:
         order = sorted(names, key=lambda n: -(mean_share(n) if mean_share(n) is not None else float("-inf")))
-        return ", ".join(n if mean_share(n) is None else f"{n} (mean renderer gap share {100 * mean_share(n):+.0f}%)"
-                         for n in order)
+        return [(n, mean_share(n)) for n in order]
 
     rows = real["rows"]
     ok = [n for n, row in rows.items() if real_eye_targets_met(row)]
     if ok:
-        return "Meet both real-eye targets: " + ranked(ok) + "; the first is the candidate default."
-    out = "No row meets both real-eye targets, so none has earned the default by them."
+        return BY_REAL_EYE_TARGETS, ranked(ok)
     reference = rows.get(FRONT_END_ONLY)
     if reference is None:
-        return out + " Renderer gap shares alone do not decide it."
+        return NO_REFERENCE, []
     fair = [n for n, row in rows.items() if n not in (RAW, MEAN_CONTRAST, FRONT_END_ONLY)
             and mean_share(n) is not None and not_worse_on_real_eyes(row, reference)]
-    if not fair:
+    return (NO_WORSE_THAN_FRONT_END, ranked(fair)) if fair else (NO_CANDIDATE, [])
+
+
+def default_sentence(real: dict[str, Any], gaze: dict[str, Any] | None) -> str:
+    """:func:`default_candidates` as the report's sentence."""
+    rule, candidates = default_candidates(real, gaze)
+    listed = ", ".join(n if share is None else f"{n} (mean renderer gap share {100 * share:+.0f}%)"
+                       for n, share in candidates)
+    if rule == BY_REAL_EYE_TARGETS:
+        return "Meet both real-eye targets: " + listed + "; the first is the candidate default."
+    out = "No row meets both real-eye targets, so none has earned the default by them."
+    if rule == NO_REFERENCE:
+        return out + " Renderer gap shares alone do not decide it."
+    if rule == NO_CANDIDATE:
         return out + " No trained row is as good as the front end alone on the real crops either."
     return (out + " No worse than the front end alone on the real crops (KID vs the mean/contrast match and "
-            "detector disagreement no higher): " + ranked(fair) + "; the first is the candidate default.")
+            "detector disagreement no higher): " + listed + "; the first is the candidate default.")
