@@ -1,4 +1,5 @@
-"""Shape, range, gradient, padding and FLOP tests for the transformer f_W."""
+"""The transformer f_W: shape and range, the identity at init of the residual output, batch
+independence at inference, dropout only in training, padding, gradients, FLOPs and precision."""
 
 import keras
 import numpy as np
@@ -26,10 +27,33 @@ def test_output_shape_and_range(config, hw):
     assert out.min() >= 0.0 and out.max() <= 255.0
 
 
-def test_paper_maps_256_to_256():
+def test_paper_maps_256_to_256_and_each_image_alone():
+    """At inference an image's output does not depend on the batch it is in (batch norm uses its
+    moving statistics), at the paper's 256x256."""
     model = build_transformer("paper")
-    out = model(_images(1, 256, 256), training=False)
-    assert out.shape == (1, 256, 256, 3)
+    x = _images(2, 256, 256)
+    out = model(x, training=False).numpy()
+    assert out.shape == (2, 256, 256, 3)
+    np.testing.assert_allclose(out[1:], model(x[1:], training=False).numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("config", ["paper", "johnson", "tiny"])
+def test_residual_output_is_the_identity_at_init(config):
+    """The zero-initialised output conv makes f_W start as the identity, whatever the size, the
+    mode (dropout and batch statistics in training) and the weights before it."""
+    model = build_transformer(config, residual=True, dropout_rate=0.5 if config != "tiny" else None)
+    for h, w in ((36, 60), (64, 96)):
+        x = _images(2, h, w, seed=h)
+        np.testing.assert_array_equal(model(x, training=False).numpy(), x)
+        np.testing.assert_array_equal(model(x, training=True).numpy(), x)
+    np.testing.assert_array_equal(apply_padded(model, _images(1, 37, 61)).numpy(), _images(1, 37, 61))
+
+
+def test_dropout_acts_in_training_only():
+    model = build_transformer("paper", dropout_rate=0.5)
+    x = _images(1, 36, 60)
+    np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
+    assert np.abs(model(x, training=True).numpy() - model(x, training=True).numpy()).max() > 1e-3
 
 
 @pytest.mark.parametrize("config", ["paper", "johnson"])
@@ -107,11 +131,18 @@ def test_keras_round_trip(tmp_path):
     np.testing.assert_allclose(model(x, training=False), loaded(x, training=False), atol=1e-4)
 
 
-def test_mixed_precision_output_is_float32():
+def test_mixed_precision_output_is_float32_and_near_the_float32_model():
+    """Under mixed float16 the output stays float32 and, with the same weights, within one grey
+    level of the float32 network (tiny preset; measured: at most 0.03)."""
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = build_transformer("paper")
-        out = model(_images(1, 36, 60), training=False)
+        mixed = build_transformer("tiny")
+        x = _images(1, 36, 60)
+        out = mixed(x, training=False)
         assert out.dtype == tf.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    full = build_transformer("tiny")
+    full.set_weights(mixed.get_weights())
+    diff = np.abs(out.numpy() - full(x, training=False).numpy())
+    assert diff.max() <= 1.0 and diff.mean() <= 0.1, (diff.max(), diff.mean())
