@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import subprocess
 import sys
@@ -137,13 +139,21 @@ def test_serving_boundary_float_and_bytes(loaded_saved_model):
     assert "encoded image is too large" in _error(sigs["predict_bytes"], images_bytes=np.array([bytes(png)]))
     with pytest.raises(tf.errors.InvalidArgumentError):
         sigs["predict_bytes"](images_bytes=tf.constant([b"not an image"]))
-    # A grayscale PNG is fine through bytes (decoded with channels=3).
-    gray = tf.io.encode_png(np.full((8, 8, 1), 100, np.uint8)).numpy()
-    out = sigs["predict_bytes"](images_bytes=tf.constant([gray]))["png_bytes"].numpy()
-    assert tf.io.decode_png(out[0]).shape == (8, 8, 3)
 
 
-def test_metadata_and_layout(saved_model_dir, loaded_saved_model):
+def test_grayscale_bytes_are_purified_as_their_rgb_copy(keras_model_file, loaded_saved_model):
+    """A grayscale PNG goes through the bytes signature as the same eye in three equal channels."""
+    model, _ = keras_model_file
+    gray = random_images(1, 12, 16, seed=8)[0, :, :, :1]
+    out = loaded_saved_model.signatures["predict_bytes"](
+        images_bytes=tf.constant([tf.io.encode_png(gray).numpy()]))["png_bytes"].numpy()
+    purified = tf.io.decode_png(out[0]).numpy()
+    assert purified.shape == (12, 16, 3)
+    want = keras_reference(model, np.repeat(gray, 3, axis=-1)[None])[0]
+    assert np.abs(purified.astype(np.float32) - want).max() <= 1.0
+
+
+def test_metadata_and_layout(keras_model_file, saved_model_dir, loaded_saved_model):
     assert saved_model_dir.name == "1" and saved_model_dir.parent.name == "purifier"
     assert not [p for p in saved_model_dir.parent.iterdir() if p.name.startswith(".")]  # no temp dirs
     meta = read_metadata(saved_model_dir)
@@ -151,8 +161,8 @@ def test_metadata_and_layout(saved_model_dir, loaded_saved_model):
     assert meta["transformer"]["config"] == "tiny" and meta["transformer"]["residual_blocks"] == 1
     assert meta["export"] == {"name": "purifier", "version": 1, "format": "saved_model"}
     assert meta["limits"]["max_image_pixels"] == 4096 * 4096
-    assert len(meta["source"]["sha256"]) == 64
-    assert json.loads(loaded_saved_model.metadata().numpy())["export"]["version"] == 1
+    assert meta["source"]["sha256"] == hashlib.sha256(keras_model_file[1].read_bytes()).hexdigest()
+    assert json.loads(loaded_saved_model.metadata().numpy()) == meta  # the served copy is the file's
 
 
 def test_versions_and_refusal(keras_model_file, saved_model_dir, tmp_path):
@@ -175,8 +185,11 @@ def test_models_config_parses():
     from tensorflow_serving.config import model_server_config_pb2
 
     config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
-    names = [m.name for m in config.model_config_list.config]
-    assert "purifier" in names
+    (served,) = config.model_config_list.config
+    # TF Serving finds what export_saved_model writes: <base_path> = <export_dir>/<name>, its default name.
+    default_name = inspect.signature(export_saved_model).parameters["name"].default
+    assert served.name == default_name and Path(served.base_path).name == default_name
+    assert served.model_platform == "tensorflow" and served.model_version_policy.latest.num_versions == 1
 
 
 def test_cli_flags_defined_on_demand():
