@@ -178,10 +178,14 @@ def test_objective_curves_score_f_w_on_the_objective_gatys_minimises(eyes, loss_
     assert objective_curve.first_match([5.0], 2.0) is None
 
 
-def test_plot_objective_curves(tmp_path):
+def test_plot_objective_curves_draws_one_panel_per_size(tmp_path):
+    import cv2
+
     c = {"size": [8, 8], "gatys_mean_curve": [3.0, 2.0, 1.0], "feed_forward_mean": 1.5, "mean_curve_match": 2}
-    path = objective_curve.plot_objective_curves([c], tmp_path / "o.png")
-    assert path.stat().st_size > 1000
+    one = cv2.imread(str(objective_curve.plot_objective_curves([c], tmp_path / "o.png")))
+    two = cv2.imread(str(objective_curve.plot_objective_curves([c, {**c, "size": [16, 16]}], tmp_path / "t.png")))
+    assert one.shape == (360, 420, 3) and two.shape == (360, 840, 3)  # 4.2 x 3.6 in per panel at 100 dpi
+    assert one.std() > 0  # something is drawn
 
 
 def test_speed_table_tiny(loss_network, eyes):
