@@ -249,7 +249,7 @@ def purify_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     start_tensorflow(args.verbose, args.onednn)
     from purify_tf.inference.files import purify_path
-    from purify_tf.inference.progress import Reporter
+    from purify_tf.progress import Reporter
     from purify_tf.inference.purifier import Purifier
 
     reporter = Reporter(progress=not args.quiet)
