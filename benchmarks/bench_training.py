@@ -19,8 +19,9 @@ reported. mixed_bfloat16 and the bfloat16 matmul peak run only where bf16 is nat
 (``purify_tf.cpu.native_bf16``, ``$PURIFY_NATIVE_BF16``); elsewhere both are recorded as "not
 native" (oneDNN has no bf16 kernels there: emulated bf16 takes minutes and measures nothing the
 trainers would run). GFLOP/s count the convolutions of one step (``flops_per_image``) and are
-divided by the same run's dense-matmul peaks (``common.matmul_peaks``, before and after the
-sizes). On request (``--train_profile``), one step of each variant named is traced by
+divided by the same run's dense-matmul peaks (``common.matmul_peaks``, best of before and after the
+sizes) and by TensorFlow's float32 matmul timed round-robin with the steps (median: on a shared
+machine it meets the same load as the steps, where a best-of peak does not). On request (``--train_profile``), one step of each variant named is traced by
 TensorFlow's profiler and summarised as the top ops. The input pipeline (the trainer's own
 ``step_dataset``) is then drained alone: it must deliver at least 5x the images/s that training
 consumes, or the accelerator -- here the CPU -- would wait for data.
@@ -63,6 +64,7 @@ flags.DEFINE_integer("train_matmul_n", 2048, "Side of the square matrices of the
 FLAGS = flags.FLAGS
 PIPELINE_MIN_RATIO = 5.0
 NOT_NATIVE = "not native"
+MATMUL_CASE = "matmul_float32"
 QUICK_SIZE = (32, 48)
 QUICK_STYLE_SET = 4
 PROFILE_TOP = 15
@@ -195,10 +197,22 @@ def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[st
     return out
 
 
+def float32_matmul(n: int) -> tuple[int, Any]:
+    """(FLOPs, a call) of TensorFlow's n x n float32 matmul: timed round-robin with the steps, it
+    shares their load, so a step's share of it stays fair on a shared machine (TensorFlow's, as it
+    honours oneDNN's instruction-set cap like the steps' kernels)."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    fn = tf.function(lambda x: tf.matmul(x, x))
+    fn(a).numpy()
+    return 2 * n**3, lambda: fn(a).numpy()
+
+
 def time_size(height: int, width: int, batch: int, variants: list[str], masks: str, quick: bool,
-              config: str = "demo", pipeline_batches: int = 20) -> dict[str, Any]:
-    """Every variant at one size, round-robin; steps/s, images/s, GFLOP/s, the per-op profiles and
-    the input pipeline of the first trainer drained alone."""
+              config: str = "demo", pipeline_batches: int = 20, matmul_n: int = 2048) -> dict[str, Any]:
+    """Every variant at one size, round-robin with a float32 matmul; steps/s, images/s, GFLOP/s, the
+    per-op profiles and the input pipeline of the first trainer drained alone."""
     n_warmup, n_repeats = common.warmup(), common.repeats()
     style_set = QUICK_STYLE_SET if quick else None
     entry: dict[str, Any] = {"batch": batch, "variants": {}, "skipped": {}, "profile": {}}
@@ -222,7 +236,11 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
             # train_step returns Python floats: the step has finished when the call returns.
             steps[variant] = lambda t=trainer, c=cycle: t.train_step(next(c))
             entry["variants"][variant] = {"first_step_s": first}
-        timed = common.round_robin(steps, repeats=n_repeats, warmup=n_warmup)
+        matmul_flops, matmul = float32_matmul(matmul_n)
+        timed = common.round_robin({**steps, MATMUL_CASE: matmul} if steps else {}, repeats=n_repeats,
+                                   warmup=n_warmup)
+        if MATMUL_CASE in timed:
+            entry["matmul_round_robin_gflops"] = matmul_flops / timed.pop(MATMUL_CASE)["median_s"] / 1e9
         for variant, t in timed.items():
             median = t["median_s"]
             entry["variants"][variant].update({
@@ -230,6 +248,8 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
                 "steps_per_s": 1.0 / median, "images_per_s": batch / median,
                 "gflops": batch * entry["gflop_per_image"]["step"] / median,
             })
+            entry["variants"][variant]["share_of_fp32_matmul_round_robin"] = (
+                entry["variants"][variant]["gflops"] / entry["matmul_round_robin_gflops"])
         for variant in FLAGS.train_profile:
             if variant in steps:
                 entry["profile"][variant] = common.profile_ops(steps[variant], top=PROFILE_TOP)
@@ -274,7 +294,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     for h, w in sizes:
         entry = time_size(h, w, batch, variants, FLAGS.train_masks, quick, FLAGS.train_config,
-                          3 if quick else FLAGS.pipeline_batches)
+                          3 if quick else FLAGS.pipeline_batches, matmul_n)
         entry["skipped"].update(not_run)
         if entry["variants"] and "pipeline" in entry:
             best = max(entry["variants"].values(), key=lambda v: v["images_per_s"])
@@ -306,7 +326,11 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         for name, t in e["variants"].items():
             out.append((where, name, f"{common.fmt(t['steps_per_s'])} steps/s, {common.fmt(t['images_per_s'])} "
                         f"images/s, {common.fmt(t['gflops'])} GFLOP/s = {100 * t['share_of_fp32_peak']:.0f}% of fp32 / "
-                        f"bf16 peak {_share(t.get('share_of_bf16_peak'))}"))
+                        f"bf16 peak {_share(t.get('share_of_bf16_peak'))}; "
+                        f"{100 * t['share_of_fp32_matmul_round_robin']:.0f}% of the round-robin fp32 matmul"))
+        if "matmul_round_robin_gflops" in e:
+            out.append((where, "fp32 matmul, round-robin", f"{common.fmt(e['matmul_round_robin_gflops'])} GFLOP/s "
+                        "(TensorFlow, median, timed between the steps)"))
         for name, why in e["skipped"].items():
             out.append((where, f"{name} skipped", why))
         for name, p in e["profile"].items():

@@ -119,8 +119,10 @@ def machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "onednn": onednn_enabled(),
-        # oneDNN's instruction-set cap (e.g. AVX2 on an AVX-512 CPU): the kernels run as on that class.
+        # Instruction-set caps (e.g. AVX2 on an AVX-512 CPU): oneDNN's (TensorFlow's kernels) and
+        # OpenBLAS's (NumPy's matmul peak); the kernels then run as on that CPU class.
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "") or None,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "") or None,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],

@@ -50,8 +50,9 @@ def training_table(t: dict[str, Any]) -> list[str]:
     peaks = t.get("matmul_peaks_gflops", {})
     lines = [
         f"\n| training ({t['loss_network']}; {t.get('configuration', '')}) | variant | steps/s | images/s | "
-        "GFLOP/step | GFLOP/s | % of fp32 peak | % of bf16 peak | pipeline / training | top ops (profile) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "GFLOP/step | GFLOP/s | % of fp32 peak | % of bf16 peak | % of round-robin fp32 matmul | pipeline / training | "
+        "top ops (profile) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, e in t["sizes"].items():
         gflop = e.get("gflop_per_image", {}).get("step")
@@ -60,13 +61,14 @@ def training_table(t: dict[str, Any]) -> list[str]:
             top = ", ".join(f"{p['op']} {100 * p['share']:.0f}%" for p in prof["by_type"][:4]) if prof else ""
             ratio = e.get("pipeline_over_training_ratio")
             bf16_share = f"{100 * v['share_of_bf16_peak']:.0f}%" if "share_of_bf16_peak" in v else "not native"
+            rr = f"{100 * v['share_of_fp32_matmul_round_robin']:.0f}%" if "share_of_fp32_matmul_round_robin" in v else "-"
             lines.append(
                 f"| {key}, batch {e['batch']} | {name} | {_f(v['steps_per_s'])} | {_f(v['images_per_s'])} | "
                 f"{_f(gflop * e['batch'] if gflop else None)} | {_f(v['gflops'])} | {100 * v['share_of_fp32_peak']:.0f}% | "
-                f"{bf16_share} | {_f(ratio)}x | {top} |"
+                f"{bf16_share} | {rr} | {_f(ratio)}x | {top} |"
             )
         for name, why in e.get("skipped", {}).items():
-            lines.append(f"| {key}, batch {e['batch']} | {name} | skipped: {why} | | | | | | | |")
+            lines.append(f"| {key}, batch {e['batch']} | {name} | skipped: {why} | | | | | | | | |")
     bf16_peak = f"{_f(peaks['best_bfloat16'])} GFLOP/s" if "best_bfloat16" in peaks else "not native (not measured)"
     lines.append(f"\nMatmul peaks of the run: float32 {_f(peaks.get('best_float32'))} GFLOP/s, bfloat16 "
                  f"{bf16_peak}; native bf16: {t.get('native_bf16')}. FLOPs: {t.get('flops_note', '')}.")

@@ -93,6 +93,7 @@ def test_quick_training_section_without_native_bf16(tmp_path):
     assert train["steps_per_s"] == pytest.approx(1 / train["median_step_s"])
     assert train["gflops"] == pytest.approx(entry["batch"] * flops["step"] * train["steps_per_s"])
     assert train["share_of_fp32_peak"] == pytest.approx(train["gflops"] / peaks["best_float32"])
+    assert train["share_of_fp32_matmul_round_robin"] == pytest.approx(train["gflops"] / entry["matmul_round_robin_gflops"])
     profile = entry["profile"]["float32"]
     assert profile["by_type"] and positive(profile["op_ms_total"])
     assert sum(r["share"] for r in profile["by_type"]) <= 1 + 1e-9
