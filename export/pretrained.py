@@ -22,11 +22,36 @@ flags.DEFINE_string("out_dir", None, "Destination folder (default: the package's
 flags.DEFINE_integer("test_n", 600, "Fresh real-domain test eyes (and twins) for the scores.")
 flags.DEFINE_list("estimators", ["knn", "svr", "rf", "alr"], "Gaze estimators for the gap shares.")
 flags.DEFINE_string("real_dir", None, "Real eye crops for the pupil shift on real eyes (measured only).")
+flags.DEFINE_string("real_gaze_dir", None, "A labelled real-eye folder (labels.csv; e.g. ../shared/data/mpiigaze-gaze): "
+                    "the card's real_gaze table (synthetic-trained estimators on real eyes of the evaluation "
+                    "subjects, raw vs purified; measured only).")
+flags.DEFINE_list("real_gaze_eval_subjects", None, "Evaluation subjects of --real_gaze_dir (default: the second half "
+                  "of the sorted subjects); a model trained on real eyes must not have seen them.")
 flags.DEFINE_string("command", None, "The command that trained the model (recorded in the card).")
 flags.mark_flag_as_required("model")
 flags.register_validator("model", lambda v: v is None or Path(v).is_file(),
                          message="--model must name an existing .keras file.")
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
+
+
+def trained_on(training: dict) -> dict:
+    """Every dataset the weights saw, with its licence (weights trained on MPIIGaze images carry
+    CC BY-NC-SA 4.0), read from the training metadata's content source."""
+    content = (training.get("content_source") or training.get("provenance", {}).get("content") or {})
+    flags_seen = training.get("flags") or training.get("provenance", {}).get("flags") or {}
+    kind = content.get("content") or flags_seen.get("content") or "renderer"
+    out = {"datasets": ["purify-tf built-in renderer (synthetic eyes, style set and twins)"],
+           "licence": "Apache-2.0 (the renderer is part of this package)"}
+    if kind != "renderer":
+        where = content.get("content_dir") or flags_seen.get("content_dir")
+        subjects = flags_seen.get("content_subjects")
+        out["datasets"].append(f"{kind} images from {where}" + (f", subjects {', '.join(subjects)}" if subjects
+                                                               else "") + " (unlabelled: images only)")
+        if "mpiigaze" in str(where).lower():
+            out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
+        else:
+            out["licence"] = "that of the content dataset named above"
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +68,11 @@ def main(argv: list[str]) -> int:
         return 2
     scores = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators,
                             real_dir=FLAGS.real_dir)
-    card = {"training": training, "scores": scores, "trained_on": "built-in renderer only",
+    if FLAGS.real_gaze_dir:
+        from purify_tf.experiments.real_gaze import card_scores
+
+        scores["real_gaze"] = card_scores(model, FLAGS.real_gaze_dir, FLAGS.real_gaze_eval_subjects)
+    card = {"training": training, "scores": scores, "trained_on": trained_on(training),
             "command": FLAGS.command, "image_size": list(size)}
     path = save_pretrained(model, card, FLAGS.out_dir)
     print(f"Pretrained purifier written: {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -3,6 +3,7 @@
     purify-tf purify --input=eyes/ --output=purified/ [--model=transformer.keras] \\
         [--batch_size=N] [--precision=auto] [--runtime=auto] [--jit=auto] [--onednn=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
+    purify-tf evaluate --labels=eyes/ [--model=transformer.keras ...] [--train_subjects=p00,p01] [--json=out.json]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
 Serving ``<name>/`` directory: the latest version is used); without it the pretrained purifier
@@ -37,6 +38,7 @@ EPILOG = """examples:
   purify-tf purify --input=eyes/ --output=purified/ 2> purify.log   # plain progress lines in the log
   purify-tf info                                  # the pretrained purifier shipped with the package
   purify-tf info --model=runs/demo/purifier.keras --json
+  purify-tf evaluate --labels=my_eyes/            # does purification help gaze on my labelled eyes?
 
 dataset scale (Apache Beam, pip install 'purify-tf[beam]'):
   python -m trainers.purify_beam --input='eyes/*.png' --output=purified/
@@ -91,7 +93,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
     _add_verbose(info)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Does purification help gaze estimation on your labelled eyes? (the real-eye table)",
+        description="Gaze estimators trained on synthetic renderer eyes (gaze drawn from your training "
+        "subjects' labels) are tested on your evaluation subjects' eyes: raw, mean/contrast matched, the "
+        "illumination front end alone and each purifier, against predicting the mean gaze and the same "
+        "estimators trained on your training subjects' real eyes (the floor). Subject-disjoint.",
+    )
+    _add_evaluate_arguments(evaluate)
+    _add_verbose(evaluate)
     return parser
+
+
+def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
+    """The options of ``purify-tf evaluate``."""
+    evaluate.add_argument(
+        "--labels", required=True,
+        help="A labelled folder: labels.csv with a 'file' column, gaze as 'pitch','yaw' (radians) or "
+        "'gaze_x','gaze_y','gaze_z', and a 'subject' column (optional: 'eye', 'flipped', 'head_pitch', "
+        "'head_yaw'); e.g. ../shared/data/mpiigaze-gaze.",
+    )
+    evaluate.add_argument(
+        "--model", action="append", default=None,
+        help="A .keras purifier (repeatable; default: the pretrained purifier).",
+    )
+    evaluate.add_argument("--train_subjects", default=None,
+                          help="Comma-separated training subjects (default: the first half of the sorted subjects).")
+    evaluate.add_argument("--eval_subjects", default=None,
+                          help="Comma-separated evaluation subjects (default: the subjects not trained on).")
+    evaluate.add_argument("--test_set", default="left", choices=("left", "right_flipped"),
+                          help="Test on unflipped eyes (left) or on the flipped right eyes.")
+    evaluate.add_argument("--per_subject", type=_positive_int, default=200,
+                          help="Test eyes drawn per evaluation subject (default 200).")
+    evaluate.add_argument("--synthetic_n", type=_positive_int, default=4000,
+                          help="Synthetic training eyes rendered for the estimators (default 4000).")
+    evaluate.add_argument("--estimators", default="cnn,knn,svr,rf,alr",
+                          help="Comma-separated gaze estimators among cnn, knn, svr, rf, alr.")
+    evaluate.add_argument("--cnn_epochs", type=_positive_int, default=30, help="Gaze-CNN epochs (early stopping).")
+    evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
+    evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")
 
 
 def _add_purify_arguments(purify: argparse.ArgumentParser) -> None:
@@ -249,8 +290,8 @@ def purify_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     start_tensorflow(args.verbose, args.onednn)
     from purify_tf.inference.files import purify_path
-    from purify_tf.progress import Reporter
     from purify_tf.inference.purifier import Purifier
+    from purify_tf.progress import Reporter
 
     reporter = Reporter(progress=not args.quiet)
     try:
@@ -299,6 +340,56 @@ def info_command(args: argparse.Namespace) -> int:
     return EXIT_OK if facts.get("usable") else EXIT_FAILED
 
 
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return tuple(t.strip() for t in text.split(",") if t.strip()) if text else None
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from purify_tf.errors import ConfigError, DataError
+
+    estimators = _names(args.estimators) or ()
+    unknown = [e for e in estimators if e not in ("cnn", "knn", "svr", "rf", "alr")]
+    if unknown or not estimators:
+        _error(f"--estimators: expected some of cnn, knn, svr, rf, alr, got {args.estimators!r}")
+        return EXIT_USAGE
+    for model in args.model or ():
+        if not Path(model).is_file():
+            _error(f"--model: {model} is not a .keras file")
+            return EXIT_USAGE
+    start_tensorflow(args.verbose)
+    from purify_tf.experiments.real_gaze import evaluate_labelled, real_gaze_markdown, summary_line
+    from purify_tf.model_io import load_keras_model
+
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"purify-tf evaluate [{time.perf_counter() - started:5.0f} s]: {line}", file=sys.stderr, flush=True)
+
+    try:
+        if args.model:
+            purifiers = {Path(m).stem if args.model.count(m) == 1 else m: load_keras_model(m) for m in args.model}
+        else:
+            from purify_tf.pretrained import load_pretrained
+
+            purifiers = {"pretrained purifier": load_pretrained()}
+        result = evaluate_labelled(
+            args.labels, purifiers, estimators=estimators, cnn_epochs=args.cnn_epochs, progress=progress,
+            train_subjects=_names(args.train_subjects), eval_subjects=_names(args.eval_subjects),
+            test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed)
+    except (ConfigError, DataError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    print(result["split"])
+    print(real_gaze_markdown(result))
+    if args.json:
+        from purify_tf.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(result, indent=1, default=str).encode())
+    for name in purifiers:
+        print(f"purify-tf: {summary_line(result, name)}; {time.perf_counter() - started:.0f} s")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
     parser = build_parser()
@@ -308,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         return purify_command(args)
     if args.command == "info":
         return info_command(args)
+    if args.command == "evaluate":
+        return evaluate_command(args)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 

@@ -47,7 +47,7 @@ def test_array_source_resizes_by_the_rule():
 
 
 def test_registry_detects_and_reads_written_datasets(tmp_path):
-    assert set(KINDS) == {"unityeyes", "mpiigaze", "lpw", "folder", "tfrecord"}
+    assert set(KINDS) == {"unityeyes", "mpiigaze", "lpw", "labelled", "folder", "tfrecord"}
     writers.write_unityeyes(tmp_path / "ue", 4, 36, 60, seed=0)
     assert detect_kind(tmp_path / "ue") == "unityeyes"
     data = read_dataset("auto", tmp_path / "ue", limit=3)

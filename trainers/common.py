@@ -40,6 +40,8 @@ def define_content_flags() -> None:
     flags.DEFINE_string("content_dir", None, "Dataset directory for --content other than renderer.")
     flags.DEFINE_enum("content_domain", "real", ["real", "synthetic"], "Renderer domain of the content images.")
     flags.DEFINE_integer("max_content_images", 20_000, "At most this many images are loaded from a dataset reader.")
+    flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
+                      "training subjects of a subject-disjoint split; their labels are never read into the loss).")
     flags.register_validator(
         "max_content_images", lambda v: v is not None and v > 0,
         message="--max_content_images must be a positive integer.",
@@ -192,7 +194,8 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
     if FLAGS.content == "renderer":
         return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
-    data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images)
+    data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images,
+                        subjects=FLAGS.content_subjects)
     masks = data.get("mask")
     if need_masks and masks is None:
         from absl import app
@@ -202,11 +205,17 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
     return ArraySource(data["image"], height, width, masks=masks, seed=FLAGS.seed)
 
 
-def read_content(kind: str, path: str, limit: int | None = None) -> dict:
-    """Arrays from the dataset reader that ``kind`` names (see ``CONTENT_KINDS``)."""
-    from purify_tf.data.readers import read_dataset
+def read_content(kind: str, path: str, limit: int | None = None, subjects: list[str] | None = None) -> dict:
+    """Images from the dataset reader that ``kind`` names (see ``CONTENT_KINDS``); a labelled
+    folder's gaze labels are dropped here, so that no label can reach the purifier's loss."""
+    from purify_tf.data.readers import detect_kind, read_dataset
 
-    return read_dataset(kind, path, limit=limit)
+    if subjects and (kind if kind != "auto" else detect_kind(path)) != "labelled":
+        raise ValueError(f"--content_subjects needs --content=labelled, got --content={kind}")
+    data = read_dataset(kind, path, limit=limit, **({"subjects": subjects} if subjects else {}))
+    if kind == "labelled" or "subject" in data:
+        data = {"image": data["image"]}
+    return data
 
 
 def fcn_from_flags(model_dir: Path, strategy):

@@ -21,10 +21,10 @@ from purify_tf.hyperparameters import REPORT
 from trainers import common
 
 FLAGS = flags.FLAGS
-SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
+SECTIONS = ("real_gaze", "gaze", "pupil", "objective", "speed", "real_eyes")
 VARIANT_NAMES = ("paper", "johnson", "residual", "style_set", "style_per_batch", "luminance_loss", "front_end",
                  "front_end_luminance", "critic", "critic_identity", "paired", "paired_critic",
-                 "paired_strong", "paired_only", "critic_identity_raw", "paired_structure")
+                 "paired_strong", "paired_only", "critic_identity_raw", "paired_structure", "real_paired")
 
 flags.DEFINE_string("out_dir", None, "Report folder (default: reports/<YYYY-MM-DD>).")
 flags.DEFINE_list("sections", list(SECTIONS), f"Experiments to run, of {', '.join(SECTIONS)}.")
@@ -53,6 +53,10 @@ flags.DEFINE_integer("speed_gatys_iterations", 3,
 flags.DEFINE_integer("speed_repeats", 3, "Timed forward passes per network and size (median).")
 flags.DEFINE_string("real_dir", None, "Folder of real eye crops for the label-free section: KID to synthetic eyes and "
                     "pupil shift of every purifier (skipped when absent).")
+flags.DEFINE_string("real_gaze_dir", None, "Labelled real eyes (labels.csv with file, subject and gaze columns, e.g. "
+                    "../shared/data/mpiigaze-gaze): the real_gaze section (synthetic-trained estimators on the "
+                    "evaluation subjects' eyes, raw vs purified; the measure that decides) and the real content of "
+                    "variants that train on real eyes (the training subjects' images only; skipped when absent).")
 common.define_loss_network_flags()
 common.define_runtime_flags()
 
@@ -90,7 +94,8 @@ def config_from_flags():
         n_boot=FLAGS.n_boot, curve_sizes=tuple(int(s) for s in FLAGS.curve_sizes), curve_n=FLAGS.curve_n,
         curve_iterations=FLAGS.curve_iterations, gatys_init=FLAGS.gatys_init,
         speed_sizes=tuple(int(s) for s in FLAGS.speed_sizes), speed_gatys_iterations=FLAGS.speed_gatys_iterations,
-        speed_repeats=FLAGS.speed_repeats, real_dir=FLAGS.real_dir, seed=FLAGS.seed)
+        speed_repeats=FLAGS.speed_repeats, real_dir=FLAGS.real_dir, real_gaze_dir=FLAGS.real_gaze_dir,
+        seed=FLAGS.seed)
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ READERS: dict[str, tuple[str, str]] = {
     "unityeyes": ("purify_tf.data.unityeyes", "read_unityeyes"),
     "mpiigaze": ("purify_tf.data.mpiigaze", "read_mpiigaze"),
     "lpw": ("purify_tf.data.lpw", "read_lpw"),
+    "labelled": ("purify_tf.data.labelled", "read_labelled"),
     "folder": ("purify_tf.data.folder", "read_folder"),
     "tfrecord": ("purify_tf.data.tfrecord", "read_tfrecords"),
 }
@@ -24,12 +25,14 @@ KINDS = tuple(READERS)
 
 
 def detect_kind(path: str | Path) -> str:
-    """The reader a path needs, from what it holds (TFRecords, UnityEyes JSON, MPIIGaze, LPW videos,
-    else a folder of images)."""
+    """The reader a path needs, from what it holds (a labels.csv, TFRecords, UnityEyes JSON,
+    MPIIGaze, LPW videos, else a folder of images)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: dataset path does not exist")
     if path.is_dir():
+        if (path / "labels.csv").is_file():
+            return "labelled"
         if any(path.glob("*.tfrecord")):
             return "tfrecord"
         if any(path.glob("*.json")):

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from purify_tf.errors import ConfigError
 from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
 from purify_tf.hyperparameters import REPORT
 
-SECTIONS = ("gaze", "pupil", "objective", "speed", "real_eyes")
+SECTIONS = ("real_gaze", "gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
 # Table 2 times --speed_gatys_iterations Gatys iterations up to 512x512 and proportionally fewer
 # above (1 at 1024x1024), so the 1024 row costs about what the 512 row does (~1 min on 2 cores).
@@ -60,6 +61,8 @@ class ReportConfig:
     speed_gatys_iterations: int = 3
     speed_repeats: int = 3
     real_dir: str | None = None
+    real_gaze_dir: str | None = None  # a labelled real-eye folder: the real_gaze section, and real content
+    real_gaze_per_subject: int = 200  # test eyes per evaluation subject
     seed: int = 0
 
     def settings_for(self, name: str) -> TrainSettings:
@@ -113,18 +116,27 @@ def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
     stage("gaze estimators on synthetic eyes")
     sets = gaze_exp.render_gaze_sets(cfg.gaze_train_n, cfg.gaze_test_n, h, w, seed=cfg.seed + 1000)
     ests, monitor = _fit_estimators(cfg, sets)
+    real_gaze = _real_gaze_data(cfg, stage)
     purifiers: dict[str, Any] = {}
     training: dict[str, Any] = {}
     for name in cfg.variants:
         variant = VARIANTS[name]
         settings = cfg.settings_for(name)
         stage(f"purifier '{name}': {variant.label} ({settings.steps} steps)")
-        model, summary = train_variant(variant, settings, loss_network, strategy, mask_fn, runs, monitor)
+        content = None
+        if variant.content == "real":
+            if real_gaze is None:
+                raise ConfigError(f"variant {name!r} trains on real eyes: give --real_gaze_dir (a labelled folder)")
+            content = real_gaze[1].train["image"]
+        model, summary = train_variant(variant, settings, loss_network, strategy, mask_fn, runs, monitor,
+                                       real_content=content)
         purifiers[name], training[name] = model, summary
     results["training"] = training
     prior_images = _render_images(512, h, w, "synthetic", cfg.train.style_seed + 1)
     purified = _purified_test_sets(cfg, purifiers, sets, prior_images, results)
 
+    if "real_gaze" in sections:
+        results["real_gaze"] = _real_gaze(cfg, real_gaze, purifiers, stage)
     if "gaze" in sections:
         stage("gaze benchmark")
         # The estimators were fitted once above (the monitor uses them too).
@@ -151,6 +163,46 @@ def _render_images(n: int, h: int, w: int, domain: str, seed: int) -> np.ndarray
     from purify_tf.data.renderer import render_eyes
 
     return render_eyes(n, h, w, domain=domain, seed=seed)["image"]
+
+
+def _real_gaze_data(cfg: ReportConfig, stage: Callable[[str], None]) -> tuple[Any, Any] | None:
+    """(config, data) of the real-gaze table when ``cfg.real_gaze_dir`` is a labelled folder: the
+    subject split, the training subjects' eyes (real content of the variants that train on real
+    eyes; their labels only shape the synthetic set's gaze and train the floor) and the test eyes."""
+    from purify_tf.data.labelled import is_labelled_folder
+    from purify_tf.experiments.real_gaze import RealGazeConfig, load_real_gaze_data
+
+    if not cfg.real_gaze_dir or not is_labelled_folder(cfg.real_gaze_dir):
+        return None
+    stage(f"real labelled eyes from {cfg.real_gaze_dir}")
+    rg = RealGazeConfig(labels_dir=cfg.real_gaze_dir, test_per_subject=cfg.real_gaze_per_subject,
+                        n_synthetic=cfg.gaze_train_n, n_floor=cfg.gaze_train_n, seed=cfg.seed, n_boot=cfg.n_boot)
+    return rg, load_real_gaze_data(rg)
+
+
+def _real_gaze(cfg: ReportConfig, real_gaze: tuple[Any, Any] | None, purifiers: dict[str, Any],
+               stage: Callable[[str], None]) -> dict[str, Any]:
+    """The measure that decides (docs/DESIGN.md): synthetic-trained estimators on real eyes of the
+    evaluation subjects, raw vs every purifier and the shipped one, against the mean and the floor."""
+    from purify_tf.experiments import gaze as gaze_exp
+    from purify_tf.experiments.common import front_end_only
+    from purify_tf.experiments.real_eyes import SHIPPED, shipped_purifier
+    from purify_tf.experiments.real_gaze import compact, keras_purifier, run_real_gaze
+
+    if real_gaze is None:
+        return {"skipped": f"--real_gaze_dir={cfg.real_gaze_dir} not given or has no labels.csv."}
+    stage("real-eye gaze table")
+    rows = {name: keras_purifier(model) for name, model in purifiers.items()}
+    shipped = shipped_purifier()
+    if shipped is not None:
+        rows[SHIPPED] = keras_purifier(shipped)
+    result = run_real_gaze(
+        real_gaze[0], lambda: gaze_exp.make_estimators(cfg.estimators, cfg.cnn_epochs, cfg.cnn_batch_size, cfg.seed,
+                                                       n_jobs=2),
+        rows, front_end=front_end_only, data=real_gaze[1])
+    out = compact(result)
+    out["labels"] = {**{n: _label(cfg, n) for n in purifiers}, **BASELINE_LABELS}
+    return out
 
 
 def _fit_estimators(cfg: ReportConfig, sets: dict[str, Any]) -> tuple[dict[str, Any], Any]:

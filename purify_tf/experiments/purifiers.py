@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import REPORT
 from purify_tf.losses.objective import LossWeights
-from purify_tf.training.inputs import RendererSource
+from purify_tf.training.inputs import ArraySource, RendererSource
 from purify_tf.training.style_source import load_style_set
 
 
@@ -39,6 +40,7 @@ class Variant:
     perceptual: bool = True  # False: the masked content and style terms off (alpha = beta = 0), TV kept
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output
     paired_target: str = "twin"  # the paired term's target (losses.paired): "twin" | "structure"
+    content: str = "renderer"  # content eyes: real-domain renders, or "real": the training subjects' real eyes
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
@@ -73,6 +75,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             illumination=True, adversarial=1.0, identity=1.0, raw_beside=True),
     Variant("paired_structure", "paired_strong against the twins' structure (their colour moments set to "
             "the front end's)", style_source="renderer", illumination=True, paired=10.0, paired_target="structure"),
+    # Content from real unlabelled eyes of the training subjects (the paper's setup), style from synthetic eyes.
+    Variant("real_paired", "paired_strong with real eyes of the training subjects as content (the renderer's "
+            "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
 )}
 
 
@@ -99,14 +104,15 @@ class TrainSettings:
 
 def train_variant(
     variant: Variant, settings: TrainSettings, loss_network: Any, strategy: Any, mask_fn: Any,
-    out_dir: Path, monitor: Any = None,
+    out_dir: Path, monitor: Any = None, real_content: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or resume, or reload) one variant under ``out_dir/<name>``; returns (model, summary).
     On SIGTERM / Ctrl-C it checkpoints and raises ``TrainingStopped`` (the report's rerun resumes).
 
     The summary has the settings, the seconds trained, the final loss terms and the gaze
     history (``monitor`` scores every ``eval_every`` steps), and is also written to
-    ``training_summary.json`` so that a rerun of a finished report reuses it.
+    ``training_summary.json`` so that a rerun of a finished report reuses it. ``real_content``
+    (uint8 real eyes, no labels) is the content of a variant with ``content="real"``.
     """
     from purify_tf.training.checkpoints import TrainingStopped
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
@@ -127,8 +133,14 @@ def train_variant(
         adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
         paired_target=variant.paired_target,
     )
+    if variant.content == "real":
+        if real_content is None:
+            raise ConfigError(f"variant {variant.name!r} trains on real eyes: pass real_content")
+        source = ArraySource(real_content, s.height, s.width, seed=s.seed)
+    else:
+        source = RendererSource(s.height, s.width, "real", s.seed)
     trainer = PurifyTrainer(
-        cfg, strategy, loss_network, RendererSource(s.height, s.width, "real", s.seed), style.images,
+        cfg, strategy, loss_network, source, style.images,
         style.masks if variant.use_masks and mask_fn is None else None,
         mask_fn=mask_fn if variant.use_masks else None, style_stream=style.stream, monitor=monitor,
         prior_images=style.prior_images,

@@ -185,7 +185,7 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = _write_plots(results, out_dir)
-    md = _intro_md(results) + _settings_md(results)
+    md = _intro_md(results) + _real_gaze_md(results.get("real_gaze")) + _settings_md(results)
     # Each measured section, only when this run measured it.
     real = results.get("real_eyes")
     for key, section in (("training", _training_md), ("gaze", lambda g, p: _gaze_md(g, p, real)),
@@ -312,6 +312,21 @@ def _speed_md(s: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     if s.get("notes"):
         md += [""] + [f"- {n}" for n in s["notes"]]
     return md
+
+
+def _real_gaze_md(real_gaze: dict[str, Any] | None) -> list[str]:
+    """The measure that decides (docs/DESIGN.md): real labelled eyes of subjects no purifier saw."""
+    from purify_tf.experiments.real_gaze import real_gaze_markdown
+
+    md = ["", "## Real labelled eyes: gaze error (the measure that decides)", ""]
+    if not real_gaze:
+        return md + ["Not run."]
+    if "skipped" in real_gaze:
+        return md + [f"Skipped: {real_gaze['skipped']}"]
+    return md + [real_gaze["split"], "",
+                 "Each cell: mean angular error in degrees; for image sets, (change against raw [95% paired "
+                 "bootstrap interval over the test eyes]; share of the raw → floor gap closed [95% interval]).", "",
+                 real_gaze_markdown(real_gaze), ""] + [f"- {n}: {label}" for n, label in real_gaze.get("labels", {}).items()]
 
 
 def _real_eyes_md(real: dict[str, Any] | None, results: dict[str, Any]) -> list[str]:

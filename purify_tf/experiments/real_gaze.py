@@ -1,0 +1,371 @@
+"""Real labelled eyes decide: the paper's Table 3 on real data.
+
+Gaze estimators are trained on synthetic (renderer) eyes and tested on real labelled eyes of
+*evaluation* subjects, raw and transformed (mean/contrast matched, the illumination front end
+alone, each purifier). Two reference rows frame the table: predicting the training subjects'
+mean gaze for every eye, and the same estimators trained on real eyes of the *training* subjects
+(the floor a perfect purifier could approach). Per row: mean angular error, its change against
+raw with a paired bootstrap 95% interval over the test eyes, and the share of the raw -> floor
+gap closed.
+
+Splits are by subject and stated in the result: the training subjects' labels only shape the
+synthetic set's gaze distribution (where people look) and train the floor; their images may
+train a purifier (unlabelled); the evaluation subjects are only ever tested. Gaze labels never
+enter a purifier's loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from purify_tf.data.image_io import to_gaze_input
+from purify_tf.data.labelled import read_labelled
+from purify_tf.data.renderer import render_eyes
+from purify_tf.errors import ConfigError, DataError
+from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
+from purify_tf.gaze.evaluation import bootstrap_gap
+from purify_tf.vectors import angular_error_deg, vector_to_pitchyaw
+
+RAW = "raw"
+MEAN_GAZE = "predicting the mean gaze"
+FLOOR = "trained on real eyes (the floor)"
+TEST_SETS = ("left", "right_flipped")
+SYNTHETIC_GAZE = ("labels", "renderer")
+# Jitter (radians) added to each resampled label so that no two synthetic eyes share a gaze.
+LABEL_JITTER = 0.01
+
+
+@dataclass(frozen=True)
+class RealGazeConfig:
+    """What the real-gaze table is computed on; every field is stated in the result."""
+
+    labels_dir: str
+    train_subjects: tuple[str, ...] | None = None  # None: the first half of the sorted subjects
+    eval_subjects: tuple[str, ...] | None = None  # None: the other subjects
+    test_set: str = "left"  # left eyes, or the right eyes flipped to look like left ones
+    test_per_subject: int = 200
+    n_synthetic: int = 4000
+    n_floor: int = 4000
+    synthetic_gaze: str = "labels"  # gaze (and head pose) resampled from the training subjects' labels
+    height: int = 36
+    width: int = 60
+    seed: int = 0
+    n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.test_set not in TEST_SETS:
+            raise ConfigError(f"real gaze test_set must be one of {TEST_SETS}, got {self.test_set!r}")
+        if self.synthetic_gaze not in SYNTHETIC_GAZE:
+            raise ConfigError(f"real gaze synthetic_gaze must be one of {SYNTHETIC_GAZE}, got {self.synthetic_gaze!r}")
+        for name in ("test_per_subject", "n_synthetic", "n_floor"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"real gaze {name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
+class RealGazeData:
+    """The split: the training subjects' eyes (floor training, gaze distribution, purifier content)
+    and the evaluation subjects' test eyes, plus the synthetic training set."""
+
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    synthetic: dict[str, np.ndarray]
+    train_subjects: tuple[str, ...]
+    eval_subjects: tuple[str, ...]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def split_subjects(subjects: Sequence[str], train: Sequence[str] | None = None,
+                   evaluate: Sequence[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Subject-disjoint (train, eval) lists: the given ones, else the first half of the sorted
+    subjects to train and the rest to evaluate. Raises when they overlap or one is empty."""
+    every = sorted({str(s) for s in subjects if str(s)})
+    if len(every) < 2 and (train is None or evaluate is None):
+        raise DataError(f"real gaze: need a 'subject' column with at least 2 subjects, got {every}")
+    if train is None:
+        train = every[: len(every) // 2] if evaluate is None else [s for s in every if s not in evaluate]
+    if evaluate is None:
+        evaluate = [s for s in every if s not in train]
+    train, evaluate = tuple(train), tuple(evaluate)
+    unknown = sorted(set(train + evaluate) - set(every))
+    if unknown:
+        raise DataError(f"real gaze: subjects {unknown} are not in the labels (have {every})")
+    if set(train) & set(evaluate):
+        raise ConfigError(f"real gaze: training and evaluation subjects overlap: {sorted(set(train) & set(evaluate))}")
+    if not train or not evaluate:
+        raise ConfigError(f"real gaze: need training and evaluation subjects, got {train} and {evaluate}")
+    return train, evaluate
+
+
+def _per_subject(data: dict[str, np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``k`` eyes of each subject, drawn without replacement, sorted."""
+    keep = []
+    for subject in np.unique(data["subject"]):
+        idx = np.flatnonzero(data["subject"] == subject)
+        keep.append(rng.choice(idx, size=min(k, idx.size), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _take(data: Mapping[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in data.items() if np.ndim(v) and len(v) == len(data["image"])}
+
+
+def gaze_overrides(pitchyaw: np.ndarray, head: np.ndarray | None, n: int,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Renderer geometry overrides for ``n`` eyes that look where the labelled eyes look: rows of
+    ``pitchyaw`` (and ``head`` pitch/yaw where known) resampled with replacement, plus a small
+    jitter. This is how Lee et al. re-sample synthetic data to a target gaze distribution."""
+    pitchyaw = np.asarray(pitchyaw, np.float64).reshape(-1, 2)
+    if not len(pitchyaw):
+        raise DataError("gaze_overrides: no labels to resample")
+    idx = rng.integers(0, len(pitchyaw), size=n)
+    drawn = pitchyaw[idx] + LABEL_JITTER * rng.standard_normal((n, 2))
+    out = {"pitch": drawn[:, 0], "yaw": drawn[:, 1]}
+    if head is not None:
+        h = np.asarray(head, np.float64).reshape(-1, 2)[idx]
+        if np.isfinite(h).all():
+            out["head_pitch"], out["head_yaw"] = h[:, 0], h[:, 1]
+    return out
+
+
+def synthetic_training_set(n: int, height: int, width: int, seed: int,
+                           pitchyaw: np.ndarray | None = None, head: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``n`` synthetic renderer eyes; with ``pitchyaw`` their gaze (and head pose) follows those labels."""
+    overrides: dict[str, np.ndarray] = {}
+    if pitchyaw is not None:
+        overrides = gaze_overrides(pitchyaw, head, n, np.random.default_rng([seed, 17]))
+    return dict(render_eyes(n, height, width, domain="synthetic", seed=seed + 101, **overrides))
+
+
+def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
+    """Read the labelled folder, split it by subject and render the synthetic training set."""
+    flipped = cfg.test_set == "right_flipped"
+    left = read_labelled(cfg.labels_dir, size=(cfg.height, cfg.width), eyes=None, flipped=False)
+    train_subjects, eval_subjects = split_subjects(left["subject"], cfg.train_subjects, cfg.eval_subjects)
+    rng = np.random.default_rng([cfg.seed, 3])
+    in_train = np.isin(left["subject"], train_subjects)
+    train = _take(left, np.flatnonzero(in_train))
+    if flipped:
+        right = read_labelled(cfg.labels_dir, size=(cfg.height, cfg.width), flipped=True)
+        pool = _take(right, np.flatnonzero(np.isin(right["subject"], eval_subjects)))
+    else:
+        pool = _take(left, np.flatnonzero(np.isin(left["subject"], eval_subjects)))
+    if not len(pool.get("image", ())):
+        raise DataError(f"{cfg.labels_dir}: no {cfg.test_set} eyes of the evaluation subjects {eval_subjects}")
+    test = _take(pool, _per_subject(pool, cfg.test_per_subject, rng))
+    if len(train["image"]) > cfg.n_floor:
+        train = _take(train, np.sort(rng.choice(len(train["image"]), cfg.n_floor, replace=False)))
+    head = train["head_pitchyaw"] if np.isfinite(train["head_pitchyaw"]).all() else None
+    synthetic = synthetic_training_set(
+        cfg.n_synthetic, cfg.height, cfg.width, cfg.seed,
+        pitchyaw=train["pitchyaw"] if cfg.synthetic_gaze == "labels" else None, head=head)
+    return RealGazeData(train=train, test=test, synthetic=synthetic, train_subjects=train_subjects,
+                        eval_subjects=eval_subjects, notes={"head_pose_resampled": head is not None})
+
+
+def mean_gaze_prediction(train_gaze: np.ndarray, n: int) -> np.ndarray:
+    """The reference that knows no image: the training subjects' mean gaze direction, n times."""
+    mean = np.asarray(train_gaze, np.float64).mean(axis=0)
+    return np.tile(mean / np.linalg.norm(mean), (n, 1))
+
+
+def axis_correlation(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Pearson r of predicted vs true pitch and yaw: whether an estimator reads each axis (and
+    whether a test set's labels were flipped with its images)."""
+    p, t = vector_to_pitchyaw(np.asarray(pred)), vector_to_pitchyaw(np.asarray(true))
+    out = {}
+    for i, axis in enumerate(("pitch", "yaw")):
+        if np.std(p[:, i]) < 1e-9 or np.std(t[:, i]) < 1e-9:  # a constant prediction reads no axis
+            out[axis] = float("nan")
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[axis] = float(np.corrcoef(p[:, i], t[:, i])[0, 1])
+    return out
+
+
+def real_gaze_table(
+    make_estimators: Callable[[], Mapping[str, Any]],
+    data: RealGazeData,
+    candidates: Mapping[str, np.ndarray],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fit each estimator on the synthetic eyes and (a fresh one) on the training subjects' real
+    eyes; test both on the evaluation eyes. ``candidates`` maps a row name to the test eyes
+    transformed (same eyes, same order, any size). Returns the JSON block of the table."""
+    test_gaze = data.test["gaze"]
+    n = len(test_gaze)
+    synthetic_X = to_gaze_input(data.synthetic["image"])
+    sets = {RAW: to_gaze_input(data.test["image"])}
+    for name, images in candidates.items():
+        if len(images) != n:
+            raise DataError(f"real gaze: row {name!r} has {len(images)} eyes, the test set {n}")
+        sets[name] = to_gaze_input(images)
+    errors: dict[str, dict[str, np.ndarray]] = {}
+    correlation: dict[str, dict[str, dict[str, float]]] = {}
+    synthetic_models = make_estimators()
+    for est, model in synthetic_models.items():
+        model.fit(synthetic_X, data.synthetic["gaze"])
+        for name, X in sets.items():
+            pred = model.predict(X)
+            errors.setdefault(name, {})[est] = angular_error_deg(pred, test_gaze)
+            correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
+    real_X = to_gaze_input(data.train["image"])
+    for est, model in make_estimators().items():
+        model.fit(real_X, data.train["gaze"])
+        pred = model.predict(sets[RAW])
+        errors.setdefault(FLOOR, {})[est] = angular_error_deg(pred, test_gaze)
+        correlation.setdefault(FLOOR, {})[est] = axis_correlation(pred, test_gaze)
+    mean_err = angular_error_deg(mean_gaze_prediction(data.train["gaze"], n), test_gaze)
+    errors[MEAN_GAZE] = {est: mean_err for est in synthetic_models}
+    rows = []
+    for name in [MEAN_GAZE, FLOOR, RAW, *candidates]:
+        row: dict[str, Any] = {"row": name, "kind": "reference" if name in (MEAN_GAZE, FLOOR) else
+                               ("raw" if name == RAW else "candidate"), "mean_error_deg": {}, "vs_raw": {}}
+        for est in synthetic_models:
+            err = errors[name][est]
+            row["mean_error_deg"][est] = float(err.mean())
+            if name != RAW:
+                row["vs_raw"][est] = bootstrap_gap(errors[RAW][est], errors[FLOOR][est], err,
+                                                   n_boot=n_boot, seed=seed)
+        if name in correlation:
+            row["axis_correlation"] = correlation[name]
+        rows.append(row)
+    return {
+        "rows": rows,
+        "estimators": list(synthetic_models),
+        "n_test": int(n),
+        "n_synthetic": int(len(data.synthetic["image"])),
+        "n_floor_train": int(len(data.train["image"])),
+        "train_subjects": list(data.train_subjects),
+        "eval_subjects": list(data.eval_subjects),
+        "per_eye": {name: {est: [round(float(e), 3) for e in err] for est, err in by_est.items()}
+                    for name, by_est in errors.items()},
+    }
+
+
+def run_real_gaze(
+    cfg: RealGazeConfig,
+    make_estimators: Callable[[], Mapping[str, Any]],
+    purifiers: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+    front_end: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    data: RealGazeData | None = None,
+) -> dict[str, Any]:
+    """The whole experiment: data (unless given), baselines, purifiers, the table and the split
+    stated. ``purifiers`` map a row name to a function of uint8 test eyes; ``front_end(images,
+    synthetic)`` is the illumination front end alone with its prior fitted on the synthetic set."""
+    from purify_tf.experiments.real_eyes import mean_contrast_match
+
+    data = data or load_real_gaze_data(cfg)
+    raw = data.test["image"]
+    candidates = {MEAN_CONTRAST: mean_contrast_match(raw, data.synthetic["image"])}
+    if front_end is not None:
+        candidates[FRONT_END_ONLY] = front_end(raw, data.synthetic["image"])
+    for name, fn in purifiers.items():
+        candidates[name] = fn(raw)
+    out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed)
+    out["config"] = asdict(cfg)
+    out["notes"] = dict(data.notes)
+    out["split"] = (
+        f"subject-disjoint: estimators trained on {out['n_synthetic']} synthetic renderer eyes"
+        + (f" whose gaze{' and head pose' if data.notes.get('head_pose_resampled') else ''} is resampled from the "
+           f"labels of {', '.join(data.train_subjects)}" if cfg.synthetic_gaze == "labels"
+           else " in the renderer's own gaze range")
+        + f"; the floor trained on {out['n_floor_train']} real left eyes of {', '.join(data.train_subjects)}; "
+        f"tested on {out['n_test']} real {cfg.test_set.replace('_', ' ')} eyes of {', '.join(data.eval_subjects)} "
+        f"({cfg.test_per_subject} per subject). Gaze labels never enter a purifier's loss.")
+    return out
+
+
+def _cell(row: Mapping[str, Any], est: str) -> str:
+    err = row["mean_error_deg"][est]
+    vs = row.get("vs_raw", {}).get(est)
+    if not vs or row["kind"] == "reference":
+        return f"{err:.2f}"
+    return (f"{err:.2f} ({vs['delta_deg']:+.2f} [{vs['delta_lo']:+.2f}, {vs['delta_hi']:+.2f}]; "
+            f"{100 * vs['gap_share']:.0f}% [{100 * vs['gap_share_lo']:.0f}, {100 * vs['gap_share_hi']:.0f}])")
+
+
+def real_gaze_markdown(result: Mapping[str, Any]) -> str:
+    """The table: one row per image set, one column per estimator; each cell the mean error in
+    degrees, then (change against raw [95% CI]; share of the raw -> floor gap closed [95% CI])."""
+    ests = result["estimators"]
+    lines = ["| eyes | " + " | ".join(ests) + " |", "|---|" + "---|" * len(ests)]
+    for row in result["rows"]:
+        lines.append(f"| {row['row']} | " + " | ".join(_cell(row, e) for e in ests) + " |")
+    return "\n".join(lines)
+
+
+def keras_purifier(model: Any, size: tuple[int, int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A saved f_W as a row function: uint8 eyes -> purified uint8 eyes (at ``size``, default
+    their own: ``apply_padded`` takes any size, as ``purify-tf purify`` does)."""
+    from purify_tf.experiments.common import purify
+
+    return lambda images: purify(model, images, size)
+
+
+def evaluate_labelled(
+    labels_dir: str,
+    purifiers: Mapping[str, Any],
+    estimators: Sequence[str] = ("cnn", "knn", "svr", "rf", "alr"),
+    cnn_epochs: int = 30,
+    progress: Callable[[str], None] = lambda line: None,
+    **config: Any,
+) -> dict[str, Any]:
+    """``purify-tf evaluate``: does purification help my estimators on my labelled eyes? The
+    table of :func:`run_real_gaze` for Keras purifiers ``{row name: model}``; ``progress`` gets
+    one line per stage."""
+    from purify_tf.experiments.common import front_end_only
+    from purify_tf.experiments.gaze import make_estimators
+
+    cfg = RealGazeConfig(labels_dir=str(labels_dir), **config)
+    progress(f"reading {labels_dir} and rendering {cfg.n_synthetic} synthetic training eyes")
+    data = load_real_gaze_data(cfg)
+    progress(f"split: train subjects {', '.join(data.train_subjects)} (floor, gaze distribution); "
+             f"evaluation subjects {', '.join(data.eval_subjects)} ({len(data.test['image'])} {cfg.test_set} eyes)")
+    rows = {name: keras_purifier(model) for name, model in purifiers.items()}
+    progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {2 + len(rows)} "
+             "image sets")
+    return run_real_gaze(cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, seed=cfg.seed),
+                         rows, front_end=front_end_only, data=data)
+
+
+def summary_line(result: Mapping[str, Any], row: str) -> str:
+    """One sentence on ``row``: how many estimators it makes better / worse beyond the interval,
+    and the share of the raw -> floor gap it closes per estimator."""
+    found = next((r for r in result["rows"] if r["row"] == row), None)
+    if found is None:
+        raise ConfigError(f"real gaze: no row {row!r} (have {[r['row'] for r in result['rows']]})")
+    vs = found["vs_raw"]
+    better = [e for e in vs if vs[e]["delta_hi"] < 0]
+    worse = [e for e in vs if vs[e]["delta_lo"] > 0]
+    shares = ", ".join(f"{e} {100 * vs[e]['gap_share']:.0f}%" for e in vs)
+    return (f"{row}: lower error than raw for {len(better)} of {len(vs)} estimators (95% interval below zero"
+            f"{': ' + ', '.join(better) if better else ''}), higher for {len(worse)}"
+            f"{' (' + ', '.join(worse) + ')' if worse else ''}; raw -> floor gap closed: {shares}")
+
+
+def compact(result: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
+    """The table without per-eye errors, rounded: what a model card and the report's JSON keep."""
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, digits)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
+    keep = ("split", "estimators", "n_test", "n_synthetic", "n_floor_train", "train_subjects", "eval_subjects",
+            "config", "notes")
+    return {**{k: result[k] for k in keep if k in result}, "rows": [rounded(r) for r in result["rows"]]}
+
+
+def card_scores(model: Any, labels_dir: str, eval_subjects: Sequence[str] | None = None,
+                estimators: Sequence[str] = ("cnn", "knn", "svr", "rf", "alr")) -> dict[str, Any]:
+    """The real-gaze table of one purifier ("purified" row) for its model card."""
+    result = evaluate_labelled(labels_dir, {"purified": model}, estimators=estimators,
+                               eval_subjects=tuple(eval_subjects) if eval_subjects else None)
+    return compact(result)

@@ -1,0 +1,249 @@
+"""The labelled-folder reader and the real-gaze table (the paper's Table 3 on real eyes).
+
+Fixtures are labelled folders written here from renderer eyes (exact labels), so every test runs
+without ../shared; one test reads a few dozen shared MPIIGaze eyes when they are present.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from purify_tf.data.labelled import read_labelled, read_labels
+from purify_tf.data.readers import detect_kind, read_dataset
+from purify_tf.data.renderer import render_eyes
+from purify_tf.errors import ConfigError, DataError
+from purify_tf.experiments import real_gaze as rg
+from purify_tf.gaze.estimators import make_estimator
+from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
+
+HEADER = ["file", "subject", "eye", "flipped", "pitch", "yaw", "head_pitch", "head_yaw"]
+
+
+def write_labelled(root, n_per_subject=12, subjects=("s0", "s1", "s2", "s3"), domain="real", size=(36, 60),
+                   columns=HEADER, seed=0):
+    """A labelled folder of renderer eyes: labels.csv + PNGs in one folder per subject."""
+    rows = []
+    for k, subject in enumerate(subjects):
+        eyes = render_eyes(n_per_subject, *size, domain=domain, seed=seed + k)
+        (root / subject).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_subject):
+            name = f"{subject}/{i}.png"
+            cv2.imwrite(str(root / name), cv2.cvtColor(eyes["image"][i], cv2.COLOR_RGB2BGR))
+            p, y = eyes["pitchyaw"][i]
+            g = eyes["gaze"][i]
+            values = {"file": name, "subject": subject, "eye": "left", "flipped": "0", "pitch": f"{p:.6f}",
+                      "yaw": f"{y:.6f}", "head_pitch": "", "head_yaw": "", "gaze_x": f"{g[0]:.6f}",
+                      "gaze_y": f"{g[1]:.6f}", "gaze_z": f"{g[2]:.6f}"}
+            rows.append([values[c] for c in columns])
+    with (root / "labels.csv").open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(columns)
+        out.writerows(rows)
+    return root
+
+
+def test_reader_round_trip_and_registry(tmp_path):
+    write_labelled(tmp_path, n_per_subject=3, subjects=("a", "b"))
+    got = read_dataset("auto", tmp_path)
+    assert detect_kind(tmp_path) == "labelled"
+    assert got["image"].shape == (6, 36, 60, 3) and got["image"].dtype == np.uint8
+    ref = render_eyes(3, 36, 60, domain="real", seed=1)
+    np.testing.assert_array_equal(got["image"][3:], ref["image"])  # PNG is lossless
+    np.testing.assert_allclose(got["pitchyaw"][3:], ref["pitchyaw"], atol=1e-5)
+    assert angular_error_deg(got["gaze"], pitchyaw_to_vector(got["pitchyaw"])).max() < 1e-3
+    assert list(got["subject"]) == ["a"] * 3 + ["b"] * 3
+    assert np.isnan(got["head_pitchyaw"]).all()
+    only_b = read_labelled(tmp_path, subjects=["b"], size=(24, 40))
+    assert only_b["image"].shape == (3, 24, 40, 3) and set(only_b["subject"]) == {"b"}
+
+
+def test_reader_takes_gaze_vectors(tmp_path):
+    write_labelled(tmp_path, n_per_subject=4, subjects=("a",), columns=["file", "gaze_x", "gaze_y", "gaze_z"])
+    got = read_labelled(tmp_path)
+    ref = render_eyes(4, 36, 60, domain="real", seed=0)
+    assert angular_error_deg(got["gaze"], ref["gaze"]).max() < 1e-3
+    assert list(got["subject"]) == [""] * 4
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: rows[2].__setitem__(0, "a/missing.png"), "row 3: image file"),
+    (lambda rows: rows[1].__setitem__(4, "up"), "row 2: column 'pitch' should be a number, got 'up'"),
+    (lambda rows: rows[0].__setitem__(4, "yaw_deg"), "missing gaze columns"),
+    (lambda rows: rows[0].__setitem__(0, "path"), "missing column 'file'"),
+])
+def test_reader_errors_name_the_row(tmp_path, edit, message):
+    write_labelled(tmp_path, n_per_subject=3, subjects=("a",))
+    with (tmp_path / "labels.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    edit(rows)
+    with (tmp_path / "labels.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(DataError, match=message):
+        read_labelled(tmp_path)
+
+
+def test_reader_skips_an_undecodable_image(tmp_path):
+    write_labelled(tmp_path, n_per_subject=3, subjects=("a",))
+    (tmp_path / "a" / "1.png").write_bytes(b"not an image")
+    got = read_labelled(tmp_path)
+    assert len(got["image"]) == 2 and int(got["skipped"]) == 1
+    assert not any(p.endswith("a/1.png") for p in got["path"])
+
+
+def test_missing_labels_file_and_filters(tmp_path):
+    with pytest.raises(DataError, match="labels.csv"):
+        read_labels(tmp_path)
+    write_labelled(tmp_path, n_per_subject=2, subjects=("a",), columns=["file", "pitch", "yaw"])
+    with pytest.raises(DataError, match="'subject' column"):
+        read_labels(tmp_path, subjects=["a"])
+    assert len(read_labels(tmp_path, flipped=False)) == 2  # no flipped column: nothing is flipped
+    with pytest.raises(DataError, match="no rows"):
+        read_labels(tmp_path, flipped=True)
+
+
+def test_split_subjects_is_disjoint_and_stated():
+    assert rg.split_subjects(["p3", "p1", "p0", "p2"]) == (("p0", "p1"), ("p2", "p3"))
+    assert rg.split_subjects(["a", "b", "c"], evaluate=["a"]) == (("b", "c"), ("a",))
+    with pytest.raises(ConfigError, match="overlap"):
+        rg.split_subjects(["a", "b"], train=["a"], evaluate=["a", "b"])
+    with pytest.raises(DataError, match="not in the labels"):
+        rg.split_subjects(["a", "b"], train=["z"])
+    with pytest.raises(DataError, match="at least 2 subjects"):
+        rg.split_subjects(["a"])
+
+
+def test_gaze_overrides_follow_the_labels():
+    rng = np.random.default_rng(0)
+    labels = np.column_stack([rng.normal(-0.15, 0.08, 500), rng.normal(0.02, 0.14, 500)])
+    out = rg.gaze_overrides(labels, None, 4000, np.random.default_rng(1))
+    drawn = np.column_stack([out["pitch"], out["yaw"]])
+    np.testing.assert_allclose(drawn.mean(0), labels.mean(0), atol=0.01)
+    np.testing.assert_allclose(drawn.std(0), np.hypot(labels.std(0), rg.LABEL_JITTER), rtol=0.05)
+    assert "head_pitch" not in out
+    eyes = rg.synthetic_training_set(8, 36, 60, seed=0, pitchyaw=labels)
+    assert np.abs(eyes["pitchyaw"][:, 0] - (-0.15)).max() < 0.5
+
+
+def test_axis_correlation_and_mean_prediction():
+    rng = np.random.default_rng(0)
+    truth = np.column_stack([rng.normal(-0.1, 0.1, 200), rng.normal(0, 0.15, 200)])
+    flipped = truth * np.array([1.0, -1.0])
+    r = rg.axis_correlation(pitchyaw_to_vector(flipped), pitchyaw_to_vector(truth))
+    assert r["pitch"] > 0.99 and r["yaw"] < -0.99
+    mean = rg.mean_gaze_prediction(pitchyaw_to_vector(truth), 3)
+    assert mean.shape == (3, 3) and np.allclose(np.linalg.norm(mean, axis=1), 1)
+
+
+class _Oracle:
+    """Predicts from a lookup of the exact test images: a stand-in estimator with known errors."""
+
+    def __init__(self, truth: dict[bytes, np.ndarray], noise: float):
+        self.truth, self.noise = truth, noise
+
+    def fit(self, X, gaze):
+        return self
+
+    def predict(self, X):
+        out = np.stack([self.truth.get(x.tobytes(), np.array([0.0, 0.0, -1.0])) for x in X])
+        out = out + self.noise * np.random.default_rng(0).standard_normal(out.shape)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_table_rows_intervals_and_gap_share(tmp_path):
+    write_labelled(tmp_path, n_per_subject=10, subjects=("a", "b", "c", "d"))
+    cfg = rg.RealGazeConfig(labels_dir=str(tmp_path), test_per_subject=10, n_synthetic=40, n_floor=20,
+                            n_boot=200)
+    data = rg.load_real_gaze_data(cfg)
+    assert data.train_subjects == ("a", "b") and data.eval_subjects == ("c", "d")
+    assert set(data.test["subject"]) == {"c", "d"} and len(data.test["image"]) == 20
+    # The kNN on the synthetic set vs a purifier that returns the exact synthetic twins of the test eyes.
+    from purify_tf.data.image_io import to_gaze_input
+
+    twins = np.concatenate([render_eyes(10, 36, 60, domain="synthetic", seed=k)["image"] for k in (2, 3)])
+    truth = {x.tobytes(): g for x, g in zip(to_gaze_input(twins), data.test["gaze"], strict=True)}
+    result = rg.run_real_gaze(cfg, lambda: {"oracle": _Oracle(truth, 0.0)}, {"twins": lambda raw: twins},
+                              data=data)
+    rows = {r["row"]: r for r in result["rows"]}
+    assert list(rows)[:3] == [rg.MEAN_GAZE, rg.FLOOR, rg.RAW] and "twins" in rows and rg.MEAN_CONTRAST in rows
+    assert rows["twins"]["mean_error_deg"]["oracle"] < 1e-3
+    vs = rows["twins"]["vs_raw"]["oracle"]
+    assert vs["delta_hi"] < 0 and vs["delta_deg"] == pytest.approx(-rows[rg.RAW]["mean_error_deg"]["oracle"], abs=1e-3)
+    assert "c, d" in result["split"] and "never enter" in result["split"]
+    assert "twins" in rg.real_gaze_markdown(result)
+    assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
+
+
+def test_estimators_read_gaze_on_real_domain_eyes(tmp_path):
+    """End to end with a real estimator (kNN) on a few dozen eyes: the floor (trained on real-domain
+    eyes of other subjects) beats predicting the mean, the table has every row."""
+    write_labelled(tmp_path, n_per_subject=40, subjects=("a", "b", "c"))
+    cfg = rg.RealGazeConfig(labels_dir=str(tmp_path), train_subjects=("a", "b"), test_per_subject=40,
+                            n_synthetic=200, n_floor=80, n_boot=100, synthetic_gaze="renderer")
+    result = rg.run_real_gaze(cfg, lambda: {"kNN": make_estimator("knn")}, {})
+    rows = {r["row"]: r for r in result["rows"]}
+    assert rows[rg.FLOOR]["mean_error_deg"]["kNN"] < rows[rg.MEAN_GAZE]["mean_error_deg"]["kNN"]
+    assert result["n_test"] == 40 and result["eval_subjects"] == ["c"]
+
+
+def test_shared_mpiigaze_labels(shared_dir):
+    path = shared_dir / "data" / "mpiigaze-gaze"
+    if not (path / "labels.csv").is_file():
+        pytest.skip("../shared/data/mpiigaze-gaze is not present")
+    got = read_labelled(path, subjects=["p00"], eyes=["left"], limit=24)
+    assert got["image"].shape == (24, 36, 60, 3)
+    # The CSV's pitch/yaw and its gaze vector describe the same direction.
+    rows = read_labels(path, subjects=["p00"], eyes=["left"])[:24]
+    assert angular_error_deg(got["gaze"], pitchyaw_to_vector(np.stack([r["pitchyaw"] for r in rows]))).max() < 1e-3
+    assert np.isfinite(got["head_pitchyaw"]).all()
+    right = read_labelled(path, subjects=["p00"], flipped=True, limit=8)
+    assert set(right["eye"]) == {"right"} and np.isnan(right["head_pitchyaw"]).any(axis=1).all()
+
+
+def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
+    from purify_tf import cli
+
+    write_labelled(tmp_path / "eyes", n_per_subject=20, subjects=("a", "b", "c", "d"))
+    out = tmp_path / "result.json"
+    args = ["evaluate", f"--labels={tmp_path / 'eyes'}", f"--model={keras_model_file[1]}", "--estimators=knn",
+            "--per_subject=10", "--synthetic_n=60", f"--json={out}"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert "purify-tf evaluate [" in captured.err and "split: train subjects a, b" in captured.err
+    table = [line for line in captured.out.splitlines() if line.startswith("| ")]
+    assert table[0] == "| eyes | kNN |"
+    assert [line.split(" | ")[0][2:] for line in table[1:]] == [
+        rg.MEAN_GAZE, rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
+    assert "purify-tf: transformer: lower error than raw for" in captured.out
+    saved = json.loads(out.read_text())
+    assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20
+    assert len(saved["per_eye"]["raw"]["kNN"]) == 20
+
+
+def test_evaluate_command_bad_usage(tmp_path, capsys):
+    from purify_tf import cli
+
+    assert cli.main(["evaluate", f"--labels={tmp_path}", "--estimators=knn,xgb"]) == 2
+    assert "--estimators" in capsys.readouterr().err
+    assert cli.main(["evaluate", f"--labels={tmp_path}", "--estimators=knn", "--model=none.keras"]) == 2
+    assert "none.keras" in capsys.readouterr().err
+    assert cli.main(["evaluate", f"--labels={tmp_path}", "--estimators=knn"]) == 2
+    assert "labels.csv" in capsys.readouterr().err
+
+
+def test_report_renders_the_real_gaze_section():
+    from purify_tf.experiments.report import _real_gaze_md
+
+    result = {"split": "subject-disjoint: ...", "estimators": ["kNN"], "labels": {"front_end": "front end"},
+              "rows": [{"row": rg.RAW, "kind": "raw", "mean_error_deg": {"kNN": 9.0}, "vs_raw": {}},
+                       {"row": "front_end", "kind": "candidate", "mean_error_deg": {"kNN": 8.0},
+                        "vs_raw": {"kNN": {"delta_deg": -1.0, "delta_lo": -1.5, "delta_hi": -0.5, "gap_share": 0.5,
+                                           "gap_share_lo": 0.25, "gap_share_hi": 0.75}}}]}
+    md = "\n".join(_real_gaze_md(result))
+    assert "| front_end | 8.00 (-1.00 [-1.50, -0.50]; 50% [25, 75]) |" in md
+    assert "| raw | 9.00 |" in md
+    assert _real_gaze_md({"skipped": "no folder"})[-1] == "Skipped: no folder"
