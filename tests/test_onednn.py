@@ -41,3 +41,17 @@ def test_request_after_tensorflow_is_refused():
     assert os.environ.get(ENV_VAR) == before
     with pytest.raises(ValueError, match="oneDNN mode"):
         request_onednn("fast")
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_trainers_ask_for_onednn_before_tensorflow(preset, expected):
+    """Every trainer imports trainers.common first: oneDNN is on for training on AVX2 CPUs too,
+    unless the environment says otherwise."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    if preset is not None:
+        env[ENV_VAR] = preset
+    code = "import os, sys; import trainers.common; print('tensorflow' in sys.modules, os.environ.get('%s'))" % ENV_VAR
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"False {expected}"

@@ -10,6 +10,12 @@ from absl import flags, logging
 
 from purify_tf.data.readers import KINDS as READER_KINDS
 from purify_tf.hyperparameters import LR_SCHEDULES, TrainingDefaults
+from purify_tf.inference.onednn import request_onednn
+
+# oneDNN's CPU kernels for training as for inference: TensorFlow turns them on by itself only on
+# AVX512_VNNI / AVX512_BF16 / AMX CPUs, and an AVX2 CPU then trains on Eigen's kernels, 1.8x slower
+# (docs/BENCHMARKS.md). Every trainer imports this module before TensorFlow; the environment wins.
+request_onednn("auto")
 
 FLAGS = flags.FLAGS
 
