@@ -49,7 +49,7 @@ REPORT = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3,
 
 @dataclasses.dataclass(frozen=True)
 class DomainDefaults:
-    """The terms beyond the perceptual objective (purify_tf.training.domain): a local adversarial
+    """The terms beyond the perceptual objective (purify_tf.losses.objective, training.critic): a local adversarial
     critic, the identity term on synthetic eyes and the paired term on renderer twins. All are off
     by default, which keeps the perceptual objective's training exactly as it was."""
 

@@ -171,7 +171,7 @@ def domain_trainer(model_dir, loss_network, strategy=None, pair_source=None, **o
 
 def test_without_domain_weights_there_is_no_critic(tmp_path, loss_network):
     trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=0.0)
-    assert trainer.domain is None
+    assert trainer.critic is None and trainer.metadata()["domain_terms"] is None
     trainer.train(train_steps=1)
     roots = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(trainer.checkpoints.latest)}
     assert not roots & {"critic", "critic_optimizer", "history"}
@@ -185,7 +185,7 @@ def test_critic_learns_and_all_terms_stay_finite(tmp_path, loss_network):
         """D's mean score on fixed synthetic eyes minus that on the purified fixed content eyes."""
         synthetic = tf.constant(trainer.style_stream.batch(0, 4)["image"], tf.float32)
         purified = trainer.model(tf.constant(trainer.source.batch(0, 4)["image"], tf.float32), training=False)
-        critic = trainer.domain.critic
+        critic = trainer.critic.network
         return float(tf.reduce_mean(critic(synthetic)) - tf.reduce_mean(critic(purified)))
 
     before = separation()
@@ -196,7 +196,7 @@ def test_critic_learns_and_all_terms_stay_finite(tmp_path, loss_network):
     assert separation() > before + 0.05, (before, separation())
     total = last["perceptual"] + last["adversarial"] + last["identity"] + last["paired"]
     np.testing.assert_allclose(last["total"], total, rtol=1e-5)
-    assert int(trainer.domain.history.pushed.numpy()) == 6 * 4 and int(trainer.domain.history.filled.numpy()) == 6
+    assert int(trainer.critic.history.pushed.numpy()) == 6 * 4 and int(trainer.critic.history.filled.numpy()) == 6
     assert trainer.metadata()["domain_terms"]["critic"]["receptive_field_px"] == 15
 
 
@@ -205,7 +205,7 @@ def test_identity_term_lowers_on_synthetic_eyes(tmp_path, loss_network):
     trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=1.0,
                              weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
     history = trainer.train(train_steps=8)
-    assert trainer.domain.critic is None and "critic" not in history[-1]
+    assert trainer.critic is None and "critic" not in history[-1]
     assert history[-1]["identity"] < 0.6 * history[0]["identity"], (history[0]["identity"], history[-1]["identity"])
 
 
@@ -228,8 +228,8 @@ def test_paired_structure_term_lowers_and_is_recorded(tmp_path, loss_network):
 
 
 def _critic_state(trainer: PurifyTrainer) -> list[tf.Variable]:
-    domain = trainer.domain
-    return [*domain.critic.weights, *domain.critic_optimizer.variables, domain.history.images, domain.history.pushed]
+    critic = trainer.critic
+    return [*critic.network.weights, *critic.optimizer.variables, critic.history.images, critic.history.pushed]
 
 
 def test_checkpoint_restores_critic_its_adam_and_history_bit_for_bit(tmp_path, loss_network):
@@ -239,7 +239,7 @@ def test_checkpoint_restores_critic_its_adam_and_history_bit_for_bit(tmp_path, l
     assert second.restore() == 3
     for a, b in zip(_critic_state(first), _critic_state(second), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=getattr(a, "path", a.name))
-    assert int(second.domain.history.pushed.numpy()) == 12
+    assert int(second.critic.history.pushed.numpy()) == 12
 
 
 @pytest.mark.slow
@@ -254,9 +254,9 @@ def test_resume_with_the_critic_lands_where_a_straight_run_does(tmp_path, loss_n
     for a, b in zip(straight.history[3:], second.history, strict=True):
         for key in ("total", "critic", "adversarial", "identity", "score_real"):
             np.testing.assert_allclose(a[key], b[key], rtol=5e-2, err_msg=key)
-    for a, b in zip(straight.domain.critic.weights, second.domain.critic.weights, strict=True):
+    for a, b in zip(straight.critic.network.weights, second.critic.network.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=5e-2, atol=2e-2, err_msg=a.path)
-    np.testing.assert_allclose(straight.domain.history.images.numpy(), second.domain.history.images.numpy(),
+    np.testing.assert_allclose(straight.critic.history.images.numpy(), second.critic.history.images.numpy(),
                                atol=2.0)
 
 
@@ -289,7 +289,7 @@ trainer = domain_trainer(r"{tmp_path}/two", tiny_loss_network(), strategy=strate
 assert trainer.strategy.num_replicas_in_sync == 2
 history = trainer.train(train_steps=3)
 assert all(np.isfinite(v) for v in history[-1].values()), history[-1]
-print("PUSHED", int(trainer.domain.history.pushed.numpy()), "CRITIC", history[-1]["critic"])
+print("PUSHED", int(trainer.critic.history.pushed.numpy()), "CRITIC", history[-1]["critic"])
 """
     result = _run_script(script)
     assert result.returncode == 0, result.stderr[-3000:]

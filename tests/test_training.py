@@ -75,7 +75,8 @@ def make_trainer(model_dir, loss_network, strategy=None, images=None, **override
 
 def fixed_loss(trainer: PurifyTrainer) -> float:
     batch = trainer.source.batch(0, 4)
-    _, terms = trainer._grad_fn(tf.constant(batch["image"], tf.float32), tf.constant(batch["mask"], tf.int32))
+    _, _, terms, _ = trainer.gradients({"image": tf.constant(batch["image"], tf.float32),
+                                        "mask": tf.constant(batch["mask"], tf.int32)})
     return float(terms["total"])
 
 
@@ -425,8 +426,9 @@ def test_style_set_front_end_luminance_and_per_batch_style_train(tmp_path, loss_
     def loss() -> float:
         b = trainer.source.batch(0, 4)
         s = stream.batch(0, 4)
-        _, terms = trainer._grad_fn(tf.constant(b["image"], tf.float32), tf.constant(b["mask"], tf.int32),
-                                    tf.constant(s["image"], tf.float32), tf.constant(s["mask"], tf.int32))
+        _, _, terms, _ = trainer.gradients({
+            "image": tf.constant(b["image"], tf.float32), "mask": tf.constant(b["mask"], tf.int32),
+            "style": tf.constant(s["image"], tf.float32), "style_mask": tf.constant(s["mask"], tf.int32)})
         return float(terms["total"])
 
     before = loss()

@@ -16,6 +16,15 @@ averages the area-normalised Grams over the set (per class for the local terms),
 
 The plain perceptual loss of Johnson et al. is the same objective with ``use_masks=False``: the
 local terms are then not computed (reported as 0) and no masks are needed.
+
+The terms beyond the paper (``DomainWeights``; each off at weight 0) are part of the same
+objective: ``total = perceptual + adversarial * l_adv + identity * l_id + paired * l_pair`` with
+
+* ``l_adv``: the least-squares generator loss on a patch critic's scores of the outputs (the
+  caller runs the critic, a network, and passes ``critic_scores``);
+* ``l_id``: L1 between synthetic eyes passed through f_W and the eyes themselves;
+* ``l_pair``: on renderer pairs, L1 plus the layer-weighted global content error of f_W's output
+  against the synthetic twin (``paired_targets``: the twin as ``paired_target`` makes it).
 """
 
 from __future__ import annotations
@@ -28,17 +37,20 @@ import tensorflow as tf
 
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import LAYER_WEIGHTINGS
+from purify_tf.losses.adversarial import lsgan_generator_loss
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
+from purify_tf.losses.l1 import l1_loss
 from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
+from purify_tf.losses.paired import paired_target
 from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
 from purify_tf.losses.style import AREA_EPS
 from purify_tf.losses.tv import total_variation_loss
-from purify_tf.losses.weights import ROLES, LossWeights
+from purify_tf.losses.weights import DOMAIN_TERMS, ROLES, DomainWeights, LossWeights
 from purify_tf.luminance_prior import LuminancePrior
 
-__all__ = ["BALANCE_IMAGES", "ROLES", "ROLE_RECORDS", "LossWeights", "PurificationObjective", "Role", "Term",
-           "balanced_layer_weights", "build_objective"]
+__all__ = ["BALANCE_IMAGES", "DOMAIN_TERMS", "ROLES", "ROLE_RECORDS", "DomainWeights", "LossWeights",
+           "PurificationObjective", "Role", "Term", "balanced_layer_weights", "build_objective"]
 
 BALANCE_IMAGES = 16  # style eyes that estimate the balanced layer weights (as well as the whole set)
 
@@ -59,17 +71,19 @@ class Term:
 
 
 class PurificationObjective:
-    """Callable total loss: ``objective(outputs, contents, content_masks, targets) -> dict``.
+    """Callable total loss: ``objective(outputs, contents, content_masks, targets, ...) -> dict``.
 
     ``loss_network`` maps RGB [0, 255] images to ``{layer: features}`` and must tap every layer
     that ``weights`` names (callers build it with ``layers=purify_tf.losses.layers.LOSS_LAYERS``).
+    ``domain``: the weights of the terms beyond the perceptual ones (default: all off).
     """
 
     def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
-                 luminance_prior: LuminancePrior | None = None):
+                 luminance_prior: LuminancePrior | None = None, domain: DomainWeights | None = None):
         self.loss_network = loss_network
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
+        self.domain = domain or DomainWeights()
         self.use_masks = bool(use_masks)
         # The plain perceptual loss (no masks) has no local terms.
         roles = tuple(role for role in ROLES if self.use_masks or not ROLE_RECORDS[role].local)
@@ -187,6 +201,18 @@ class PurificationObjective:
         if self.luminance_prior is not None:
             rows.append(Term("luminance", "coarse log-luminance", float(w.gamma), luminance_prior_loss.__name__,
                              "l_lum = (m[O] - mu)^T P (m[O] - mu) / D"))
+        d = self.domain
+        if d.adversarial > 0:
+            rows.append(Term("adversarial", "patch critic scores", float(d.adversarial), lsgan_generator_loss.__name__,
+                             "l_adv = 1/2 mean (D(O) - 1)^2"))
+        if d.identity > 0:
+            rows.append(Term("identity", "pixels", float(d.identity), l1_loss.__name__,
+                             "l_id = mean |f_W(S) - S| / 255 on synthetic eyes S"))
+        if d.paired > 0:
+            layers = ", ".join(w.layers["global_content"])
+            rows.append(Term("paired", f"pixels + {layers}", float(d.paired),
+                             f"{l1_loss.__name__} + layer-weighted {ROLE_RECORDS['global_content'].function.__name__}",
+                             f"l_pair = l1(O_p, T) + sum_layers w l_gc(O_p, T), T = {d.paired_target} of the twin"))
         return tuple(rows)
 
     def describe(self) -> str:
@@ -217,6 +243,10 @@ class PurificationObjective:
         content_masks,
         targets: Mapping[str, Any],
         content_targets: Mapping[str, Any] | None = None,
+        *,
+        critic_scores: tf.Tensor | None = None,
+        identity: tuple[tf.Tensor, tf.Tensor] | None = None,
+        paired: tuple[tf.Tensor, Mapping[str, Any]] | None = None,
     ) -> dict[str, tf.Tensor]:
         """Loss terms, each a float32 scalar averaged over the batch.
 
@@ -227,8 +257,12 @@ class PurificationObjective:
             ignored (may be None) without masks or with ``content_targets``.
           targets: from :meth:`style_targets`.
           content_targets: from :meth:`content_targets`, to skip the content forward pass.
+          critic_scores: a patch critic's scores of ``outputs`` (the adversarial term).
+          identity: (f_W's outputs on synthetic eyes, those eyes) (the identity term).
+          paired: (f_W's outputs on pair eyes, :meth:`paired_targets` of their twins) (the paired term).
         Returns ``{"total", <each role>, "tv", "luminance"}``: each role is its layer-weighted sum
-        before alpha, beta and lambda (a role not computed is 0).
+        before alpha, beta and lambda (a role not computed is 0); with domain terms also
+        ``"perceptual"`` (the total of the terms above) and each active domain term, unweighted.
         """
         w = self.weights
         outputs = tf.cast(outputs, tf.float32)
@@ -244,7 +278,41 @@ class PurificationObjective:
             values["luminance"] = _mean(luminance_prior_loss(outputs, self.luminance_prior))
         total = sum(ROLE_RECORDS[role].scale(w) * values[role] for role in ROLES)
         total += w.theta * w.tv_scale * values["tv"] + w.gamma * values["luminance"]
-        return {"total": total, **values}
+        if not self.domain.active():
+            return {"total": total, **values}
+        out = {"total": total, **values, "perceptual": total}
+        if self.domain.adversarial > 0:
+            out["adversarial"] = _mean(lsgan_generator_loss(critic_scores))
+        if self.domain.identity > 0:
+            out["identity"] = _mean(l1_loss(*identity))
+        if self.domain.paired > 0:
+            out["paired"] = _mean(self.paired_loss(*paired))
+        for name in DOMAIN_TERMS:
+            if name in out:
+                total += getattr(self.domain, name) * out[name]
+        out["total"] = total
+        return out
+
+    # ------------------------------------------------------------------ paired term
+
+    def paired_targets(self, twins: tf.Tensor, reference: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """What the paired term compares with: ``{"images"}``, the twins as ``paired_target`` makes
+        them from ``reference`` (the pair eyes as the front end leaves them; only the structure
+        target reads it)."""
+        return {"images": paired_target(twins, twins if reference is None else reference,
+                                        self.domain.paired_target)}
+
+    def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """L1 + the layer-weighted global content error against the :meth:`paired_targets`, per image (B,)."""
+        n = tf.shape(outputs)[0]
+        twins = targets["images"]
+        features = self._features(tf.concat([tf.cast(outputs, tf.float32), twins], axis=0))
+        role = ROLE_RECORDS["global_content"]
+        content = tf.zeros([n], tf.float32)
+        for name in self.weights.layers["global_content"]:
+            f = features[name]
+            content += self.weights.layer_weight("global_content", name) * role.loss(name, f[:n], f[n:], None, None)
+        return l1_loss(outputs, twins) + content
 
 
 def balanced_layer_weights(
@@ -324,6 +392,7 @@ def build_objective(
     mask_fn: Callable[[tf.Tensor], tf.Tensor] | None = None,
     luminance_prior: LuminancePrior | None = None,
     balance_images: int = BALANCE_IMAGES,
+    domain: DomainWeights | None = None,
 ) -> tuple[PurificationObjective, dict[str, Any]]:
     """The objective and its style targets, built once from the style set (N, H, W, 3).
 
@@ -331,7 +400,8 @@ def build_objective(
     the same objective. With masks, the style set's labels are ``style_masks`` or, when absent,
     ``mask_fn``'s. ``layer_weighting="balanced"`` sets the per-layer weights from the first
     ``balance_images`` style eyes (:func:`balanced_layer_weights`); the luminance term is part of
-    the objective only when ``weights.gamma > 0``. Returns ``(objective, style_targets)``.
+    the objective only when ``weights.gamma > 0``; ``domain`` adds the terms beyond the perceptual
+    ones. Returns ``(objective, style_targets)``.
     """
     if layer_weighting not in LAYER_WEIGHTINGS:
         raise ConfigError(f"layer_weighting must be one of {LAYER_WEIGHTINGS}, got {layer_weighting!r}")
@@ -343,10 +413,11 @@ def build_objective(
         elif mask_fn is not None:
             masks = label_style_set(images, mask_fn)
     prior = luminance_prior if weights.gamma > 0 else None
-    objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior)
+    objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior, domain=domain)
     if layer_weighting == "balanced":
         balanced = balanced_layer_weights(
             objective, images[:balance_images], None if masks is None else masks[:balance_images]
         )
-        objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior)
+        objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior,
+                                          domain=domain)
     return objective, objective.style_set_targets(images, masks)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from purify_tf.errors import ConfigError
-from purify_tf.hyperparameters import GAMMA, LAMBDA_G, LAMBDA_L, PURIFY
+from purify_tf.hyperparameters import DOMAIN, GAMMA, LAMBDA_G, LAMBDA_L, PAIRED_TARGETS, PURIFY
 from purify_tf.losses.layers import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
@@ -22,6 +22,9 @@ from purify_tf.losses.layers import (
 )
 
 ROLES = ("global_content", "local_content", "global_style", "local_style")
+# The terms beyond the perceptual objective, in the order they enter the total.
+DOMAIN_TERMS = ("adversarial", "identity", "paired")
+_SCALARS = ("alpha", "beta", "theta", "gamma", "lambda_g", "lambda_l")
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
     "global_content": GLOBAL_CONTENT_LAYERS,
     "local_content": LOCAL_CONTENT_LAYERS,
@@ -69,3 +72,43 @@ class LossWeights:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> LossWeights:
+        """The weights that ``settings`` (flags, a config dataclass, a mapping of flagfile strings)
+        name: ``alpha``, ``beta``, ``theta``, ``gamma``, ``lambda_g``, ``lambda_l`` where present
+        (as floats) and ``<role>_layers`` lists where given; ``overrides`` win. The one place the
+        entry points, the report and the benchmarks turn their settings into weights."""
+        def get(name: str) -> Any:
+            return settings.get(name) if isinstance(settings, Mapping) else getattr(settings, name, None)
+
+        values: dict[str, Any] = {k: float(get(k)) for k in _SCALARS if get(k) is not None}
+        layers = {role: tuple(get(f"{role}_layers")) for role in ROLES if get(f"{role}_layers")}
+        if layers:
+            values["layers"] = layers
+        return cls(**{**values, **overrides})
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainWeights:
+    """Weights of the terms beyond the perceptual objective (0: the term is off) and what the
+    paired term compares with (``losses.paired.paired_target``)."""
+
+    adversarial: float = DOMAIN.adversarial
+    identity: float = DOMAIN.identity
+    paired: float = DOMAIN.paired
+    paired_target: str = DOMAIN.paired_target
+
+    def __post_init__(self) -> None:
+        if self.paired_target not in PAIRED_TARGETS:
+            raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {self.paired_target!r}")
+
+    def active(self) -> tuple[str, ...]:
+        """The terms with a weight above 0, in ``DOMAIN_TERMS`` order."""
+        return tuple(name for name in DOMAIN_TERMS if getattr(self, name) > 0)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DomainWeights:
+        """From anything with ``adversarial``, ``identity``, ``paired``, ``paired_target`` attributes."""
+        return cls(adversarial=float(settings.adversarial), identity=float(settings.identity),
+                   paired=float(settings.paired), paired_target=settings.paired_target)

@@ -37,6 +37,19 @@ def _mask_source(trainer: Any) -> str:
     return "coarse FCN with the orphan-label fix" if trainer.mask_fn is not None else "oracle (the renderer's labels)"
 
 
+def _domain_terms(trainer: Any) -> dict[str, Any] | None:
+    """The weights of the terms beyond the perceptual objective, the paired target and the critic."""
+    domain = trainer.objective.domain
+    if not domain.active():
+        return None
+    out: dict[str, Any] = {"adversarial": domain.adversarial, "identity": domain.identity, "paired": domain.paired}
+    if domain.paired > 0:
+        out["paired_target"] = domain.paired_target
+    if trainer.critic is not None:
+        out["critic"] = trainer.critic.describe()
+    return out
+
+
 def training_metadata(trainer: Any) -> dict[str, Any]:
     """The JSON written beside the saved purifier (keys that exports copy as they are)."""
     cfg = trainer.cfg
@@ -65,7 +78,7 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
             "masks": _mask_source(trainer),
             "style_targets": "per content eye (per batch)" if cfg.style_mode == "per_batch" else "mean Grams of the style set",
         },
-        "domain_terms": None if trainer.domain is None else trainer.domain.describe(),
+        "domain_terms": _domain_terms(trainer),
         "pair_stream": describe_source(trainer.pair_source),
         "loss_network": getattr(trainer.objective.loss_network, "info", {}),
         "batch_size": cfg.batch_size,

@@ -130,7 +130,7 @@ def step_dataset(
     With ``style_source`` every batch also carries ``style`` / ``style_mask``: one style eye per
     content eye, also a pure function of the step. Each stream of ``extras`` adds ``<name>`` and
     ``<name>_mask`` (and ``<name>_twin`` from a paired source), e.g. the synthetic eyes of the
-    domain critic and the renderer pairs (:mod:`purify_tf.training.domain`).
+    domain critic and the renderer pairs (:mod:`purify_tf.training.critic`, :mod:`purify_tf.losses.objective`).
     """
     h, w = source.height, source.width
     named = {"": source, **({"style": style_source} if style_source is not None else {}), **dict(extras or {})}

@@ -23,13 +23,19 @@ from absl import logging
 
 from purify_tf.errors import PurifyError
 from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PURIFY, USE_MASKS
-from purify_tf.losses.objective import LossWeights, build_objective
+from purify_tf.losses.objective import DomainWeights, LossWeights, build_objective
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
-from purify_tf.training.domain import DomainTerms, replica_loss, split_scores
+from purify_tf.training.critic import (
+    SCORE_PREFIX,
+    Critic,
+    loss_scaled_adam,
+    replica_loss,
+    split_scores,
+)
 from purify_tf.training.inputs import (
     PREVIEW_STEP,
     ContentSource,
@@ -81,7 +87,7 @@ class PurifyTrainConfig:
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output (needs illumination)
     lr_schedule: str = PURIFY.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
-    # The terms beyond the perceptual objective (training.domain); all 0: the perceptual step as it was.
+    # The terms beyond the perceptual objective (losses.objective, training.critic); all 0: the perceptual step.
     adversarial: float = DOMAIN.adversarial
     identity: float = DOMAIN.identity
     paired: float = DOMAIN.paired
@@ -153,14 +159,14 @@ class PurifyTrainer:
         self.chief = is_chief(strategy)
         self._build_model_and_optimizer()
         self._build_objective(loss_network, style_image, style_mask, prior_images)
-        self.domain = DomainTerms.from_config(cfg, strategy, self.objective, (source.height, source.width, 3))
+        self.critic = Critic(cfg, strategy, (source.height, source.width, 3)) if cfg.adversarial > 0 else None
         self.pair_source = pair_source
         if self.pair_source is None and cfg.paired > 0:
             self.pair_source = PairedRendererSource(source.height, source.width, seed=cfg.seed + 1)
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
-            optional={"rng": self._rng_states(), **(self.domain.trackables() if self.domain else {})},
+            optional={"rng": self._rng_states(), **(self.critic.trackables() if self.critic else {})},
         )
         self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
         self._build_step_functions()
@@ -178,18 +184,13 @@ class PurifyTrainer:
                 illumination=cfg.illumination, residual=cfg.residual, raw_beside=cfg.raw_beside,
             )
             self.front_end = front_end_of(self.model)  # fixed (no trainable weights); None without one
-            optimizer = keras.optimizers.Adam(
-                learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps)
-            )
-            if keras.mixed_precision.global_policy().name == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            self.optimizer = optimizer
+            self.optimizer = loss_scaled_adam(learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps))
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def _build_objective(self, loss_network, style_image, style_mask, prior_images) -> None:
-        """The luminance prior (and the front end's copy of it), then the objective with its style
-        targets (:func:`~purify_tf.losses.objective.build_objective`)."""
+        """The luminance prior (and the front end's copy of it), then the whole objective (perceptual
+        and domain terms) with its style targets (:func:`~purify_tf.losses.objective.build_objective`)."""
         cfg = self.cfg
         images = np.asarray(style_image, np.float32)
         self.style_image = images[None] if images.ndim == 3 else images
@@ -204,7 +205,7 @@ class PurifyTrainer:
         self.objective, self.targets = build_objective(
             loss_network, cfg.weights, use_masks=cfg.use_masks, layer_weighting=cfg.layer_weighting,
             style_images=self.style_image, style_masks=masks, mask_fn=self.mask_fn,
-            luminance_prior=self.luminance_prior,
+            luminance_prior=self.luminance_prior, domain=DomainWeights.from_settings(cfg),
         )
 
     def _build_step_functions(self) -> None:
@@ -216,11 +217,10 @@ class PurifyTrainer:
         if cfg.jit_compile and syncs:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
                             "(use --norm=instance to compile)", strategy.num_replicas_in_sync)
-        gradients = self._gradients if self.domain is None else self._domain_gradients
         if cfg.jit_compile and not syncs:
-            self._grad_fn = tf.function(gradients, jit_compile=True, reduce_retracing=True, autograph=False)
+            self._grad_fn = tf.function(self.gradients, jit_compile=True, reduce_retracing=True, autograph=False)
         else:
-            self._grad_fn = gradients
+            self._grad_fn = self.gradients
         # No data-dependent Python control flow in the step: autograph would only re-write the
         # objective's code at every trace (most of the tracing time).
         self._step_fn = tf.function(self._distributed_step, autograph=False)
@@ -251,31 +251,83 @@ class PurifyTrainer:
             targets = self.objective.style_targets(style, self.content_masks(style, style_masks))
         return masks, targets, self.loss_contents(images)
 
-    def _gradients(self, images: tf.Tensor, masks: tf.Tensor, style=None, style_masks=None):
-        masks, targets, contents = self.loss_inputs(images, masks, style, style_masks)
+    def generator_inputs(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Content eyes, then synthetic eyes (identity), then pair eyes (paired), in one batch: f_W
+        runs once per step and batch norm sees one batch."""
+        parts = [batch["image"]]
+        if self.objective.domain.identity > 0:
+            parts.append(batch["synthetic"])
+        if self.objective.domain.paired > 0:
+            parts.append(batch["pair"])
+        return tf.concat(parts, axis=0) if len(parts) > 1 else batch["image"]
+
+    def paired_targets(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor] | None:
+        """The paired term's targets: the twins, at the colour moments of the pair eyes as the front
+        end leaves them for the structure target. None without the paired term."""
+        domain = self.objective.domain
+        if domain.paired <= 0:
+            return None
+        reference = None  # only the structure target reads the eyes' moments
+        if domain.paired_target == "structure":
+            reference = self.loss_contents(batch["pair"])
+        return self.objective.paired_targets(batch["pair_twin"], reference)
+
+    def step_seed(self) -> tf.Tensor:
+        """Stateless seed of this step: (seed, step), so a resumed run draws what a straight one does."""
+        return tf.stack([tf.cast(self.cfg.seed, tf.int64), tf.cast(self.step, tf.int64)])
+
+    def gradients(self, batch: dict[str, tf.Tensor], seed: tf.Tensor | None = None):
+        """One replica's share: forward -> named loss terms -> f_W's gradients, and the critic's.
+
+        Returns (f_W's gradients, the critic's ([] without one), ``{term: value}``, purified content eyes).
+        """
+        images, n = batch["image"], tf.shape(batch["image"])[0]
+        masks, targets, contents = self.loss_inputs(images, batch["mask"], batch.get("style"), batch.get("style_mask"))
+        pair_targets = self.paired_targets(batch)  # no gradient flows into the targets
         with tf.GradientTape() as tape:
-            outputs = self.model(images, training=True)
-            terms = self.objective(outputs, contents, masks, targets)
+            outputs = self.model(self.generator_inputs(batch), training=True)
+            purified, synthetic_out, pair_out = self._split_outputs(outputs, n)
+            # D reads its own slice of the outputs: f_W's gradient then adds D's part to the objective's
+            # in the order it always has (float32 sums; training stays bit for bit what it was).
+            scores = None if self.critic is None else self.critic(outputs[:n])
+            terms = self.objective(purified, contents, masks, targets, critic_scores=scores,
+                                   identity=(synthetic_out, batch.get("synthetic")), paired=(pair_out, pair_targets))
             loss = replica_loss(terms["total"], self.optimizer, self.strategy.num_replicas_in_sync)
         grads = tape.gradient(loss, self.model.trainable_variables)
-        return grads, terms
+        critic_grads: list = []
+        if self.critic is not None:
+            seed = self.step_seed() if seed is None else seed
+            critic_grads, critic_terms = self.critic.gradients(purified, images, batch["synthetic"], seed)
+            terms = {**terms, SCORE_PREFIX + "purified": tf.reduce_mean(tf.cast(scores, tf.float32)), **critic_terms}
+        return grads, critic_grads, terms, purified
 
-    def _domain_gradients(self, images, masks, style, style_masks, extra, seed):
-        """With the domain terms: (f_W's grads, the critic's grads, terms, purified content eyes)."""
-        return self.domain.gradients(self, images, masks, style, style_masks, extra, seed)
+    def _split_outputs(self, outputs: tf.Tensor, n: tf.Tensor):
+        """(content, synthetic, pair) parts of f_W's outputs over ``generator_inputs``."""
+        domain = self.objective.domain
+        if not domain.active():
+            return outputs, None, None
+        synthetic = outputs[n:2 * n] if domain.identity > 0 else None
+        pairs = outputs[(2 * n if domain.identity > 0 else n):] if domain.paired > 0 else None
+        return outputs[:n], synthetic, pairs
 
-    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        grads, terms = self._grad_fn(batch["image"], batch["mask"], batch.get("style"), batch.get("style_mask"))
+    def replica_step(self, batch: dict[str, tf.Tensor]):
+        """Both updates on one replica's share of the batch; returns its terms and purified eyes."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.random.experimental.stateless_fold_in(self.step_seed(), tf.cast(replica, tf.int32) + 1)
+        grads, critic_grads, terms, purified = self._grad_fn(batch, seed)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
-        return terms
+        if self.critic is not None:
+            self.critic.optimizer.apply_gradients(zip(critic_grads, self.critic.network.trainable_variables, strict=True))
+        return terms, purified
 
     def _distributed_step(self, batch) -> dict[str, tf.Tensor]:
-        if self.domain is not None:
-            return self.domain.distributed_step(self, batch)
-        per_replica = self.strategy.run(self._replica_step, args=(batch,))
-        return {
-            k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()
-        }
+        """Replica steps, the mean terms, and the global batch of purified eyes into the critic's history."""
+        terms, purified = self.strategy.run(self.replica_step, args=(batch,))
+        reduced = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in terms.items()}
+        if self.critic is not None and self.critic.history is not None:
+            seed = tf.random.experimental.stateless_fold_in(self.step_seed(), 0)
+            self.critic.history.push(self.strategy.gather(purified, axis=0), seed)
+        return reduced
 
     def train_step(self, batch) -> dict[str, float]:
         """One distributed update on a (distributed) global batch; returns the loss terms."""
@@ -290,8 +342,11 @@ class PurifyTrainer:
 
     def distributed_dataset(self, start: int, end: int):
         stream = self.style_stream if self.cfg.style_mode == "per_batch" else None
-        extras = self.domain.streams(self.style_stream, self.pair_source) if self.domain else None
-        ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream, extras=extras)
+        domain = self.objective.domain
+        extras = {"synthetic": self.style_stream} if domain.adversarial > 0 or domain.identity > 0 else {}
+        if domain.paired > 0:
+            extras["pair"] = self.pair_source
+        ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream, extras=extras or None)
         return self.strategy.experimental_distribute_dataset(ds)
 
     def preview_batch(self, n: int = 4) -> dict[str, np.ndarray]:
