@@ -24,7 +24,6 @@ FLAGS = flags.FLAGS
 
 def run(quick: bool = False) -> dict[str, Any]:
     import numpy as np
-    import tensorflow as tf
 
     from benchmarks.bench_inference import best_of, build, time_model
     from purify_tf.baselines.gatys import (
@@ -34,16 +33,17 @@ def run(quick: bool = False) -> dict[str, Any]:
         time_gatys_iterations,
     )
     from purify_tf.data.renderer import render_eyes
-    from purify_tf.losses.objective import LossWeights, PurificationObjective
+    from purify_tf.losses.objective import LossWeights, build_objective
     from purify_tf.models.transformer import count_flops
 
     size = 64 if quick else FLAGS.gatys_size
     iterations = 1 if quick else FLAGS.gatys_iterations
     network, network_name = common.loss_network()
-    objective = PurificationObjective(network, LossWeights(), use_masks=True)
     style = render_eyes(1, size, size, domain="synthetic", seed=1)
     content = render_eyes(1, size, size, domain="real", seed=2)
-    targets = objective.style_targets(tf.constant(style["image"], tf.float32), tf.constant(style["mask"]))
+    # The paper's objective (its weights, unit layer weights) towards one style image.
+    objective, targets = build_objective(network, LossWeights(), use_masks=True, layer_weighting="unit",
+                                         style_images=style["image"], style_masks=style["mask"])
     fn = make_gatys_objective(objective, content["image"][0].astype(np.float32), content["mask"][0], targets)
     timing = time_gatys_iterations(fn, init_image(content["image"][0], "noise"), n_iter=iterations)
 

@@ -178,6 +178,33 @@ def test_objective_curves_score_f_w_on_the_objective_gatys_minimises(eyes, loss_
     assert objective_curve.first_match([5.0], 2.0) is None
 
 
+def test_objective_curves_with_the_paired_term_score_it_against_each_eyes_twin(eyes, loss_network):
+    """Fig. 8 on a row trained with the paired term: f_W's value and Gatys's objective both hold
+    ``paired * l_pair`` against each eye's twin; of_one_image keeps it and names the critic and
+    identity terms it leaves out."""
+    from purify_tf.losses.objective import DomainWeights
+
+    trained = PurificationObjective(loss_network, LossWeights(alpha=1, beta=1e-6), use_masks=True,
+                                    domain=DomainWeights(adversarial=1.0, identity=2.0, paired=10.0))
+    objective, left_out = trained.of_one_image()
+    assert set(left_out) == {"adversarial", "identity"} and objective.domain.active() == ("paired",)
+    assert [t.role for t in objective.terms()][-1] == "paired" and objective.terms()[-1].weight == 10.0
+    style = render_eyes(1, H, W, domain="synthetic", seed=7)
+    twins = render_eyes(2, H, W, domain="synthetic", seed=3)["image"]
+    res = objective_curve.objective_curves(
+        build_transformer("paper", residual=True), objective, eyes["image"][:2], eyes["mask"][:2],
+        style["image"][0], style["mask"][0], gatys_iterations=1, init="content", twins=twins)
+    targets = objective.style_targets(tf.constant(style["image"], tf.float32), tf.constant(style["mask"].astype(np.int32)))
+    for i in range(2):
+        x = tf.constant(eyes["image"][i : i + 1], tf.float32)
+        terms = objective(x, x, tf.constant(eyes["mask"][i : i + 1].astype(np.int32)), targets,
+                          paired=(x, objective.paired_targets(tf.constant(twins[i : i + 1], tf.float32))))
+        assert float(terms["paired"]) > 0
+        assert res["feed_forward"][i] == pytest.approx(float(terms["total"]), rel=1e-4)
+        assert float(terms["total"]) == pytest.approx(float(terms["perceptual"]) + 10 * float(terms["paired"]), rel=1e-5)
+        assert res["gatys"][i][0] == pytest.approx(res["feed_forward"][i], rel=1e-3)  # Gatys starts at the content
+
+
 def test_plot_objective_curves_draws_one_panel_per_size(tmp_path):
     import cv2
 

@@ -188,11 +188,6 @@ def flag_settings() -> dict:
             if not FLAGS.find_module_defining_flag(name, "").startswith("absl")}
 
 
-def layer_overrides(**roles: list[str] | None) -> dict[str, tuple[str, ...]]:
-    """``LossWeights.layers`` for the roles whose layer lists the user gave (the others keep theirs)."""
-    return {role: tuple(layers) for role, layers in roles.items() if layers}
-
-
 # ----------------------------------------------------------------------------- data
 def content_source_from_flags(height: int, width: int, need_masks: bool = False):
     """The training content stream named by --content (renderer by default)."""

@@ -123,14 +123,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
     from purify_tf.losses.objective import LossWeights
     from purify_tf.training.purify_loop import PurifyTrainConfig
 
-    weights = LossWeights(
-        alpha=FLAGS.alpha, beta=FLAGS.beta, theta=FLAGS.theta, gamma=FLAGS.gamma, lambda_g=FLAGS.lambda_g,
-        lambda_l=FLAGS.lambda_l,
-        layers=common.layer_overrides(
-            global_content=FLAGS.global_content_layers, local_content=FLAGS.local_content_layers,
-            global_style=FLAGS.global_style_layers, local_style=FLAGS.local_style_layers,
-        ),
-    )
+    weights = LossWeights.from_settings(FLAGS)
     return PurifyTrainConfig(
         model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,

@@ -100,6 +100,7 @@ def make_gatys_objective(
     content_mask: np.ndarray | None,
     targets: Any,
     precompute_content: bool = True,
+    paired_targets: Any = None,
 ) -> ObjectiveFn:
     """Adapt a ``PurificationObjective`` to ``image (1, H, W, 3) -> scalar total`` (Eq. 19).
 
@@ -107,23 +108,25 @@ def make_gatys_objective(
     or already one-hot (1, H, W, 3), or None for an unmasked objective; ``targets`` come from
     ``objective.style_targets(...)``. The content image never changes during the optimisation,
     so when the objective offers ``content_targets`` its features are computed once here and
-    each iteration runs the loss network on the output image only.
+    each iteration runs the loss network on the output image only. ``paired_targets`` (the
+    objective's ``paired_targets`` of the content's synthetic twin) adds the paired term.
     """
     contents = tf.constant(_as_image_batch(content, "Gatys content image"))
     masks = None if content_mask is None else _content_one_hot(content_mask, contents.shape)
+
+    def paired(image: tf.Tensor) -> dict[str, Any]:
+        return {} if paired_targets is None else {"paired": (image, paired_targets)}
 
     if precompute_content and callable(getattr(objective, "content_targets", None)):
         content_targets = objective.content_targets(contents, masks)
 
         def objective_fn(image: tf.Tensor) -> tf.Tensor:
-            return objective(image, contents, masks, targets, content_targets=content_targets)[
-                "total"
-            ]
+            return objective(image, contents, masks, targets, content_targets=content_targets, **paired(image))["total"]
 
         return objective_fn
 
     def objective_fn_full(image: tf.Tensor) -> tf.Tensor:
-        return objective(image, contents, masks, targets)["total"]
+        return objective(image, contents, masks, targets, **paired(image))["total"]
 
     return objective_fn_full
 
@@ -274,7 +277,9 @@ def run_gatys(
     seed: int = 0,
     max_iter: int = PAPER_ITERATIONS,
     callback: IterationCallback | None = None,
+    paired_targets: Any = None,
 ) -> GatysResult:
-    """Convenience: Gatys on one content image with a ``PurificationObjective``."""
-    fn = make_gatys_objective(objective, content, content_mask, targets)
+    """Convenience: Gatys on one content image with a ``PurificationObjective`` (``paired_targets``:
+    see :func:`make_gatys_objective`)."""
+    fn = make_gatys_objective(objective, content, content_mask, targets, paired_targets=paired_targets)
     return gatys_optimize(fn, init_image(content, init, seed), max_iter=max_iter, callback=callback)

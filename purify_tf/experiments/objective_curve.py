@@ -27,20 +27,33 @@ def first_match(history: list[float], value: float) -> int | None:
     return None
 
 
+def paired_targets(objective: Any, twins: np.ndarray | None, compared: np.ndarray) -> list[Any]:
+    """Per image, the objective's paired-term targets from its synthetic twin (``compared``, the
+    eye as the front end leaves it, gives the structure target's moments); Nones without twins
+    or without the paired term."""
+    if twins is None or getattr(getattr(objective, "domain", None), "paired", 0.0) <= 0:
+        return [None] * len(compared)
+    return [objective.paired_targets(tf.constant(twins[i : i + 1], tf.float32),
+                                     tf.constant(compared[i : i + 1], tf.float32)) for i in range(len(compared))]
+
+
 def feed_forward_objective(
     model: Any, objective: Any, contents: np.ndarray, masks: np.ndarray | None, targets: Any,
-    compared: np.ndarray | None = None,
+    compared: np.ndarray | None = None, pair_targets: list[Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(per-image objective of f_W's outputs (N,), outputs uint8 (N, H, W, 3)); ``compared``: the
-    images the content terms compare with (default: the contents)."""
+    images the content terms compare with (default: the contents); ``pair_targets``: per image,
+    the paired term's targets (:func:`paired_targets`)."""
     compared = contents if compared is None else compared
+    pair_targets = pair_targets or [None] * len(contents)
     values, outputs = [], []
     for i in range(len(contents)):
         c = tf.constant(contents[i : i + 1], tf.float32)
         out = apply_padded(model, c)
         m = None if masks is None else tf.constant(masks[i : i + 1].astype(np.int32))
         ref = tf.constant(compared[i : i + 1], tf.float32)
-        values.append(float(objective(out, ref, m, targets)["total"]))
+        paired = {} if pair_targets[i] is None else {"paired": (out, pair_targets[i])}
+        values.append(float(objective(out, ref, m, targets, **paired)["total"]))
         outputs.append(out.numpy()[0])
     return np.asarray(values), as_rgb_uint8(np.stack(outputs))
 
@@ -57,6 +70,7 @@ def objective_curves(
     seed: int = 0,
     targets: Any = None,
     loss_contents: Any = None,
+    twins: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fig. 8 at one image size: the contents' size (N, H, W, 3); style image at the same size.
 
@@ -64,7 +78,9 @@ def objective_curves(
     index 0 the initial image), ``match_iteration`` per image (None: not reached within
     ``gatys_iterations``), ``gatys_seconds`` per image and the mean curve. ``targets`` replaces
     the style image's targets (e.g. a style set's mean Grams); ``loss_contents`` maps the
-    contents to what the objective compares with (the illumination front end's output).
+    contents to what the objective compares with (the illumination front end's output);
+    ``twins``: the contents' synthetic twins, for an objective with the paired term (each content
+    eye is then its own pair eye, for f_W and for Gatys alike).
     """
     contents = as_rgb_uint8(contents)
     style = as_rgb_uint8(np.asarray(style_image)[None] if np.ndim(style_image) == 3 else style_image)
@@ -74,12 +90,13 @@ def objective_curves(
             tf.constant(style, tf.float32), None if smask is None else tf.constant(smask.astype(np.int32))
         )
     compared = contents if loss_contents is None else as_rgb_uint8(np.asarray(loss_contents(contents)))
-    ff, _ = feed_forward_objective(model, objective, contents, content_masks, targets, compared)
+    pairs = paired_targets(objective, twins, compared)
+    ff, _ = feed_forward_objective(model, objective, contents, content_masks, targets, compared, pairs)
     histories, matches, seconds = [], [], []
     for i in range(len(contents)):
         mask = None if content_masks is None else np.asarray(content_masks[i])
         res = run_gatys(objective, compared[i], mask, targets, init=init, seed=seed + i,
-                        max_iter=gatys_iterations)
+                        max_iter=gatys_iterations, paired_targets=pairs[i])
         histories.append([float(v) for v in res.objective_history])
         matches.append(first_match(res.objective_history, float(ff[i])))
         seconds.append(float(res.seconds))

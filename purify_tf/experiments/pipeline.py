@@ -306,16 +306,20 @@ def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage, fcn=N
 
 
 def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dict[str, Any]:
-    """Fig. 8 on the final objective: the best purifier's loss (style set, luminance, front end)."""
+    """Fig. 8 on the objective the best row was trained with (its weights, style set, luminance,
+    front end and paired term; each eye its own pair, its twin rendered with its seed), restricted
+    to the terms a function of one output image (``of_one_image``: the section names the others)."""
     import tensorflow as tf
 
     from purify_tf.data.renderer import render_eyes
     from purify_tf.experiments.objective_curve import objective_curves
-    from purify_tf.losses.objective import LossWeights, build_objective
+    from purify_tf.experiments.purifiers import objective_weights
+    from purify_tf.losses.objective import build_objective
     from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.transformer import front_end_of
 
-    variant = VARIANTS[cfg.best]
+    variant, settings = VARIANTS[cfg.best], cfg.settings_for(cfg.best)
+    weights, domain = objective_weights(variant, settings)
     layer = front_end_of(model)
     front_end = None
     if layer is not None:
@@ -323,24 +327,26 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
         def front_end(x: np.ndarray) -> np.ndarray:
             return layer(tf.constant(x, tf.float32)).numpy()
 
-    curves = []
+    curves, terms, left_out = [], [], {}
     for size in cfg.curve_sizes:
         ch, cw = _aspect_size(cfg, int(size))
         stage(f"objective vs Gatys at {ch}x{cw}")
         styles = render_eyes(cfg.train.style_set_size, ch, cw, domain="synthetic", seed=cfg.train.style_seed)
         prior = fit_luminance_prior(render_eyes(512, ch, cw, domain="synthetic", seed=cfg.train.style_seed + 1)["image"])
-        objective, targets = build_objective(
-            loss_network, LossWeights(alpha=cfg.train.alpha, beta=cfg.train.beta, theta=cfg.train.theta,
-                                      gamma=variant.gamma),
-            use_masks=True, layer_weighting=cfg.train.layer_weighting, style_images=styles["image"],
-            mask_fn=mask_fn, luminance_prior=prior)
+        trained, targets = build_objective(
+            loss_network, weights, use_masks=variant.use_masks, layer_weighting=settings.layer_weighting,
+            style_images=styles["image"], mask_fn=mask_fn, luminance_prior=prior, domain=domain)
+        objective, left_out = trained.of_one_image()
+        terms = list(dict.fromkeys(t.role for t in objective.terms()))
         eyes = render_eyes(cfg.curve_n, ch, cw, domain="real", seed=cfg.seed + 31_337)
+        twins = render_eyes(cfg.curve_n, ch, cw, domain="synthetic", seed=cfg.seed + 31_337)["image"]
         curves.append(objective_curves(
             model, objective, eyes["image"], np.asarray(mask_fn(tf.constant(eyes["image"], tf.float32))),
             styles["image"][0], None, gatys_iterations=cfg.curve_iterations, init=cfg.gatys_init,
             seed=cfg.seed, targets=targets,
-            loss_contents=front_end))
-    return {"curves": curves, "train_size": f"{cfg.train.height}x{cfg.train.width}", "variant": cfg.best}
+            loss_contents=front_end, twins=twins))
+    return {"curves": curves, "train_size": f"{cfg.train.height}x{cfg.train.width}", "variant": cfg.best,
+            "terms": terms, "left_out": left_out, "objective_table": objective.describe()}
 
 
 def _speed_networks(purifiers: dict[str, Any]) -> dict[str, Any]:
@@ -357,15 +363,14 @@ def _speed_section(cfg, purifiers, loss_network, mask_fn) -> dict[str, Any]:
     from purify_tf.baselines.gatys import init_image, make_gatys_objective
     from purify_tf.data.renderer import render_eyes
     from purify_tf.experiments.speed import speed_table
-    from purify_tf.losses.objective import LossWeights, PurificationObjective
-
-    objective = PurificationObjective(loss_network, LossWeights(), use_masks=True)
+    from purify_tf.losses.objective import LossWeights, build_objective
 
     def gatys_setup(sh: int, sw: int):
+        """Table 2's Gatys: the paper's objective (its weights, unit layer weights) towards one style image."""
         eye = render_eyes(1, sh, sw, domain="real", seed=cfg.seed + 77)
         st = render_eyes(1, sh, sw, domain="synthetic", seed=cfg.train.style_seed)
-        st_mask = np.asarray(mask_fn(tf.constant(st["image"], tf.float32)))
-        targets = objective.style_targets(tf.constant(st["image"], tf.float32), tf.constant(st_mask))
+        objective, targets = build_objective(loss_network, LossWeights(), use_masks=True, layer_weighting="unit",
+                                             style_images=st["image"], mask_fn=mask_fn)
         eye_mask = np.asarray(mask_fn(tf.constant(eye["image"], tf.float32)))[0]
         fn = make_gatys_objective(objective, eye["image"][0], eye_mask, targets)
         return fn, init_image(eye["image"][0], "noise", cfg.seed)

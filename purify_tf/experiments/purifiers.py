@@ -16,7 +16,7 @@ from typing import Any
 
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import REPORT
-from purify_tf.losses.objective import LossWeights
+from purify_tf.losses.objective import DomainWeights, LossWeights
 from purify_tf.training.inputs import ArraySource, RendererSource
 from purify_tf.training.style_source import load_style_set
 
@@ -102,6 +102,13 @@ class TrainSettings:
     progress: bool = False
 
 
+def objective_weights(variant: Variant, settings: TrainSettings) -> tuple[LossWeights, DomainWeights]:
+    """The objective's weights that ``variant``'s row trains with (alpha = beta = 0 without the
+    perceptual terms): the trainer's and Fig. 8's."""
+    zeroed = {} if variant.perceptual else {"alpha": 0.0, "beta": 0.0}
+    return LossWeights.from_settings(settings, gamma=variant.gamma, **zeroed), DomainWeights.from_settings(variant)
+
+
 def train_variant(
     variant: Variant, settings: TrainSettings, loss_network: Any, strategy: Any, mask_fn: Any,
     out_dir: Path, monitor: Any = None, real_content: Any = None,
@@ -119,8 +126,7 @@ def train_variant(
 
     s = settings
     style = load_style_set(variant.style_source, s.height, s.width, set_size=s.style_set_size, seed=s.style_seed)
-    alpha, beta = (s.alpha, s.beta) if variant.perceptual else (0.0, 0.0)
-    weights = LossWeights(alpha=alpha, beta=beta, theta=s.theta, gamma=variant.gamma)
+    weights, _ = objective_weights(variant, s)
     model_dir = Path(out_dir) / variant.name
     cfg = PurifyTrainConfig(
         model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,

@@ -299,8 +299,16 @@ def _pupil_md(pupil: dict[str, Any], pngs: dict[str, str]) -> list[str]:
 def _objective_md(o: dict[str, Any], pngs: dict[str, str]) -> list[str]:
     md = ["", "## Objective: feed-forward vs Gatys (Fig. 8)", "",
           f"f_W trained at {o.get('train_size', '?')}; Gatys from {o['curves'][0]['init'] if o['curves'] else '?'} "
-          "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", "",
-          objective_table(o["curves"])]
+          "initialisation with projected L-BFGS (L-BFGS-B, box [0, 255]) on the same objective.", ""]
+    if o.get("terms"):
+        left_out = "; ".join(f"{k}: {v}" for k, v in o.get("left_out", {}).items())
+        md += [f"The objective row {o.get('variant', '?')} was trained with, on the terms of one output image: "
+               f"{', '.join(o['terms'])}" + (f" (left out, as no single image has them: {left_out})" if left_out else "")
+               + ("; for the paired term each eye is its own pair eye, against its synthetic twin" if "paired" in o["terms"]
+                  else "") + ".", ""]
+        if o.get("objective_table"):
+            md += [o["objective_table"], ""]
+    md += [objective_table(o["curves"])]
     return md + _figure(pngs, "objective", "objective vs iteration")
 
 

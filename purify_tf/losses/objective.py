@@ -293,6 +293,21 @@ class PurificationObjective:
         out["total"] = total
         return out
 
+    def of_one_image(self) -> tuple[PurificationObjective, dict[str, str]]:
+        """This objective restricted to the terms that are a function of one output image (and its
+        content, masks and twin): what an optimisation of the image itself (Gatys) can minimise.
+        Returns (that objective, ``{term: why it is left out}``): the adversarial term needs the
+        critic trained beside f_W, the identity term f_W's outputs on synthetic eyes."""
+        d = self.domain
+        left_out = {}
+        if d.adversarial > 0:
+            left_out["adversarial"] = "scores of the patch critic trained beside f_W (no critic for one image)"
+        if d.identity > 0:
+            left_out["identity"] = "f_W's outputs on synthetic eyes (a property of the network, not of one image)"
+        kept = dataclasses.replace(d, adversarial=0.0, identity=0.0)
+        return PurificationObjective(self.loss_network, self.weights, self.use_masks, self.luminance_prior,
+                                     kept), left_out
+
     # ------------------------------------------------------------------ paired term
 
     def paired_targets(self, twins: tf.Tensor, reference: tf.Tensor | None = None) -> dict[str, tf.Tensor]:

@@ -82,8 +82,11 @@ class LossWeights:
         def get(name: str) -> Any:
             return settings.get(name) if isinstance(settings, Mapping) else getattr(settings, name, None)
 
+        def names(value: Any) -> tuple[str, ...]:  # a list, or a flagfile's comma-separated string
+            return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+
         values: dict[str, Any] = {k: float(get(k)) for k in _SCALARS if get(k) is not None}
-        layers = {role: tuple(get(f"{role}_layers")) for role in ROLES if get(f"{role}_layers")}
+        layers = {role: names(get(f"{role}_layers")) for role in ROLES if get(f"{role}_layers")}
         if layers:
             values["layers"] = layers
         return cls(**{**values, **overrides})
