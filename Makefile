@@ -34,12 +34,15 @@ demo: $(STAMP)
 report: $(STAMP)
 	$(PY) -m trainers.report --flagfile=configs/report.flags
 
-# Train the shipped purifier on the renderer only, score it, and write it into the package.
+# Train the shipped purifier, score it (renderer, real crops, and the real-eye gaze table when the
+# labelled MPIIGaze subjects are in ../shared), and write it into the package.
 REAL_CROPS := $(wildcard ../shared/data/mpiigaze-55x35)
+REAL_GAZE := $(wildcard ../shared/data/mpiigaze-gaze)
 pretrained: $(STAMP)
 	$(PY) -m trainers.purify --flagfile=configs/pretrained.flags
 	$(PY) -m export.pretrained --model=runs/pretrained/purifier.keras \
-		--command="make pretrained" $(if $(REAL_CROPS),--real_dir=$(REAL_CROPS))
+		--command="make pretrained" $(if $(REAL_CROPS),--real_dir=$(REAL_CROPS)) \
+		$(if $(REAL_GAZE),--real_gaze_dir=$(REAL_GAZE))
 
 # The peers (PyTorch, ONNX Runtime, OpenVINO) for the benchmark's comparison; never needed by tests.
 PEERS_STAMP := $(VENV)/.peers-stamp

@@ -247,3 +247,17 @@ def test_report_renders_the_real_gaze_section():
     assert "| front_end | 8.00 (-1.00 [-1.50, -0.50]; 50% [25, 75]) |" in md
     assert "| raw | 9.00 |" in md
     assert _real_gaze_md({"skipped": "no folder"})[-1] == "Skipped: no folder"
+
+
+def test_card_names_every_dataset_and_its_licence():
+    from export.pretrained import trained_on
+
+    renderer = trained_on({"content_source": {"content": "renderer"}, "flags": {"content": "renderer"}})
+    assert renderer["datasets"] == ["purify-tf built-in renderer (synthetic eyes, style set and twins)"]
+    assert renderer["licence"].startswith("Apache-2.0")
+    real = trained_on({"content_source": {"content": "labelled", "content_dir": "../shared/data/mpiigaze-gaze"},
+                       "flags": {"content_subjects": ["p00", "p01"]}})
+    assert len(real["datasets"]) == 2 and "subjects p00, p01" in real["datasets"][1]
+    assert real["licence"] == "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
+    own = trained_on({"content_source": {"content": "folder", "content_dir": "/data/my_eyes"}})
+    assert "/data/my_eyes" in own["datasets"][1] and "content dataset" in own["licence"]
