@@ -73,9 +73,10 @@ FLOPS_NOTE = (
     "the forward: gradients w.r.t. activations and weights), 3x those of the loss network (a forward "
     "pass over the outputs and one over the contents, and the backward of the outputs' pass w.r.t. "
     "its input only: its weights are frozen), plus the FCN's forward when its masks are used; with "
-    "the paired term also 3x f_W's on the pair eyes and the paired term's loss-network pass (a forward "
-    "over the pair outputs and their twins, and its backward up to the global content layers over both "
-    "halves); convolutions only (2 FLOPs per multiply-add), counted from each traced network's ops"
+    "the paired term also 3x f_W's on the pair eyes and 3x the loss network up to the global content layers "
+    "(its deepest tap: a forward over the pair outputs and one over their twins, outside the tape, and the "
+    "backward of the outputs' pass); convolutions only (2 FLOPs per multiply-add), counted from each traced "
+    "network's ops"
 )
 
 
@@ -174,8 +175,6 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
 def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[str, float]:
     """GFLOP per image: the forward passes of f_W, the loss network and the FCN, and a training
     step as ``FLOPS_NOTE`` counts it (per content image; a paired step adds one pair per image)."""
-    import keras
-
     f_w = common.conv_flops(lambda x: trainer.model(x, training=False), height, width)
     network = trainer.objective.loss_network
     vgg = common.conv_flops(network.model, height, width)
@@ -185,13 +184,11 @@ def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[st
     out = {"f_w_forward": f_w / 1e9, "loss_network_forward": vgg / 1e9, "fcn_forward": mask / 1e9}
     step = 3 * f_w + 3 * vgg + mask
     if trainer.cfg.paired > 0:
-        # The paired term's content layers: its backward runs up to the deepest of them only.
-        order = [layer.name for layer in network.model.layers]
-        deepest = max(trainer.objective.weights.layers["global_content"], key=order.index)
-        model = network.model
-        to_content = common.conv_flops(keras.Model(model.inputs, model.output[deepest]), height, width)
+        # The paired term runs the loss network up to its content layers only (LossNetwork.tap).
+        to_content = common.conv_flops(network.tap(trainer.objective.weights.layers["global_content"]).model,
+                                       height, width)
         out["loss_network_to_paired_layers"] = to_content / 1e9
-        step += 3 * f_w + 2 * vgg + 2 * to_content
+        step += 3 * f_w + 3 * to_content
     out["step"] = step / 1e9
     return out
 

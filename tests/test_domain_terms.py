@@ -94,6 +94,49 @@ def test_match_moments_matches_numpy_and_keeps_the_structure():
         paired_target(twins, ref, "exact")
 
 
+@pytest.mark.parametrize("target", ["twin", "structure"])
+def test_paired_term_on_truncated_taps_with_targets_outside_the_tape_equals_the_full_pass(target):
+    """The paired term reads its global content layers from the loss network cut after the deepest
+    of them, and the twins' features once, outside the tape: the same value and the same gradient
+    (float32 round-off) as the former pass of the whole network over outputs and twins in the tape."""
+    from purify_tf.losses.content import global_content_loss
+    from purify_tf.losses.objective import DomainWeights, PurificationObjective
+    from purify_tf.losses.paired import paired_target
+    from purify_tf.losses.weights import LossWeights
+    from purify_tf.models.vgg import build_loss_network
+
+    net = build_loss_network("vgg16", "random", layers=["block1_conv2", "block2_conv1", "block2_conv2",
+                                                        "block3_conv1"], seed=3)
+    weights = LossWeights(layers={"global_content": ("block1_conv2", "block2_conv1"), "local_content": ("block2_conv2",),
+                                  "global_style": ("block3_conv1",), "local_style": ("block2_conv2",)},
+                          layer_weights={"global_content": {"block1_conv2": 0.3, "block2_conv1": 2.0}})
+    objective = PurificationObjective(net, weights, domain=DomainWeights(paired=10.0, paired_target=target))
+    assert objective._paired_network.model.layers[-1].name == "block2_conv1"  # block2_conv2, block3 not run
+    rng = np.random.default_rng(5)
+    outputs = tf.Variable(rng.uniform(0, 255, (3, 32, 48, 3)).astype(np.float32))
+    twins = tf.constant(rng.uniform(0, 255, (3, 32, 48, 3)), tf.float32)
+    reference = tf.constant(rng.uniform(40, 200, (3, 32, 48, 3)), tf.float32)
+
+    def former(out):  # the code before: one full-depth pass over outputs and twins, inside the tape
+        t = paired_target(twins, reference, target)
+        f = net(tf.concat([out, t], axis=0))
+        content = sum(weights.layer_weight("global_content", k) * global_content_loss(f[k][:3], f[k][3:])
+                      for k in weights.layers["global_content"])
+        return l1_loss(out, t) + content
+
+    with tf.GradientTape(persistent=True) as tape:
+        want = former(outputs)
+        got = objective.paired_loss(outputs, objective.paired_targets(twins, reference))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(got, outputs).numpy(), tape.gradient(want, outputs).numpy(),
+                               rtol=1e-4, atol=1e-7)
+    targets = objective.paired_targets(twins, reference)
+    with tf.GradientTape() as tape:
+        tape.watch(twins)
+        value = objective.paired_loss(outputs, targets)
+    assert tape.gradient(value, twins) is None  # nothing flows back through the twins' features
+
+
 # ---------------------------------------------------------------------------- history
 def _seed(k: int) -> tf.Tensor:
     return tf.constant([7, k], tf.int64)

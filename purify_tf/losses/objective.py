@@ -84,6 +84,9 @@ class PurificationObjective:
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
         self.domain = domain or DomainWeights()
+        self._paired_network = None  # the loss network up to the paired term's layers (_paired_features)
+        if self.domain.paired > 0:
+            self._paired_features(None)
         self.use_masks = bool(use_masks)
         # The plain perceptual loss (no masks) has no local terms.
         roles = tuple(role for role in ROLES if self.use_masks or not ROLE_RECORDS[role].local)
@@ -310,24 +313,36 @@ class PurificationObjective:
 
     # ------------------------------------------------------------------ paired term
 
-    def paired_targets(self, twins: tf.Tensor, reference: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """What the paired term compares with: ``{"images"}``, the twins as ``paired_target`` makes
-        them from ``reference`` (the pair eyes as the front end leaves them; only the structure
-        target reads it)."""
-        return {"images": paired_target(twins, twins if reference is None else reference,
-                                        self.domain.paired_target)}
+    def paired_targets(self, twins: tf.Tensor, reference: tf.Tensor | None = None) -> dict[str, Any]:
+        """What the paired term compares with, computed once and outside any gradient tape:
+        ``{"images"}``, the twins as ``paired_target`` makes them from ``reference`` (the pair eyes
+        as the front end leaves them; only the structure target reads it), and ``{"features"}``,
+        theirs at the global content layers."""
+        images = tf.stop_gradient(paired_target(twins, twins if reference is None else reference,
+                                                self.domain.paired_target))
+        features = {name: tf.stop_gradient(f) for name, f in self._paired_features(images).items()}
+        return {"images": images, "features": features}
 
-    def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, Any]) -> tf.Tensor:
         """L1 + the layer-weighted global content error against the :meth:`paired_targets`, per image (B,)."""
-        n = tf.shape(outputs)[0]
-        twins = targets["images"]
-        features = self._features(tf.concat([tf.cast(outputs, tf.float32), twins], axis=0))
+        features = self._paired_features(outputs)
         role = ROLE_RECORDS["global_content"]
-        content = tf.zeros([n], tf.float32)
+        content = tf.zeros([tf.shape(outputs)[0]], tf.float32)
         for name in self.weights.layers["global_content"]:
-            f = features[name]
-            content += self.weights.layer_weight("global_content", name) * role.loss(name, f[:n], f[n:], None, None)
-        return l1_loss(outputs, twins) + content
+            f_out, f_twin = features[name], targets["features"][name]
+            content += self.weights.layer_weight("global_content", name) * role.loss(name, f_out, f_twin, None, None)
+        return l1_loss(outputs, targets["images"]) + content
+
+    def _paired_features(self, images: tf.Tensor | None) -> dict[str, tf.Tensor]:
+        """Features at the global content layers only: the loss network up to the deepest of them
+        (``LossNetwork.tap``, built on the first call; a network without ``tap`` runs whole)."""
+        if self._paired_network is None:
+            tap = getattr(self.loss_network, "tap", None)
+            self._paired_network = self.loss_network if tap is None else tap(self.weights.layers["global_content"])
+        if images is None:
+            return {}
+        features = self._paired_network(tf.cast(images, tf.float32))
+        return {name: tf.cast(features[name], tf.float32) for name in self.weights.layers["global_content"]}
 
 
 def balanced_layer_weights(

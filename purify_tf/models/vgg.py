@@ -83,6 +83,20 @@ class LossNetwork:
     def count_params(self) -> int:
         return int(self.model.count_params())
 
+    def tap(self, layers: Sequence[str]) -> LossNetwork:
+        """The same network (shared weights) tapping only ``layers``, a subset of its taps: its graph
+        ends at the deepest of them, so layers past it are not computed."""
+        layers = tuple(layers)
+        if layers == self.layers:
+            return self
+        unknown = sorted(set(layers) - set(self.layers))
+        if unknown:
+            raise ConfigError(f"loss network taps {list(self.layers)}; cannot tap {unknown} of them")
+        model = keras.Model(self.model.input, {name: self.model.output[name] for name in layers},
+                            name=f"{self.model.name}_to_{layers[-1]}")
+        model.trainable = False
+        return LossNetwork(model, self.architecture, self.weights, layers)
+
     def __repr__(self) -> str:
         return f"LossNetwork({self.architecture}, weights={self.weights!r}, layers={self.layers})"
 
