@@ -16,35 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import tensorflow as tf
 
 from purify_tf.losses.adversarial import lsgan_critic_loss
 from purify_tf.models.critic import build_patch_critic, receptive_field
 from purify_tf.training.history import ImageHistory
+from purify_tf.training.strategy import loss_scaled_adam, replica_loss
 
 SCORE_PREFIX = "score_"  # terms logged under critic/ (mean critic scores), not loss/
 
 
 def _mean(x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.cast(x, tf.float32))
-
-
-def loss_scaled_adam(learning_rate, **kwargs) -> keras.optimizers.Optimizer:
-    """Adam, wrapped in a LossScaleOptimizer under the mixed_float16 policy (f_W's and D's)."""
-    optimizer = keras.optimizers.Adam(learning_rate, **kwargs)
-    if keras.mixed_precision.global_policy().name == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def replica_loss(total: tf.Tensor, optimizer, replicas: int) -> tf.Tensor:
-    """Each replica averages its share; dividing by the replica count makes the summed gradient
-    the global-batch mean (and the loss is scaled under float16 loss scaling)."""
-    loss = total / tf.cast(replicas, tf.float32)
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        loss = optimizer.scale_loss(loss)
-    return loss
 
 
 def split_scores(terms: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:

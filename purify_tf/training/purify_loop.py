@@ -29,20 +29,14 @@ from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal
-from purify_tf.training.critic import (
-    SCORE_PREFIX,
-    Critic,
-    loss_scaled_adam,
-    replica_loss,
-    split_scores,
-)
+from purify_tf.training.critic import SCORE_PREFIX, Critic, split_scores
 from purify_tf.training.inputs import (
     PREVIEW_STEP,
     ContentSource,
     PairedRendererSource,
     step_dataset,
 )
-from purify_tf.training.strategy import is_chief, worker_id
+from purify_tf.training.strategy import is_chief, loss_scaled_adam, replica_loss, worker_id
 from purify_tf.training.summaries import SummaryLogger
 
 MaskFn = Callable[[tf.Tensor], tf.Tensor]

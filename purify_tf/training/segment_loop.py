@@ -22,7 +22,7 @@ from purify_tf.models.segmentation import build_fcn, predict_masks
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal, TrainingStopped
 from purify_tf.training.inputs import ContentSource, step_dataset
-from purify_tf.training.strategy import is_chief, worker_id
+from purify_tf.training.strategy import is_chief, loss_scaled_adam, replica_loss, worker_id
 
 FCN_CHECKPOINT_EVERY = 50  # FCN steps between checkpoints: a kill costs at most 1/12 of the default 600
 
@@ -59,9 +59,7 @@ def _build_fcn_and_optimizer(cfg: SegmentTrainConfig, strategy: tf.distribute.St
     with strategy.scope():
         model = build_fcn(NUM_CLASSES, base_filters=cfg.base_filters)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.05)
-        optimizer = keras.optimizers.Adam(schedule)
-        if keras.mixed_precision.global_policy().name == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = loss_scaled_adam(schedule)
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     return model, optimizer, step
@@ -70,15 +68,11 @@ def _build_fcn_and_optimizer(cfg: SegmentTrainConfig, strategy: tf.distribute.St
 def _fcn_step_function(model: keras.Model, optimizer, strategy: tf.distribute.Strategy):
     """One distributed update with pixel-wise cross-entropy; returns the global-batch mean loss."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    replicas = tf.cast(strategy.num_replicas_in_sync, tf.float32)
 
     def replica_step(images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(masks, model(images, training=True))
-            # Each replica averages its share; the summed gradients are then the global mean's.
-            scaled = loss / replicas
-            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-                scaled = optimizer.scale_loss(scaled)
+            scaled = replica_loss(loss, optimizer, strategy.num_replicas_in_sync)
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss

@@ -82,3 +82,20 @@ def worker_id(strategy: tf.distribute.Strategy) -> int:
     """This worker's task index (0 without a cluster): names its scratch checkpoint folder."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+
+
+def loss_scaled_adam(learning_rate, **kwargs) -> keras.optimizers.Optimizer:
+    """Adam, wrapped in a LossScaleOptimizer under the mixed_float16 policy (f_W's, D's and the FCN's)."""
+    optimizer = keras.optimizers.Adam(learning_rate, **kwargs)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def replica_loss(total: tf.Tensor, optimizer, replicas: int) -> tf.Tensor:
+    """Each replica averages its share; dividing by the replica count makes the summed gradient
+    the global-batch mean (and the loss is scaled under float16 loss scaling)."""
+    loss = total / tf.cast(replicas, tf.float32)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        loss = optimizer.scale_loss(loss)
+    return loss
