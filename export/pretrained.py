@@ -28,9 +28,15 @@ flags.DEFINE_string("real_gaze_dir", None, "A labelled real-eye folder (labels.c
 flags.DEFINE_list("real_gaze_eval_subjects", None, "Evaluation subjects of --real_gaze_dir (default: the second half "
                   "of the sorted subjects); a model trained on real eyes must not have seen them.")
 flags.DEFINE_string("command", None, "The command that trained the model (recorded in the card).")
-flags.mark_flag_as_required("model")
+flags.DEFINE_bool("update_card", False, "Measure --real_gaze_dir for the already shipped purifier (--out_dir's, "
+                  "default the package's) and add the table and the datasets/licence to its card, leaving the "
+                  "weights untouched (--model is then not needed).")
 flags.register_validator("model", lambda v: v is None or Path(v).is_file(),
                          message="--model must name an existing .keras file.")
+flags.register_multi_flags_validator(
+    ["model", "update_card", "real_gaze_dir"],
+    lambda f: (f["update_card"] and bool(f["real_gaze_dir"])) or (not f["update_card"] and bool(f["model"])),
+    message="give --model (to ship a trained purifier), or --update_card with --real_gaze_dir.")
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
 
 
@@ -54,8 +60,27 @@ def trained_on(training: dict) -> dict:
     return out
 
 
+def update_card() -> int:
+    """The shipped card gains the real-eye gaze table (and what it was trained on); same weights."""
+    from purify_tf.experiments.real_gaze import card_scores
+    from purify_tf.model_io import read_card, write_model_metadata
+    from purify_tf.pretrained import card_path, load_pretrained, pretrained_path
+
+    path = pretrained_path(FLAGS.out_dir)
+    _, card = read_card(path)
+    card = dict(card or {})
+    card.setdefault("scores", {})["real_gaze"] = card_scores(load_pretrained(FLAGS.out_dir), FLAGS.real_gaze_dir,
+                                                             FLAGS.real_gaze_eval_subjects)
+    card["trained_on"] = trained_on(card.get("training") or {})
+    write_model_metadata(path, card, card_path(FLAGS.out_dir))
+    print(json.dumps(card["scores"]["real_gaze"], indent=1))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     del argv
+    if FLAGS.update_card:
+        return update_card()
     from purify_tf.experiments.common import load_purifier
     from purify_tf.experiments.scorecard import score_purifier
     from purify_tf.pretrained import pretrained_path, save_pretrained

@@ -1,9 +1,14 @@
-"""Toy gaze data shared by the gaze tests: a dark blob whose position follows the gaze."""
+"""Gaze data shared by the gaze tests: a dark blob whose position follows the gaze, and labelled
+folders of renderer eyes (exact labels) for the real-gaze reader and table."""
 
 from __future__ import annotations
 
+import csv
+
+import cv2
 import numpy as np
 
+from purify_tf.data.renderer import render_eyes
 from purify_tf.vectors import pitchyaw_to_vector
 
 
@@ -29,3 +34,29 @@ def toy_eyes(
     d2 = (xx[None] - cx[:, None, None]) ** 2 + (yy[None] - cy[:, None, None]) ** 2
     img = base - depth * np.exp(-d2 / (2 * 4.0**2)) + noise * rng.standard_normal((n, 35, 55))
     return np.clip(img, 0, 1)[..., None].astype(np.float32), pitchyaw_to_vector(py)
+
+
+LABELLED_HEADER = ["file", "subject", "eye", "flipped", "pitch", "yaw", "head_pitch", "head_yaw"]
+
+
+def write_labelled(root, n_per_subject=12, subjects=("s0", "s1", "s2", "s3"), domain="real", size=(36, 60),
+                   columns=LABELLED_HEADER, seed=0):
+    """A labelled folder of renderer eyes: labels.csv + PNGs in one folder per subject."""
+    rows = []
+    for k, subject in enumerate(subjects):
+        eyes = render_eyes(n_per_subject, *size, domain=domain, seed=seed + k)
+        (root / subject).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_subject):
+            name = f"{subject}/{i}.png"
+            cv2.imwrite(str(root / name), cv2.cvtColor(eyes["image"][i], cv2.COLOR_RGB2BGR))
+            p, y = eyes["pitchyaw"][i]
+            g = eyes["gaze"][i]
+            values = {"file": name, "subject": subject, "eye": "left", "flipped": "0", "pitch": f"{p:.6f}",
+                      "yaw": f"{y:.6f}", "head_pitch": "", "head_yaw": "", "gaze_x": f"{g[0]:.6f}",
+                      "gaze_y": f"{g[1]:.6f}", "gaze_z": f"{g[2]:.6f}"}
+            rows.append([values[c] for c in columns])
+    with (root / "labels.csv").open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(columns)
+        out.writerows(rows)
+    return root

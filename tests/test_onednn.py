@@ -50,7 +50,7 @@ def test_trainers_ask_for_onednn_before_tensorflow(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     if preset is not None:
         env[ENV_VAR] = preset
-    code = "import os, sys; import trainers.common; print('tensorflow' in sys.modules, os.environ.get('%s'))" % ENV_VAR
+    code = f"import os, sys; import trainers.common; print('tensorflow' in sys.modules, os.environ.get('{ENV_VAR}'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert result.returncode == 0, result.stderr

@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
+from gaze_fixtures import write_labelled
 
 from purify_tf.data.labelled import read_labelled, read_labels
 from purify_tf.data.readers import detect_kind, read_dataset
@@ -20,31 +20,6 @@ from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments import real_gaze as rg
 from purify_tf.gaze.estimators import make_estimator
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
-
-HEADER = ["file", "subject", "eye", "flipped", "pitch", "yaw", "head_pitch", "head_yaw"]
-
-
-def write_labelled(root, n_per_subject=12, subjects=("s0", "s1", "s2", "s3"), domain="real", size=(36, 60),
-                   columns=HEADER, seed=0):
-    """A labelled folder of renderer eyes: labels.csv + PNGs in one folder per subject."""
-    rows = []
-    for k, subject in enumerate(subjects):
-        eyes = render_eyes(n_per_subject, *size, domain=domain, seed=seed + k)
-        (root / subject).mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_subject):
-            name = f"{subject}/{i}.png"
-            cv2.imwrite(str(root / name), cv2.cvtColor(eyes["image"][i], cv2.COLOR_RGB2BGR))
-            p, y = eyes["pitchyaw"][i]
-            g = eyes["gaze"][i]
-            values = {"file": name, "subject": subject, "eye": "left", "flipped": "0", "pitch": f"{p:.6f}",
-                      "yaw": f"{y:.6f}", "head_pitch": "", "head_yaw": "", "gaze_x": f"{g[0]:.6f}",
-                      "gaze_y": f"{g[1]:.6f}", "gaze_z": f"{g[2]:.6f}"}
-            rows.append([values[c] for c in columns])
-    with (root / "labels.csv").open("w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(columns)
-        out.writerows(rows)
-    return root
 
 
 def test_reader_round_trip_and_registry(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from gaze_fixtures import write_labelled
 
 from purify_tf.experiments import claims, report, report_tables
 
@@ -211,9 +212,10 @@ def test_trainers_report_end_to_end(tmp_path):
     real_dir.mkdir()
     for i, im in enumerate(render_eyes(3, 35, 55, domain="real", seed=1)["image"]):
         cv2.imwrite(str(real_dir / f"{i}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2GRAY))
+    labelled = write_labelled(tmp_path / "labelled", n_per_subject=6, subjects=("a", "b", "c", "d"))
     out = tmp_path / "report"
     args = [f"--out_dir={out}", "--height=32", "--width=48", "--fcn_steps=2", "--fcn_batch_size=4",
-            "--variants=paper,front_end,style_per_batch", "--best=front_end", "--steps=2", "--eval_every=1",
+            "--variants=paper,front_end,style_per_batch,real_paired", "--best=front_end", f"--real_gaze_dir={labelled}", "--steps=2", "--eval_every=1",
             "--style_set_size=4", "--batch_size=2", "--gaze_train_n=40", "--gaze_test_n=8",
             "--estimators=knn,alr", "--curve_sizes=32", "--curve_n=1", "--curve_iterations=2",
             "--speed_sizes=16", "--speed_gatys_iterations=1", "--speed_repeats=1", f"--real_dir={real_dir}",
@@ -225,6 +227,12 @@ def test_trainers_report_end_to_end(tmp_path):
     for heading in ("## Gaze estimation (Table 3, Fig. 10)", "## Pupil-centre preservation",
                     "## Objective: feed-forward vs Gatys (Fig. 8)", "## Speed (Table 2)", "## Real eyes, no labels"):
         assert heading in headings
+    # The measure that decides: every row on the evaluation subjects' labelled eyes, the split stated.
+    real_gaze = _tables(_section(text, "## Real labelled eyes: gaze error (the measure that decides)"))[0]
+    assert [row[0] for row in real_gaze] == ["predicting the mean gaze", "trained on real eyes (the floor)", "raw",
+                                             "mean/contrast match", "front end only", "paper", "front_end",
+                                             "style_per_batch", "real_paired", "shipped (pretrained)"]
+    assert json.loads((out / "results.json").read_text())["real_gaze"]["eval_subjects"] == ["c", "d"]
     real_table = _tables(_section(text, "## Real eyes, no labels"))[0]  # measured, not skipped
     assert {"raw", "front_end", "paper"} <= {row[0] for row in real_table}
     assert (out / "grid_real_eyes.png").is_file() and (out / "objective_vs_iteration.png").is_file()

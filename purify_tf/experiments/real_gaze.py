@@ -312,7 +312,8 @@ def evaluate_labelled(
     labels_dir: str,
     purifiers: Mapping[str, Any],
     estimators: Sequence[str] = ("cnn", "knn", "svr", "rf", "alr"),
-    cnn_epochs: int = 30,
+    cnn_epochs: int = 10,
+    cnn_batch_size: int = 128,
     progress: Callable[[str], None] = lambda line: None,
     **config: Any,
 ) -> dict[str, Any]:
@@ -330,8 +331,11 @@ def evaluate_labelled(
     rows = {name: keras_purifier(model) for name, model in purifiers.items()}
     progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {2 + len(rows)} "
              "image sets")
-    return run_real_gaze(cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, seed=cfg.seed),
-                         rows, front_end=front_end_only, data=data)
+    result = run_real_gaze(
+        cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
+                                     n_jobs=2), rows, front_end=front_end_only, data=data)
+    result["estimator_settings"] = {"cnn_epochs": cnn_epochs, "cnn_batch_size": cnn_batch_size}
+    return result
 
 
 def summary_line(result: Mapping[str, Any], row: str) -> str:
@@ -359,7 +363,7 @@ def compact(result: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
         return value
 
     keep = ("split", "estimators", "n_test", "n_synthetic", "n_floor_train", "train_subjects", "eval_subjects",
-            "config", "notes")
+            "config", "notes", "estimator_settings")
     return {**{k: result[k] for k in keep if k in result}, "rows": [rounded(r) for r in result["rows"]]}
 
 
