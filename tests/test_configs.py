@@ -24,6 +24,7 @@ ENTRY_POINTS = {
     "report_paper.flags": "trainers.report",
     "gaze.flags": "trainers.gaze",
     "paired.flags": "trainers.purify",
+    "base.flags": "trainers.purify",  # included by demo, paired and pretrained
 }
 # How each entry point turns its flags into its config (None: it reads the flags directly).
 CONFIG_BUILDERS = {
