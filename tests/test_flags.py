@@ -61,7 +61,7 @@ CASES = {
     "enum out of range": (["--loss_network=vgg11"], ["--loss_network", "auto|vgg19|vgg16"]),
     "bad masks": (["--masks=magic"], ["--masks", "fcn|oracle"]),
     "bad layer weighting": (["--layer_weighting=equal"], ["--layer_weighting", "unit|balanced"]),
-    "raw_beside without the front end": (["--raw_beside"], ["--raw_beside", "--illumination"]),
+    "retired --adversarial (a report variant)": (["--adversarial=1"], ["adversarial", "Unknown command line flag"]),
     "retired --loss": (["--loss=plain"], ["loss", "Unknown command line flag"]),
     "retired --style_mode": (["--style_mode=per_batch"], ["style_mode", "Unknown command line flag"]),
     "missing flagfile": (["--flagfile=does_not_exist.flags"], ["flagfile", "does_not_exist.flags"]),

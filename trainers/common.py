@@ -45,12 +45,12 @@ def define_content_flags() -> None:
     flags.DEFINE_enum("content", "renderer", CONTENT_KINDS, "Where content (real) eye images come from.")
     flags.DEFINE_string("content_dir", None, "Dataset directory for --content other than renderer.")
     flags.DEFINE_enum("content_domain", "real", ["real", "synthetic"], "Renderer domain of the content images.")
-    flags.DEFINE_integer("max_content_images", 20_000, "At most this many images are loaded from a dataset reader.")
+    flags.DEFINE_integer("max_images", 20_000, "At most this many content images are loaded from a dataset reader.")
     flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
                       "training subjects of a subject-disjoint split; their labels are never read into the loss).")
     flags.register_validator(
-        "max_content_images", lambda v: v is not None and v > 0,
-        message="--max_content_images must be a positive integer.",
+        "max_images", lambda v: v is not None and v > 0,
+        message="--max_images must be a positive integer.",
     )
     flags.register_multi_flags_validator(
         ["content", "content_dir"],
@@ -111,14 +111,17 @@ def define_estimator_flags() -> None:
     )
 
 
-def define_runtime_flags() -> None:
+def define_runtime_flags(jit_compile: bool = True) -> None:
+    """Distribution, precision, seed and progress; ``jit_compile``: also --jit_compile (for the
+    entry points that read it)."""
     flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "default"],
                       "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored.")
     flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (MirroredStrategy without GPUs).")
     flags.DEFINE_bool("mixed_precision", None, "Mixed precision (float16 on GPU, bfloat16 on CPU). Unset: on "
                       "where the CPU computes bfloat16 natively (AVX512_BF16, AMX) and no GPU is used, else "
                       "off; --nomixed_precision for float32 everywhere.")
-    flags.DEFINE_bool("jit_compile", False, "XLA-compile the gradient computation.")
+    if jit_compile:
+        flags.DEFINE_bool("jit_compile", False, "XLA-compile the gradient computation.")
     flags.DEFINE_integer("seed", 0, "Random seed for weights, data order and dropout.")
     flags.DEFINE_bool("progress", True, "Show a progress bar on the console.")
     require_positive_int("cpu_replicas")
@@ -195,7 +198,7 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
     if FLAGS.content == "renderer":
         return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
-    data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_content_images,
+    data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_images,
                         subjects=FLAGS.content_subjects)
     masks = data.get("mask")
     if need_masks and masks is None:

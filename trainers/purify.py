@@ -21,7 +21,6 @@ from purify_tf.hyperparameters import (
     LAMBDA_G,
     LAMBDA_L,
     LAYER_WEIGHTINGS,
-    PAIRED_TARGETS,
     PURIFY,
     USE_MASKS,
 )
@@ -44,28 +43,8 @@ flags.DEFINE_bool("illumination", False, "Illumination-normalising front end bef
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
 flags.DEFINE_bool("residual", False, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
-flags.DEFINE_bool("raw_beside", False, "With --illumination: f_W reads the raw eye beside the front end's output "
-                  "(6 channels in), so it can see what the front end removed and undo it where the eye was "
-                  "already clean (not in the paper).")
-flags.DEFINE_float("adversarial", DOMAIN.adversarial, "Weight of the least-squares adversarial term: a local patch "
-                   "critic (receptive field 23 px with 4 layers) tells synthetic eyes from purified ones and f_W is "
-                   "pulled towards outputs it scores synthetic (SimGAN; 0: off, no critic).")
-flags.DEFINE_float("identity", DOMAIN.identity, "Weight of the identity term: L1 between a synthetic eye passed "
-                   "through f_W and the eye itself (0: off).")
 flags.DEFINE_float("paired", DOMAIN.paired, "Weight of the paired term on renderer pairs: L1 + VGG content error "
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
-flags.DEFINE_enum("paired_target", DOMAIN.paired_target, list(PAIRED_TARGETS), "What --paired compares with: "
-                  "the exact twin, or 'structure': the twin with each channel's mean and std set to the eye's "
-                  "as the front end leaves it (the twin's skin and iris colours are its own, unpredictable "
-                  "from the real eye).")
-flags.DEFINE_float("critic_learning_rate", DOMAIN.critic_learning_rate, "Adam learning rate of the critic "
-                   "(beta_1 = 0.5); used with --adversarial > 0.")
-flags.DEFINE_integer("critic_filters", DOMAIN.critic_filters, "Channels of the critic's first 3x3 conv (the "
-                     "others have twice as many).")
-flags.DEFINE_integer("critic_layers", DOMAIN.critic_layers, "3x3 convs of the critic (stride 2 for the first two): "
-                     "its receptive field is 3, 7, 15, 23, 31 px for 1-5 layers; keep it well under the eye's width.")
-flags.DEFINE_integer("history_size", DOMAIN.history_size, "Earlier purified eyes kept for the critic (SimGAN's "
-                     "history buffer; half of its purified batch once full enough; 0: current eyes only).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_float("lambda_g", LAMBDA_G, "Weight lambda_g of the global content/style terms.")
@@ -103,15 +82,9 @@ for _name in ("train_steps", "checkpoint_every", "keep_checkpoints", "log_every"
     common.require_positive_int(_name)
 common.require_non_negative("histogram_every")
 common.require_non_negative("eval_every")
-for _name in ("gamma", "lambda_g", "lambda_l", "adversarial", "identity", "paired", "history_size"):
+for _name in ("gamma", "lambda_g", "lambda_l", "paired"):
     common.require_non_negative(_name)
-for _name in ("critic_learning_rate", "critic_filters", "critic_layers"):
-    common.require_positive(_name)
 common.require_not_a_file("model_dir")
-flags.register_multi_flags_validator(
-    ["raw_beside", "illumination"], lambda f: not f["raw_beside"] or f["illumination"],
-    message="--raw_beside needs --illumination (without the front end f_W already reads the raw eye).",
-)
 flags.register_validator(
     "dropout_rate", lambda v: v is None or 0.0 <= v < 1.0, message="--dropout_rate must be in [0, 1)."
 )
@@ -129,11 +102,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.use_masks,
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
-        residual=FLAGS.residual, raw_beside=FLAGS.raw_beside, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every,
-        adversarial=FLAGS.adversarial, identity=FLAGS.identity, paired=FLAGS.paired,
-        paired_target=FLAGS.paired_target,
-        critic_learning_rate=FLAGS.critic_learning_rate, critic_filters=FLAGS.critic_filters,
-        critic_layers=FLAGS.critic_layers, history_size=FLAGS.history_size,
+        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired,
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,

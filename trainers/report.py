@@ -58,7 +58,7 @@ flags.DEFINE_string("real_gaze_dir", None, "Labelled real eyes (labels.csv with 
                     "evaluation subjects' eyes, raw vs purified; the measure that decides) and the real content of "
                     "variants that train on real eyes (the training subjects' images only; skipped when absent).")
 common.define_loss_network_flags()
-common.define_runtime_flags()
+common.define_runtime_flags(jit_compile=False)  # the report's rows train without XLA
 
 for _name in ("steps", "gaze_train_n", "gaze_test_n", "n_boot", "curve_n", "curve_iterations",
               "speed_gatys_iterations", "speed_repeats"):

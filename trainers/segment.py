@@ -22,15 +22,14 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", "runs/fcn", "Directory for fcn.keras and its IoU report.")
 flags.DEFINE_integer("height", 64, "Training image height (divisible by 8).")
 flags.DEFINE_integer("width", 96, "Training image width (divisible by 8).")
-flags.DEFINE_integer("steps", 600, "Training steps.")
-flags.DEFINE_integer("batch_size", 16, "Batch size.")
+common.define_fcn_flags(steps=600, batch_size=16)  # --fcn_steps, --fcn_batch_size: trainers.purify's names
 flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate (cosine-decayed).")
 flags.DEFINE_integer("base_filters", 16, "Filters of the first FCN block (doubles per block).")
 flags.DEFINE_string("unityeyes_dir", None, "Train on this UnityEyes folder (jpg+json) instead of the renderer.")
 flags.DEFINE_integer("held_out", 64, "Held-out images for the IoU report.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_bool("progress", True, "Show training progress.")
-for _name in ("height", "width", "steps", "batch_size", "base_filters", "held_out"):
+for _name in ("height", "width", "base_filters", "held_out"):
     common.require_positive_int(_name)
 common.require_positive("learning_rate")
 common.require_multiple("height", 8)
@@ -66,7 +65,7 @@ def main(argv: list[str]) -> int:
     out = Path(FLAGS.model_dir)
     try:
         model, iou = load_or_train_fcn(
-            out / "fcn.keras", h, w, FLAGS.steps, FLAGS.batch_size, FLAGS.seed, progress=FLAGS.progress,
+            out / "fcn.keras", h, w, FLAGS.fcn_steps, FLAGS.fcn_batch_size, FLAGS.seed, progress=FLAGS.progress,
             learning_rate=FLAGS.learning_rate, base_filters=FLAGS.base_filters, source=source,
             held_out=(val_images, val_masks),
         )
@@ -77,7 +76,7 @@ def main(argv: list[str]) -> int:
         "iou_with_orphan_fix": iou,
         "iou_without_fix": evaluate_fcn(model, val_images, val_masks, fix_orphans=False),
         "held_out": int(len(val_images)),
-        "steps": FLAGS.steps,
+        "steps": FLAGS.fcn_steps,
     }
     atomic_write_bytes(out / "fcn_iou.json", json.dumps(report, indent=2).encode())
     for name, value in report.items():

@@ -116,7 +116,7 @@ def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, styl
     if cfg.paired_target not in PAIRED_TARGETS:
         raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {cfg.paired_target!r}")
     if (cfg.adversarial > 0 or cfg.identity > 0) and style_stream is None:
-        raise ValueError("--adversarial and --identity need a style_stream of synthetic eyes")
+        raise ValueError("the adversarial and identity terms need a style_stream of synthetic eyes")
 
 
 class PurifyTrainer:
