@@ -1,0 +1,33 @@
+"""README's "What works" table is the shipped card's figures (tools.readme_figures), never a copy that drifts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools import readme_figures
+
+
+def test_readme_agrees_with_the_card():
+    card = json.loads(readme_figures.CARD.read_text())
+    text = readme_figures.README.read_text()
+    assert readme_figures.rendered_readme(text, card) == text, "run python -m tools.readme_figures"
+
+
+def test_table_reads_the_card():
+    card = {"scores": {"test_eyes": 600, "gap_share": {"kNN": {"gap_share": 0.5, "gap_share_lo": 0.4,
+                                                               "gap_share_hi": 0.6}},
+                       "real_gaze": {"n_test": 10, "eval_subjects": ["p05"], "rows": [
+                           {"row": "predicting the mean gaze", "mean_error_deg": {"kNN": 9.0}},
+                           {"row": "trained on real eyes (the floor)", "mean_error_deg": {"kNN": 7.0}},
+                           {"row": "raw", "mean_error_deg": {"kNN": 10.0}},
+                           {"row": "purified", "mean_error_deg": {"kNN": 8.5}, "vs_raw": {"kNN": {
+                               "delta_deg": -1.5, "delta_lo": -2.0, "delta_hi": -1.0, "gap_share": 0.5}}}]}},
+            "trained_on": {"datasets": ["renderer"], "licence": "Apache-2.0"}}
+    table = readme_figures.what_works_table(card)
+    assert "| - | 10.00 → 8.50 | - | - | - |" in table  # CNN, then kNN: only what the card measured
+    assert "-1.50 [-2.00, -1.00]" in table and "50% (floor 7.00)" in table and "50% [40%, 60%]" in table
+    assert "trained on: renderer (licence Apache-2.0)" in table
+    with pytest.raises(ValueError, match="what-works"):
+        readme_figures.rendered_readme("no markers", card)

@@ -1,0 +1,93 @@
+r"""README's "What works" table, filled from the shipped model's card (purify_tf/pretrained/purifier.json).
+
+    python -m tools.readme_figures          # rewrite the block between the markers in README.md
+    python -m tools.readme_figures --check  # exit 1 when README.md disagrees with the card
+
+The README states only what the card measured; tests/test_readme.py fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+CARD = ROOT / "purify_tf" / "pretrained" / "purifier.json"
+START, END = "<!-- what-works:start -->", "<!-- what-works:end -->"
+ESTIMATORS = ("CNN", "kNN", "SVR", "RF", "ALR")
+PURIFIED = "purified"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def what_works_table(card: dict[str, Any]) -> str:
+    """The block: one column per estimator; real labelled eyes first (the measure that decides)."""
+    scores = card.get("scores", {})
+    lines = ["| measured on the shipped purifier (`purify-tf info`) | " + " | ".join(ESTIMATORS) + " |",
+             "|---|" + "---|" * len(ESTIMATORS)]
+    real = scores.get("real_gaze")
+    if real:
+        rows = {r["row"]: r for r in real["rows"]}
+        raw, pur = rows["raw"]["mean_error_deg"], rows[PURIFIED]
+        floor, mean = rows["trained on real eyes (the floor)"]["mean_error_deg"], rows["predicting the mean gaze"]
+
+        def cell(est: str, text: Any) -> str:
+            return text(est) if est in raw else "-"
+
+        n, subjects = real["n_test"], ", ".join(real["eval_subjects"])
+        lines.append(f"| real eyes ({n} MPIIGaze left eyes of {subjects}, estimators trained on synthetic eyes): "
+                     "error raw → purified (°) | " + " | ".join(
+                         cell(e, lambda e: f"{raw[e]:.2f} → {pur['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
+        lines.append("| change, 95% interval (°) | " + " | ".join(cell(e, lambda e: (
+            f"{pur['vs_raw'][e]['delta_deg']:+.2f} [{pur['vs_raw'][e]['delta_lo']:+.2f}, "
+            f"{pur['vs_raw'][e]['delta_hi']:+.2f}]")) for e in ESTIMATORS) + " |")
+        lines.append("| share of the raw → real-trained floor gap closed | " + " | ".join(
+            cell(e, lambda e: f"{_pct(pur['vs_raw'][e]['gap_share'])} (floor {floor[e]:.2f})") for e in ESTIMATORS)
+            + " |")
+        lines.append("| predicting the mean gaze (°) | " + " | ".join(
+            cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
+    gap = scores.get("gap_share", {})
+    if gap:
+        lines.append(f"| renderer ({scores.get('test_eyes')} fresh eyes): share of the raw → twin gap closed | "
+                     + " | ".join(f"{_pct(gap[e]['gap_share'])} [{_pct(gap[e]['gap_share_lo'])}, "
+                                  f"{_pct(gap[e]['gap_share_hi'])}]" if e in gap else "-" for e in ESTIMATORS) + " |")
+    extra = []
+    shift = scores.get("pupil_shift_px_real")
+    if isinstance(shift, dict) and "mean" in shift:
+        extra.append(f"pupil shift on {scores.get('real_eyes', {}).get('n_real', '?')} real crops "
+                     f"{shift['mean']:.2f} px (median {shift.get('median', float('nan')):.2f})")
+    trained = card.get("trained_on")
+    if isinstance(trained, dict):
+        extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")
+    return "\n".join(lines + ([""] + [f"- {e}" for e in extra] if extra else []))
+
+
+def rendered_readme(readme: str, card: dict[str, Any]) -> str:
+    """README text with the block between the markers replaced by :func:`what_works_table`."""
+    if START not in readme or END not in readme:
+        raise ValueError(f"README.md has no {START} ... {END} block")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{what_works_table(card)}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    card = json.loads(CARD.read_text())
+    text = README.read_text()
+    new = rendered_readme(text, card)
+    if "--check" in argv:
+        if new != text:
+            print("README.md's What works table disagrees with purifier.json: run python -m tools.readme_figures")
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
