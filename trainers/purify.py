@@ -54,10 +54,6 @@ flags.DEFINE_enum(
     "Per-layer weights: balanced = each layer's term relative to the style image's energy at that "
     "layer (ImageNet VGG layers differ by orders of magnitude); unit = 1.0 for every layer.",
 )
-flags.DEFINE_list("global_content_layers", None, "Loss-network layers for global content (default: block3_conv2).")
-flags.DEFINE_list("local_content_layers", None, "Layers for local content (default: block4_conv2).")
-flags.DEFINE_list("global_style_layers", None, "Layers for global style (default: block1..5 conv2/conv3 taps).")
-flags.DEFINE_list("local_style_layers", None, "Layers for local style (default: block1..5_conv1).")
 common.define_loss_network_flags()
 common.define_content_flags()
 common.define_style_set_flags(PURIFY)
