@@ -490,3 +490,26 @@ def test_loss_weights_are_keyed_by_role_and_reject_unknown_roles():
     assert tuple(ROLE_RECORDS) == ROLES
     with pytest.raises(ConfigError, match="global_styles"):
         LossWeights(layers={"global_styles": ("block1_conv2",)})
+
+
+def test_loss_weights_from_settings_reads_flags_configs_and_flagfile_strings():
+    """LossWeights.from_settings: the scalars present (as floats), <role>_layers lists or
+    comma-separated strings, overrides last; absent names keep the defaults. DomainWeights checks
+    its target."""
+    import types
+
+    from purify_tf.losses.weights import DomainWeights, LossWeights
+
+    flagfile = {"alpha": "10", "beta": "1", "theta": "0.1", "gamma": "0", "style_seed": "7",
+                "global_style_layers": "block1_conv2,block2_conv2"}
+    w = LossWeights.from_settings(flagfile)
+    assert (w.alpha, w.beta, w.theta, w.gamma) == (10.0, 1.0, 0.1, 0.0)
+    assert w.layers["global_style"] == ("block1_conv2", "block2_conv2")
+    assert w.layers["global_content"] == LossWeights().layers["global_content"] and w.lambda_g == LossWeights().lambda_g
+    settings = types.SimpleNamespace(alpha=3, beta=2.0, theta=0.5, local_content_layers=["block2_conv1"])
+    w = LossWeights.from_settings(settings, gamma=1.0, alpha=0.0)
+    assert (w.alpha, w.beta, w.theta, w.gamma) == (0.0, 2.0, 0.5, 1.0) and w.layers["local_content"] == ("block2_conv1",)
+    d = DomainWeights.from_settings(types.SimpleNamespace(adversarial=0, identity=1, paired=10, paired_target="structure"))
+    assert d.active() == ("identity", "paired") and d.paired == 10.0
+    with pytest.raises(ValueError, match="paired_target must be one of"):
+        DomainWeights(paired_target="exact")
