@@ -181,6 +181,7 @@ def test_kill_in_checkpoint_write_then_sigterm_then_resume_matches_straight_run(
     assert rc == -signal.SIGKILL, log[-3000:]
     straight_rc, straight_log = finish(straight)
     assert straight_rc == 0, straight_log[-3000:]
+    assert "Content eyes: the built-in renderer's real domain" in straight_log  # says which data it used
     assert_finished(tmp_path / "straight")
     reference = final_weights(tmp_path / "straight")
     named = latest_checkpoint(model_dir)

@@ -197,6 +197,8 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
     from purify_tf.training.inputs import ArraySource, RendererSource
 
     if FLAGS.content == "renderer":
+        print(f"Content eyes: the built-in renderer's {FLAGS.content_domain} domain (no dataset needed; "
+              "--content=labelled|folder|... --content_dir=DIR trains on your own unlabelled eyes)")
         return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
     data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_images,
                         subjects=FLAGS.content_subjects)
@@ -206,6 +208,8 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
 
         raise app.UsageError(f"--content={FLAGS.content} has no masks; use --masks=fcn")
     logging.info("Loaded %d content images from %s (%s)", len(data["image"]), FLAGS.content_dir, FLAGS.content)
+    print(f"Content eyes: {len(data['image'])} images from {FLAGS.content_dir} ({FLAGS.content}"
+          + (f", subjects {', '.join(FLAGS.content_subjects)}" if FLAGS.content_subjects else "") + "; images only)")
     return ArraySource(data["image"], height, width, masks=masks, seed=FLAGS.seed)
 
 
