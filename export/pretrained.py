@@ -40,30 +40,10 @@ flags.register_multi_flags_validator(
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
 
 
-def trained_on(training: dict) -> dict:
-    """Every dataset the weights saw, with its licence (weights trained on MPIIGaze images carry
-    CC BY-NC-SA 4.0), read from the training metadata's content source."""
-    content = (training.get("content_source") or training.get("provenance", {}).get("content") or {})
-    flags_seen = training.get("flags") or training.get("provenance", {}).get("flags") or {}
-    kind = content.get("content") or flags_seen.get("content") or "renderer"
-    out = {"datasets": ["purify-tf built-in renderer (synthetic eyes, style set and twins)"],
-           "licence": "Apache-2.0 (the renderer is part of this package)"}
-    if kind != "renderer":
-        where = content.get("content_dir") or flags_seen.get("content_dir")
-        subjects = flags_seen.get("content_subjects")
-        out["datasets"].append(f"{kind} images from {where}" + (f", subjects {', '.join(subjects)}" if subjects
-                                                               else "") + " (unlabelled: images only)")
-        if "mpiigaze" in str(where).lower():
-            out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
-        else:
-            out["licence"] = "that of the content dataset named above"
-    return out
-
-
 def update_card() -> int:
     """The shipped card gains the real-eye gaze table (and what it was trained on); same weights."""
     from purify_tf.experiments.real_gaze import card_scores
-    from purify_tf.model_io import read_card, write_model_metadata
+    from purify_tf.model_io import read_card, trained_on, write_model_metadata
     from purify_tf.pretrained import card_path, load_pretrained, pretrained_path
 
     path = pretrained_path(FLAGS.out_dir)
@@ -83,6 +63,7 @@ def main(argv: list[str]) -> int:
         return update_card()
     from purify_tf.experiments.common import load_purifier
     from purify_tf.experiments.scorecard import score_purifier
+    from purify_tf.model_io import trained_on
     from purify_tf.pretrained import pretrained_path, save_pretrained
 
     model, size = load_purifier(FLAGS.model)

@@ -214,3 +214,23 @@ def format_description(facts: dict[str, Any]) -> str:
     if card:
         lines += ["metadata:", json.dumps(card, indent=2, sort_keys=True, default=str)]
     return "\n".join(lines)
+
+
+def trained_on(training: dict[str, Any]) -> dict[str, Any]:
+    """Every dataset the weights saw, with its licence (weights trained on MPIIGaze images carry
+    CC BY-NC-SA 4.0), read from the training metadata's content source."""
+    content = (training.get("content_source") or training.get("provenance", {}).get("content") or {})
+    flags_seen = training.get("flags") or training.get("provenance", {}).get("flags") or {}
+    kind = content.get("content") or flags_seen.get("content") or "renderer"
+    out = {"datasets": ["purify-tf built-in renderer (synthetic eyes, style set and twins)"],
+           "licence": "Apache-2.0 (the renderer is part of this package)"}
+    if kind != "renderer":
+        where = content.get("content_dir") or flags_seen.get("content_dir")
+        subjects = flags_seen.get("content_subjects")
+        out["datasets"].append(f"{kind} images from {where}" + (f", subjects {', '.join(subjects)}" if subjects
+                                                               else "") + " (unlabelled: images only)")
+        if "mpiigaze" in str(where).lower():
+            out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
+        else:
+            out["licence"] = "that of the content dataset named above"
+    return out

@@ -225,7 +225,7 @@ def test_report_renders_the_real_gaze_section():
 
 
 def test_card_names_every_dataset_and_its_licence():
-    from export.pretrained import trained_on
+    from purify_tf.model_io import trained_on
 
     renderer = trained_on({"content_source": {"content": "renderer"}, "flags": {"content": "renderer"}})
     assert renderer["datasets"] == ["purify-tf built-in renderer (synthetic eyes, style set and twins)"]
