@@ -237,10 +237,12 @@ def test_trainers_report_end_to_end(tmp_path):
     assert {"raw", "front_end", "paper"} <= {row[0] for row in real_table}
     assert (out / "grid_real_eyes.png").is_file() and (out / "objective_vs_iteration.png").is_file()
     data = json.loads((out / "results.json").read_text())
-    assert set(data["gaze"]["gap_share"]["kNN"]) == {"paper", "front_end", "style_per_batch", "front end only",
-                                                        "mean/contrast match"}
+    assert set(data["gaze"]["gap_share"]["kNN"]) == {"paper", "front_end", "style_per_batch", "real_paired",
+                                                        "front end only", "mean/contrast match"}
     assert set(data["gaze"]["vs_reference"]["by_estimator"]["kNN"]) == {"paper", "front_end", "style_per_batch",
-                                                                        "mean/contrast match"}
+                                                                        "real_paired", "mean/contrast match"}
+    # The real-content row trained on the training subjects' images only, and says so.
+    assert data["training"]["real_paired"]["variant"]["content"] == "real"
     assert {"raw", "mean/contrast match", "front end only", "paper", "front_end"} <= set(data["real_eyes"]["rows"])
     assert data["training"]["front_end"]["gaze_history"]
     # The pupil table's reference row (the twins) and the label-free pupil check on the real crops.
