@@ -135,7 +135,9 @@ def train_variant(
         residual=variant.residual, raw_beside=variant.raw_beside,
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
-        provenance={"style": style.description, "report_variant": variant.name},
+        provenance={"style": style.description, "report_variant": variant.name,
+                    "content": {"content": "real eyes of the training subjects (images only)" if variant.content == "real"
+                                else "renderer"}},
         adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
         paired_target=variant.paired_target,
     )
