@@ -66,7 +66,7 @@ def test_style_sources(tmp_path):
     assert len(renderer.prior_images) >= 48
     one = load_style_set("image", 32, 48, seed=3)
     assert one.images.shape == (1, 32, 48, 3)
-    with pytest.raises(ConfigError, match="style_dir"):
+    with pytest.raises(ConfigError, match="--style="):
         load_style_set("folder", 32, 48, folder=str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="style_source"):
         load_style_set("painting", 32, 48)

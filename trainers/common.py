@@ -44,7 +44,6 @@ def define_loss_network_flags() -> None:
 def define_content_flags() -> None:
     flags.DEFINE_enum("content", "renderer", CONTENT_KINDS, "Where content (real) eye images come from.")
     flags.DEFINE_string("content_dir", None, "Dataset directory for --content other than renderer.")
-    flags.DEFINE_enum("content_domain", "real", ["real", "synthetic"], "Renderer domain of the content images.")
     flags.DEFINE_integer("max_images", 20_000, "At most this many content images are loaded from a dataset reader.")
     flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
                       "training subjects of a subject-disjoint split; their labels are never read into the loss).")
@@ -197,9 +196,9 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False)
     from purify_tf.training.inputs import ArraySource, RendererSource
 
     if FLAGS.content == "renderer":
-        print(f"Content eyes: the built-in renderer's {FLAGS.content_domain} domain (no dataset needed; "
+        print("Content eyes: the built-in renderer's real domain (no dataset needed; "
               "--content=labelled|folder|... --content_dir=DIR trains on your own unlabelled eyes)")
-        return RendererSource(height, width, domain=FLAGS.content_domain, seed=FLAGS.seed)
+        return RendererSource(height, width, domain="real", seed=FLAGS.seed)
     data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_images,
                         subjects=FLAGS.content_subjects)
     masks = data.get("mask")

@@ -15,30 +15,19 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from purify_tf.hyperparameters import (
-    DOMAIN,
-    GAMMA,
-    LAMBDA_G,
-    LAMBDA_L,
-    LAYER_WEIGHTINGS,
-    PURIFY,
-    USE_MASKS,
-)
+from purify_tf.hyperparameters import DOMAIN, LAYER_WEIGHTINGS, PURIFY, USE_MASKS
 from trainers import common
 
 FLAGS = flags.FLAGS
+# TensorBoard's image grid and weight histograms follow --log_every at these multiples.
+IMAGE_EVERY, HISTOGRAM_EVERY = 5, 10
 
 flags.DEFINE_string("model_dir", "runs/purify", "Directory for checkpoints, TensorBoard logs and the final model.")
 flags.DEFINE_enum("config", "paper", ["paper", "johnson"], "Transformer architecture: the paper's or Johnson et al.'s.")
 flags.DEFINE_bool("use_masks", USE_MASKS, "The paper's semantic objective with the local (masked) terms; "
                   "--nouse_masks: Johnson et al.'s plain perceptual loss.")
-flags.DEFINE_enum("norm", "batch", ["batch", "instance"], "Normalisation layers in f_W.")
-flags.DEFINE_enum("upsample", "deconv", ["deconv", "resize"], "Upsampling: fractionally-strided convs or resize-convolution.")
-flags.DEFINE_float("dropout_rate", None, "Dropout in the residual blocks (default: the config's preset).")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
-flags.DEFINE_float("gamma", GAMMA, "Weight gamma of the low-frequency luminance term (Mahalanobis distance of the "
-                   "output's coarse log-luminance map under the style set's Gaussian; 0: off, the paper).")
 flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
 flags.DEFINE_bool("residual", False, "Residual output initialised to the identity (f_W predicts a correction of "
@@ -47,8 +36,6 @@ flags.DEFINE_float("paired", DOMAIN.paired, "Weight of the paired term on render
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
-flags.DEFINE_float("lambda_g", LAMBDA_G, "Weight lambda_g of the global content/style terms.")
-flags.DEFINE_float("lambda_l", LAMBDA_L, "Weight lambda_l of the local (masked) content/style terms.")
 flags.DEFINE_enum(
     "layer_weighting", PURIFY.layer_weighting, list(LAYER_WEIGHTINGS),
     "Per-layer weights: balanced = each layer's term relative to the style image's energy at that "
@@ -59,31 +46,38 @@ common.define_content_flags()
 common.define_style_set_flags(PURIFY)
 common.define_fcn_flags(steps=600, batch_size=16)
 flags.DEFINE_enum("style_source", "image", ["image", "folder", "renderer"],
-                  "Style target: image = one style image (the paper; --style_image or the render of "
-                  "--style_seed), folder = synthetic eye images in --style_dir, renderer = the renderer's "
-                  "synthetic domain (--style_set_size eyes).")
-flags.DEFINE_string("style_image", None, "Style image file for --style_source=image (default: a synthetic-domain "
-                    "render chosen by --style_seed).")
-flags.DEFINE_string("style_dir", None, "Folder of synthetic eye images for --style_source=folder.")
+                  "Style target: image = one style image (the paper; --style, else the render of "
+                  "--style_seed), folder = the synthetic eye images in the folder --style, renderer = the "
+                  "renderer's synthetic domain (--style_set_size eyes).")
+flags.DEFINE_string("style", None, "Style path: a file is the style image (--style_source=image), a folder "
+                    "holds synthetic eye images (--style_source=folder).")
 flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
 flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
-flags.DEFINE_integer("keep_checkpoints", 3, "How many checkpoints to keep.")
-flags.DEFINE_integer("log_every", 20, "Write scalar summaries every N steps.")
-flags.DEFINE_integer("image_every", 200, "Write an image grid every N steps.")
-flags.DEFINE_integer("histogram_every", 1000, "Write weight histograms every N steps (0: never).")
+flags.DEFINE_integer("log_every", 20, f"Write scalar summaries every N steps, an image grid every {IMAGE_EVERY}N "
+                     f"and weight histograms every {HISTOGRAM_EVERY}N.")
 common.define_runtime_flags()
 
-for _name in ("train_steps", "checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
+for _name in ("train_steps", "checkpoint_every", "log_every"):
     common.require_positive_int(_name)
-common.require_non_negative("histogram_every")
 common.require_non_negative("eval_every")
-for _name in ("gamma", "lambda_g", "lambda_l", "paired"):
-    common.require_non_negative(_name)
+common.require_non_negative("paired")
 common.require_not_a_file("model_dir")
-flags.register_validator(
-    "dropout_rate", lambda v: v is None or 0.0 <= v < 1.0, message="--dropout_rate must be in [0, 1)."
+flags.register_multi_flags_validator(
+    ["style_source", "style"],
+    lambda d: (d["style"] is None and d["style_source"] != "folder")
+    or (d["style_source"] == "image" and os.path.isfile(d["style"]))
+    or (d["style_source"] == "folder" and os.path.isdir(d["style"])),
+    message="--style must be an existing image file with --style_source=image, or a folder of images with "
+            "--style_source=folder (--style_source=renderer takes no --style).",
 )
+
+
+def style_paths() -> dict[str, str | None]:
+    """load_style_set's ``image`` and ``folder`` from --style: a file is the image, a folder the folder."""
+    path = FLAGS.style
+    is_folder = path is not None and os.path.isdir(path)
+    return {"image": None if is_folder else path, "folder": path if is_folder else None}
 
 
 def train_config_from_flags(model_dir: Path, style_description: str | None = None):
@@ -94,13 +88,12 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
 
     weights = LossWeights.from_settings(FLAGS)
     return PurifyTrainConfig(
-        model_dir=str(model_dir), config=FLAGS.config, norm=FLAGS.norm, upsample=FLAGS.upsample,
-        dropout_rate=FLAGS.dropout_rate, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        model_dir=str(model_dir), config=FLAGS.config, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.use_masks,
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired,
-        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-        log_every=FLAGS.log_every, image_every=FLAGS.image_every, histogram_every=FLAGS.histogram_every,
+        checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
+        image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
         provenance={"flags": common.flag_settings(), "style": style_description,
                     "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks}},
@@ -135,8 +128,8 @@ def main(argv: list[str]) -> int:
     model_dir.mkdir(parents=True, exist_ok=True)
 
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
-    style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, image=FLAGS.style_image,
-                           folder=FLAGS.style_dir, set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
+    style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, **style_paths(),
+                           set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
     logging.info("Style: %s", style.description)
     style_mask = style.masks
     mask_fn = None
@@ -152,7 +145,7 @@ def main(argv: list[str]) -> int:
         fcn_seconds = time.perf_counter() - started
         style_mask = None  # the trainer labels the style set with the FCN too
     elif use_masks and style_mask is None:
-        raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style_image/--style_dir")
+        raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style")
 
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None

@@ -210,7 +210,7 @@ class PurifyTrainer:
         syncs = strategy.num_replicas_in_sync > 1 and cfg.norm == "batch"
         if cfg.jit_compile and syncs:
             logging.warning("--jit_compile is not applied: batch norm is synchronised across %d replicas "
-                            "(use --norm=instance to compile)", strategy.num_replicas_in_sync)
+                            "(PurifyTrainConfig(norm=\"instance\") compiles)", strategy.num_replicas_in_sync)
         if cfg.jit_compile and not syncs:
             self._grad_fn = tf.function(self.gradients, jit_compile=True, reduce_retracing=True, autograph=False)
         else:

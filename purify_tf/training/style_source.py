@@ -65,7 +65,7 @@ def load_style_set(
         src = ArraySource(one, height, width, masks=masks, seed=seed)
         return StyleSet(src.images, masks, src, src.images, f"one style image: {what}")
     if not folder or not Path(folder).is_dir():
-        raise ConfigError(f"--style_dir={folder!r}: --style_source=folder needs a folder of synthetic eye images")
+        raise ConfigError(f"--style={folder!r}: --style_source=folder needs a folder of synthetic eye images")
     from purify_tf.data.folder import read_folder
 
     data = read_folder(folder, size=(height, width), limit=limit)
