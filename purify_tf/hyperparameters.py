@@ -2,10 +2,13 @@
 
 Why a module of its own: the config dataclasses (``LossWeights``, ``PurifyTrainConfig``, the
 report's ``TrainSettings``) and the entry points' flags must agree, and flags are parsed before
-TensorFlow is imported, so the values live here, free of TensorFlow. Two sets exist because two
-jobs differ: ``trainers.purify`` (the paper's 256x256, 50k-step training with the paper's
-alpha/beta/theta) and ``trainers.report`` (the CPU-sized ablation with balanced weights, whose
-alpha/beta/theta are ratios of relative errors; docs/DESIGN.md).
+TensorFlow is imported, so the values live here, free of TensorFlow. Three sets exist because
+three things differ: ``PAPER``, the paper's section 4.1 (256x256, 50k steps, its alpha/beta/theta),
+which the library's dataclasses ``LossWeights`` and ``PurifyTrainConfig`` default to;
+``PURIFY`` with ``SHIPPED``, ``trainers.purify``'s flag defaults, the configuration that ships
+(configs/pretrained.flags: a run with no flagfile trains it; configs/paper.flags states the paper's
+values); and ``REPORT``, ``trainers.report``'s CPU-sized ablation with balanced weights, whose
+alpha/beta/theta are ratios of relative errors (docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ class TrainingDefaults:
     style_seed: int = 7
 
 
-# trainers.purify, PurifyTrainConfig and LossWeights: the paper's section 4.1 values.
-PURIFY = TrainingDefaults(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
-                          steps=50_000, alpha=1e2, beta=1e4, theta=1e-6, layer_weighting="balanced")
+# PurifyTrainConfig and LossWeights: the paper's section 4.1 values (but balanced layer weights, the
+# library's default; configs/paper.flags sets the paper's unit weights).
+PAPER = TrainingDefaults(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
+                         steps=50_000, alpha=1e2, beta=1e4, theta=1e-6, layer_weighting="balanced")
+# trainers.purify's flags: the shipped purifier's training (configs/pretrained.flags).
+PURIFY = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
+                          steps=1500, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
 # trainers.report and TrainSettings: configs/report.flags' CPU-sized ablation.
 REPORT = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
                           steps=300, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
@@ -64,3 +71,20 @@ class DomainDefaults:
 
 
 DOMAIN = DomainDefaults()
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedDefaults:
+    """trainers.purify's defaults beyond ``PURIFY``: the rest of the shipped configuration
+    (configs/base.flags and configs/paired.flags; docs/DESIGN.md says why each part is there)."""
+
+    illumination: bool = True  # the illumination-normalising front end
+    residual: bool = True  # identity-initialised residual output
+    paired: float = 10.0  # the paired term on the renderer's twins
+    style_source: str = "renderer"  # mean Grams of the renderer's synthetic eyes
+    fcn_steps: int = 300  # the coarse FCN trained first
+    log_every: int = 10
+    checkpoint_every: int = 250
+
+
+SHIPPED = ShippedDefaults()

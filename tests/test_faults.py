@@ -31,6 +31,9 @@ TINY = [
     "--height=32", "--width=48", "--batch_size=2", f"--train_steps={TRAIN_STEPS}", "--checkpoint_every=2",
     "--masks=oracle", "--vgg_weights=random", "--loss_network=vgg16",
     "--progress=false", "--log_every=1000",  # images and histograms every 5x / 10x: never in 8 steps
+    # the paper's objective and plain f_W (the defaults are the shipped configuration's)
+    "--style_source=image", "--noillumination", "--noresidual", "--paired=0", "--learning_rate=1e-4",
+    "--lr_schedule=constant", "--alpha=1e2", "--beta=1e4", "--theta=1e-6",
     "--nomixed_precision",  # float32 pinned: the weights are compared with a straight run
 ]
 RUN_TIMEOUT = 300  # seconds for one trainer process on a loaded 2-core machine

@@ -1,8 +1,11 @@
-r"""Train the purification transformer f_W: ``python -m trainers.purify --flagfile=configs/paper.flags``.
+r"""Train the purification transformer f_W: ``python -m trainers.purify`` trains the configuration that
+ships (the defaults are configs/pretrained.flags' values; purify_tf.hyperparameters PURIFY and SHIPPED),
+``--flagfile=configs/paper.flags`` the paper's.
 
-Content images come from the ``real`` renderer domain (or a dataset reader), the style image is one
-``synthetic`` render (or a file); masks for both come from the coarse FCN with the orphan-label fix
-(trained first when no ``--fcn_model`` is given) or, with ``--masks=oracle``, from the renderer.
+Content images come from the ``real`` renderer domain (or a dataset reader), the style set from the
+``synthetic`` domain (or one render, an image file or a folder: ``--style_source``, ``--style``);
+masks for both come from the coarse FCN with the orphan-label fix (trained first when no
+``--fcn_model`` is given) or, with ``--masks=oracle``, from the renderer.
 Rerunning the same command resumes from the last checkpoint in ``--model_dir``.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from purify_tf.hyperparameters import DOMAIN, LAYER_WEIGHTINGS, PURIFY, USE_MASKS
+from purify_tf.hyperparameters import LAYER_WEIGHTINGS, PURIFY, SHIPPED, USE_MASKS
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -28,11 +31,11 @@ flags.DEFINE_bool("use_masks", USE_MASKS, "The paper's semantic objective with t
                   "--nouse_masks: Johnson et al.'s plain perceptual loss.")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
-flags.DEFINE_bool("illumination", False, "Illumination-normalising front end before f_W (removes shadows, light "
+flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
-flags.DEFINE_bool("residual", False, "Residual output initialised to the identity (f_W predicts a correction of "
+flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
-flags.DEFINE_float("paired", DOMAIN.paired, "Weight of the paired term on renderer pairs: L1 + VGG content error "
+flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs: L1 + VGG content error "
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
@@ -44,8 +47,8 @@ flags.DEFINE_enum(
 common.define_loss_network_flags()
 common.define_content_flags()
 common.define_style_set_flags(PURIFY)
-common.define_fcn_flags(steps=600, batch_size=16)
-flags.DEFINE_enum("style_source", "image", ["image", "folder", "renderer"],
+common.define_fcn_flags(steps=SHIPPED.fcn_steps, batch_size=16)
+flags.DEFINE_enum("style_source", SHIPPED.style_source, ["image", "folder", "renderer"],
                   "Style target: image = one style image (the paper; --style, else the render of "
                   "--style_seed), folder = the synthetic eye images in the folder --style, renderer = the "
                   "renderer's synthetic domain (--style_set_size eyes).")
@@ -53,8 +56,8 @@ flags.DEFINE_string("style", None, "Style path: a file is the style image (--sty
                     "holds synthetic eye images (--style_source=folder).")
 flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
 flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
-flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
-flags.DEFINE_integer("log_every", 20, f"Write scalar summaries every N steps, an image grid every {IMAGE_EVERY}N "
+flags.DEFINE_integer("checkpoint_every", SHIPPED.checkpoint_every, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
+flags.DEFINE_integer("log_every", SHIPPED.log_every, f"Write scalar summaries every N steps, an image grid every {IMAGE_EVERY}N "
                      f"and weight histograms every {HISTOGRAM_EVERY}N.")
 common.define_runtime_flags()
 

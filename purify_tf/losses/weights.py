@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from purify_tf.errors import ConfigError
-from purify_tf.hyperparameters import DOMAIN, GAMMA, LAMBDA_G, LAMBDA_L, PAIRED_TARGETS, PURIFY
+from purify_tf.hyperparameters import DOMAIN, GAMMA, LAMBDA_G, LAMBDA_L, PAIRED_TARGETS, PAPER
 from purify_tf.losses.layers import (
     GLOBAL_CONTENT_LAYERS,
     GLOBAL_STYLE_LAYERS,
@@ -47,9 +47,9 @@ class LossWeights:
     ``layer_weights`` maps a role to ``{layer: weight}`` (a layer missing there weighs 1.0).
     """
 
-    alpha: float = PURIFY.alpha
-    beta: float = PURIFY.beta
-    theta: float = PURIFY.theta
+    alpha: float = PAPER.alpha
+    beta: float = PAPER.beta
+    theta: float = PAPER.theta
     gamma: float = GAMMA
     tv_scale: float = 1.0
     lambda_g: float = LAMBDA_G

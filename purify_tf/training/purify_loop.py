@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PURIFY, USE_MASKS
+from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PAPER, USE_MASKS
 from purify_tf.losses.objective import DomainWeights, LossWeights, build_objective
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
@@ -61,26 +61,27 @@ class NonFiniteLossError(PurifyError):
 
 @dataclasses.dataclass
 class PurifyTrainConfig:
-    """Everything the purification training needs besides data and the loss network."""
+    """Everything the purification training needs besides data and the loss network (defaults: the
+    paper's; trainers.purify's flags default to the shipped configuration)."""
 
     model_dir: str
     config: str = "paper"
     norm: str = "batch"
     upsample: str = "deconv"
     dropout_rate: float | None = None
-    batch_size: int = PURIFY.batch_size  # global batch, split across replicas
-    learning_rate: float = PURIFY.learning_rate
-    train_steps: int = PURIFY.steps
+    batch_size: int = PAPER.batch_size  # global batch, split across replicas
+    learning_rate: float = PAPER.learning_rate
+    train_steps: int = PAPER.steps
     weights: LossWeights = dataclasses.field(default_factory=LossWeights)
     use_masks: bool = USE_MASKS
-    layer_weighting: str = PURIFY.layer_weighting  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
+    layer_weighting: str = PAPER.layer_weighting  # "unit" | "balanced" (see losses.objective.balanced_layer_weights)
     # "mean": mean Grams of the style set; "per_batch": a new style eye per content eye (measured
     # no better and twice as slow: only the report's ablation row uses it).
     style_mode: str = "mean"
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output (needs illumination)
-    lr_schedule: str = PURIFY.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
+    lr_schedule: str = PAPER.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
     # The terms beyond the perceptual objective (losses.objective, training.critic); all 0: the perceptual step.
     adversarial: float = DOMAIN.adversarial
     identity: float = DOMAIN.identity
