@@ -28,7 +28,7 @@ from purify_tf.hyperparameters import REPORT
 SECTIONS = ("real_gaze", "gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
 # Table 2 times --speed_gatys_iterations Gatys iterations up to 512x512 and proportionally fewer
-# above (1 at 1024x1024), so the 1024 row costs about what the 512 row does (~1 min on 2 cores).
+# above (1 at 1024x1024), so the 1024 row costs about what the 512 row does.
 GATYS_MAX_PIXELS = 512 * 512
 BASELINE_LABELS = {FRONT_END_ONLY: "illumination front end alone (no network)",
                    MEAN_CONTRAST: "each eye's per-channel mean and std set to the synthetic set's (no network)"}
