@@ -368,7 +368,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     try:
         if args.model:
-            purifiers = {Path(m).stem if args.model.count(m) == 1 else m: load_keras_model(m) for m in args.model}
+            stems = [Path(m).stem for m in args.model]  # a row per file: its stem, or its path where stems repeat
+            purifiers = {(s if stems.count(s) == 1 else m): load_keras_model(m) for s, m in zip(stems, args.model,
+                                                                                               strict=True)}
         else:
             from purify_tf.pretrained import load_pretrained
 
