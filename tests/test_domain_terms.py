@@ -270,6 +270,34 @@ def test_paired_structure_term_lowers_and_is_recorded(tmp_path, loss_network):
         domain_trainer(tmp_path / "bad", loss_network, paired=1.0, paired_target="exact")
 
 
+def test_content_with_twins_serves_the_paired_term_in_one_pass(tmp_path, loss_network):
+    """Renderer content that comes with its twins: the paired term reads the purified content eyes
+    (f_W runs on the content batch alone) against those eyes' own twins."""
+    from purify_tf.data.renderer import render_eyes
+
+    style = render_eyes(1, H, W, domain="synthetic", seed=99)
+    cfg = PurifyTrainConfig(model_dir=str(tmp_path), config="tiny", batch_size=2, dropout_rate=0.0, paired=1.0,
+                            weights=tiny_weights(), checkpoint_every=100, log_every=1, image_every=100,
+                            histogram_every=0, progress=False)
+    content = PairedRendererSource(H, W, seed=4)
+    trainer = PurifyTrainer(cfg, tf.distribute.get_strategy(), loss_network, content,
+                            style["image"][0], style["mask"][0])
+    assert trainer.pairs_in_content and trainer.pair_source is None
+    batch = next(iter(trainer.distributed_dataset(0, 1)))
+    assert "pair" not in batch and "twin" in batch
+    assert trainer.generator_inputs(batch).shape[0] == 2  # one f_W batch: no second pair batch
+    grads, _, terms, purified = trainer.gradients(batch)
+    expected = trainer.objective.paired_loss(purified, trainer.objective.paired_targets(batch["twin"]))
+    np.testing.assert_allclose(float(terms["paired"]), float(tf.reduce_mean(expected)), rtol=1e-5)
+    twins = content.batch(0, 2)["twin"]
+    np.testing.assert_array_equal(batch["twin"].numpy(), twins.astype(np.float32))
+    assert all(g is not None for g in grads)
+    assert trainer.metadata()["pair_stream"]["kind"] == "content"
+    # Content without twins still draws a separate pair batch.
+    other = domain_trainer(tmp_path / "separate", loss_network, adversarial=0.0, identity=0.0, paired=1.0)
+    assert not other.pairs_in_content and isinstance(other.pair_source, PairedRendererSource)
+
+
 def _critic_state(trainer: PurifyTrainer) -> list[tf.Variable]:
     critic = trainer.critic
     return [*critic.network.weights, *critic.optimizer.variables, critic.history.images, critic.history.pushed]

@@ -191,14 +191,15 @@ def flag_settings() -> dict:
 
 
 # ----------------------------------------------------------------------------- data
-def content_source_from_flags(height: int, width: int, need_masks: bool = False):
-    """The training content stream named by --content (renderer by default)."""
-    from purify_tf.training.inputs import ArraySource, RendererSource
+def content_source_from_flags(height: int, width: int, need_masks: bool = False, twins: bool = False):
+    """The training content stream named by --content (renderer by default; with ``twins``, the
+    renderer's eyes come with their synthetic twins, which the paired term then reads)."""
+    from purify_tf.training.inputs import ArraySource, renderer_content
 
     if FLAGS.content == "renderer":
         print("Content eyes: the built-in renderer's real domain (no dataset needed; "
               "--content=labelled|folder|... --content_dir=DIR trains on your own unlabelled eyes)")
-        return RendererSource(height, width, domain="real", seed=FLAGS.seed)
+        return renderer_content(height, width, seed=FLAGS.seed, twins=twins)
     data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_images,
                         subjects=FLAGS.content_subjects)
     masks = data.get("mask")

@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
     model_dir = Path(FLAGS.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle")
+    source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle",
+                                              twins=FLAGS.paired > 0)
     style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, **style_paths(),
                            set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
     logging.info("Style: %s", style.description)

@@ -17,7 +17,7 @@ from typing import Any
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import REPORT
 from purify_tf.losses.objective import DomainWeights, LossWeights
-from purify_tf.training.inputs import ArraySource, RendererSource
+from purify_tf.training.inputs import ArraySource, renderer_content
 from purify_tf.training.style_source import load_style_set
 
 
@@ -146,7 +146,7 @@ def train_variant(
             raise ConfigError(f"variant {variant.name!r} trains on real eyes: pass real_content")
         source = ArraySource(real_content, s.height, s.width, seed=s.seed)
     else:
-        source = RendererSource(s.height, s.width, "real", s.seed)
+        source = renderer_content(s.height, s.width, s.seed, twins=variant.paired > 0)
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, source, style.images,
         style.masks if variant.use_masks and mask_fn is None else None,

@@ -79,7 +79,8 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
             "style_targets": "per content eye (per batch)" if cfg.style_mode == "per_batch" else "mean Grams of the style set",
         },
         "domain_terms": _domain_terms(trainer),
-        "pair_stream": describe_source(trainer.pair_source),
+        "pair_stream": ({"kind": "content", "what": "the content eyes' own synthetic twins"}
+                        if getattr(trainer, "pairs_in_content", False) else describe_source(trainer.pair_source)),
         "loss_network": getattr(trainer.objective.loss_network, "info", {}),
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,

@@ -75,6 +75,14 @@ class PairedRendererSource:
                 "gaze": real["gaze"], "twin_gaze": twin["gaze"]}
 
 
+def renderer_content(height: int, width: int, seed: int = 0, twins: bool = False) -> ContentSource:
+    """The renderer's real-domain eyes as training content; with ``twins`` each comes with its
+    synthetic twin (the same eyes either way: the twins are rendered beside them)."""
+    if twins:
+        return PairedRendererSource(height, width, seed=seed)
+    return RendererSource(height, width, domain="real", seed=seed)
+
+
 class ArraySource:
     """Images (and optional masks) already in memory, e.g. from a dataset reader.
 

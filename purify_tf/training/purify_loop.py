@@ -145,7 +145,8 @@ class PurifyTrainer:
         :class:`~purify_tf.gaze.monitor.GazeMonitor`) scores gaze every ``eval_every`` steps.
         ``prior_images`` (default: the style set) are the synthetic eyes the luminance prior is
         fitted on; it needs no VGG pass, so it can be larger than the style set. ``pair_source``
-        (default: renderer pairs) yields real eyes and their synthetic twins for ``cfg.paired``.
+        (default: the content eyes' own twins when ``source`` has them, otherwise renderer pairs)
+        yields real eyes and their synthetic twins for ``cfg.paired``.
         """
         _check_config(cfg, strategy, style_stream)
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
@@ -155,8 +156,11 @@ class PurifyTrainer:
         self._build_model_and_optimizer()
         self._build_objective(loss_network, style_image, style_mask, prior_images)
         self.critic = Critic(cfg, strategy, (source.height, source.width, 3)) if cfg.adversarial > 0 else None
+        # Content eyes that come with their synthetic twins (renderer content) serve the paired term
+        # themselves: one f_W pass and one loss-network pass per step instead of two.
+        self.pairs_in_content = cfg.paired > 0 and pair_source is None and getattr(source, "twins", False)
         self.pair_source = pair_source
-        if self.pair_source is None and cfg.paired > 0:
+        if self.pair_source is None and cfg.paired > 0 and not self.pairs_in_content:
             self.pair_source = PairedRendererSource(source.height, source.width, seed=cfg.seed + 1)
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
@@ -252,7 +256,7 @@ class PurifyTrainer:
         parts = [batch["image"]]
         if self.objective.domain.identity > 0:
             parts.append(batch["synthetic"])
-        if self.objective.domain.paired > 0:
+        if self.objective.domain.paired > 0 and not self.pairs_in_content:
             parts.append(batch["pair"])
         return tf.concat(parts, axis=0) if len(parts) > 1 else batch["image"]
 
@@ -262,10 +266,11 @@ class PurifyTrainer:
         domain = self.objective.domain
         if domain.paired <= 0:
             return None
+        eyes, twins = ("image", "twin") if self.pairs_in_content else ("pair", "pair_twin")
         reference = None  # only the structure target reads the eyes' moments
         if domain.paired_target == "structure":
-            reference = self.loss_contents(batch["pair"])
-        return self.objective.paired_targets(batch["pair_twin"], reference)
+            reference = self.loss_contents(batch[eyes])
+        return self.objective.paired_targets(batch[twins], reference)
 
     def step_seed(self) -> tf.Tensor:
         """Stateless seed of this step: (seed, step), so a resumed run draws what a straight one does."""
@@ -302,7 +307,9 @@ class PurifyTrainer:
         if not domain.active():
             return outputs, None, None
         synthetic = outputs[n:2 * n] if domain.identity > 0 else None
-        pairs = outputs[(2 * n if domain.identity > 0 else n):] if domain.paired > 0 else None
+        pairs = None
+        if domain.paired > 0:
+            pairs = outputs[:n] if self.pairs_in_content else outputs[(2 * n if domain.identity > 0 else n):]
         return outputs[:n], synthetic, pairs
 
     def replica_step(self, batch: dict[str, tf.Tensor]):
@@ -339,7 +346,7 @@ class PurifyTrainer:
         stream = self.style_stream if self.cfg.style_mode == "per_batch" else None
         domain = self.objective.domain
         extras = {"synthetic": self.style_stream} if domain.adversarial > 0 or domain.identity > 0 else {}
-        if domain.paired > 0:
+        if domain.paired > 0 and not self.pairs_in_content:
             extras["pair"] = self.pair_source
         ds = step_dataset(self.source, self.cfg.batch_size, start, end, style_source=stream, extras=extras or None)
         return self.strategy.experimental_distribute_dataset(ds)
