@@ -144,13 +144,13 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
     from purify_tf.training.inputs import RendererSource
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
     from purify_tf.training.segment_loop import predict_fn
-    from purify_tf.training.style_source import load_style_set
+    from purify_tf.training.style_source import load_style_set, style_arguments
 
     demo = flag_settings(config_path(config))
     with _policy("mixed_bfloat16" if variant == "mixed_bfloat16" else "float32"):
         keras.utils.set_random_seed(0)
         network, _ = common.loss_network()
-        style = load_style_set(demo["style_source"], height, width,
+        style = load_style_set(**style_arguments(demo.get("style", "renderer")), height=height, width=width,
                                set_size=style_set_size or int(demo["style_set_size"]), seed=int(demo["style_seed"]))
         mask_fn = predict_fn(build_fcn()) if masks == "fcn" else None
         cfg = PurifyTrainConfig(
@@ -158,7 +158,7 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             learning_rate=float(demo["learning_rate"]), lr_schedule=demo["lr_schedule"],
             train_steps=int(demo["train_steps"]),
             weights=LossWeights.from_settings(demo),
-            use_masks=_flag_bool(demo.get("use_masks", "true")), layer_weighting=demo["layer_weighting"],
+            use_masks=demo.get("masks", "fcn") != "none", layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
             **{term: float(demo.get(term, 0.0)) for term in ("adversarial", "identity", "paired")},

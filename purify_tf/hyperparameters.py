@@ -22,6 +22,9 @@ GAMMA = 0.0  # the luminance term: off (not in the paper)
 LAMBDA_G = 1.0  # global terms (paper Eq. 18-19)
 LAMBDA_L = 1.0  # local (masked) terms
 USE_MASKS = True  # the paper's semantic objective; False: Johnson et al.'s perceptual loss
+# The coarse FCN's batch: trainers.purify and the report train it at this size (no flag),
+# SegmentTrainConfig and load_or_train_fcn default to it, trainers.segment's --fcn_batch_size too.
+FCN_BATCH_SIZE = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +84,7 @@ class ShippedDefaults:
     illumination: bool = True  # the illumination-normalising front end
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins
-    style_source: str = "renderer"  # mean Grams of the renderer's synthetic eyes
+    style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     fcn_steps: int = 300  # the coarse FCN trained first
     log_every: int = 10
     checkpoint_every: int = 250

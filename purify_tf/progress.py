@@ -48,8 +48,8 @@ def format_terms(terms: Mapping[str, float]) -> str:
 class StepProgress:
     """Training progress on ``stream`` (default stderr): a tqdm bar on a terminal, else plain lines
     ``<prefix>step 120/600  total=1.23 ...  3.4 steps/s`` at the first step, every ``interval_s``
-    seconds and at the last step. ``enabled=False`` prints nothing (``--progress=false``); ``bar``
-    forces the bar on or off; ``clock`` is injectable for tests.
+    seconds and at the last step. ``enabled=False`` prints nothing (the report's rows off a
+    terminal); ``bar`` forces the bar on or off; ``clock`` is injectable for tests.
     """
 
     def __init__(

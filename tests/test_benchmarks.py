@@ -146,7 +146,8 @@ def test_training_configurations_match_the_flag_files():
     demo = flag_settings(config_path("demo"))
     assert config_path("demo").name == "demo.flags"
     assert demo["height"] == "48" and demo["width"] == "72" and demo["batch_size"] == "4"
-    assert demo["illumination"] == "true" and demo["residual"] == "true" and demo["use_masks"] == "true"
+    assert demo["illumination"] == "true" and demo["residual"] == "true" and demo["masks"] == "fcn"
+    assert demo["style"] == "renderer"
     assert demo["layer_weighting"] == "balanced"
     assert float(demo.get("paired", 0)) == 0
     shipped = flag_settings(config_path("pretrained"))

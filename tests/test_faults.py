@@ -30,9 +30,9 @@ TRAIN_STEPS = 8
 TINY = [
     "--height=32", "--width=48", "--batch_size=2", f"--train_steps={TRAIN_STEPS}", "--checkpoint_every=2",
     "--masks=oracle", "--vgg_weights=random", "--loss_network=vgg16",
-    "--progress=false", "--log_every=1000",  # images and histograms every 5x / 10x: never in 8 steps
+    "--log_every=1000",  # images and histograms every 5x / 10x: never in 8 steps
     # the paper's objective and plain f_W (the defaults are the shipped configuration's)
-    "--style_source=image", "--noillumination", "--noresidual", "--paired=0", "--learning_rate=1e-4",
+    "--style=render", "--noillumination", "--noresidual", "--paired=0", "--learning_rate=1e-4",
     "--lr_schedule=constant", "--alpha=1e2", "--beta=1e4", "--theta=1e-6",
     "--nomixed_precision",  # float32 pinned: the weights are compared with a straight run
 ]
@@ -219,7 +219,7 @@ def test_kill_in_checkpoint_write_then_sigterm_then_resume_matches_straight_run(
 
 
 FCN_STEPS = 300  # checkpoints every 50 steps (segment_loop.FCN_CHECKPOINT_EVERY)
-FCN_ARGS = ("--masks=fcn", f"--fcn_steps={FCN_STEPS}", "--fcn_batch_size=4")
+FCN_ARGS = ("--masks=fcn", f"--fcn_steps={FCN_STEPS}")  # at hyperparameters.FCN_BATCH_SIZE
 
 
 @pytest.mark.slow

@@ -214,12 +214,12 @@ def test_trainers_report_end_to_end(tmp_path):
         cv2.imwrite(str(real_dir / f"{i}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2GRAY))
     labelled = write_labelled(tmp_path / "labelled", n_per_subject=6, subjects=("a", "b", "c", "d"))
     out = tmp_path / "report"
-    args = [f"--out_dir={out}", "--height=32", "--width=48", "--fcn_steps=2", "--fcn_batch_size=4",
+    args = [f"--out_dir={out}", "--height=32", "--width=48", "--fcn_steps=2",
             "--variants=paper,front_end,style_per_batch,real_paired", "--best=front_end", f"--real_gaze_dir={labelled}", "--steps=2", "--eval_every=1",
             "--style_set_size=4", "--batch_size=2", "--gaze_train_n=40", "--gaze_test_n=8",
             "--estimators=knn,alr", "--curve_sizes=32", "--curve_n=1", "--curve_iterations=2",
             "--speed_sizes=16", "--speed_gatys_iterations=1", "--speed_repeats=1", f"--real_dir={real_dir}",
-            "--n_boot=20", "--vgg_weights=random", "--loss_network=vgg16", "--noprogress"]
+            "--n_boot=20", "--vgg_weights=random", "--loss_network=vgg16"]
     proc = _run("trainers.report", args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "REPORT.md").read_text()

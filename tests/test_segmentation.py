@@ -265,7 +265,7 @@ def test_segment_trainer_takes_the_library_path(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "trainers.segment", f"--model_dir={tmp_path / 'cli'}", "--fcn_steps=3",
-           "--fcn_batch_size=2", "--height=16", "--width=24", "--noprogress"]
+           "--fcn_batch_size=2", "--height=16", "--width=24"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     first = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]

@@ -12,7 +12,7 @@ from purify_tf.losses.layers import LOSS_LAYERS
 from purify_tf.losses.objective import LossWeights, PurificationObjective
 from purify_tf.models.vgg import build_loss_network
 from purify_tf.training.inputs import RendererSource, step_dataset
-from purify_tf.training.style_source import load_style_set
+from purify_tf.training.style_source import load_style_set, style_arguments
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,21 @@ def test_style_sources(tmp_path):
     assert one.images.shape == (1, 32, 48, 3)
     with pytest.raises(ConfigError, match="--style="):
         load_style_set("folder", 32, 48, folder=str(tmp_path / "missing"))
-    with pytest.raises(ConfigError, match="style_source"):
+    with pytest.raises(ConfigError, match="style source must be one of"):
         load_style_set("painting", 32, 48)
+
+
+def test_style_flag_names_a_source(tmp_path):
+    """trainers.purify's --style: two words, else an image file or a folder; anything else names --style."""
+    image = tmp_path / "eye.png"
+    image.write_bytes(b"")
+    assert style_arguments("renderer") == {"source": "renderer", "image": None, "folder": None}
+    assert style_arguments("render") == {"source": "image", "image": None, "folder": None}  # the render of the seed
+    assert style_arguments(str(image)) == {"source": "image", "image": str(image), "folder": None}
+    assert style_arguments(str(tmp_path)) == {"source": "folder", "image": None, "folder": str(tmp_path)}
+    for bad in (str(tmp_path / "missing"), "", "renderers"):
+        with pytest.raises(ConfigError, match=r"--style=.* must be renderer .*render .*image file .*folder"):
+            style_arguments(bad)
 
 
 def test_step_dataset_carries_a_style_eye_per_content_eye():

@@ -9,7 +9,7 @@ from pathlib import Path
 from absl import flags, logging
 
 from purify_tf.data.readers import KINDS as READER_KINDS
-from purify_tf.hyperparameters import LR_SCHEDULES, TrainingDefaults
+from purify_tf.hyperparameters import FCN_BATCH_SIZE, LR_SCHEDULES, TrainingDefaults
 from purify_tf.inference.onednn import request_onednn
 
 # oneDNN's CPU kernels for training as for inference: TensorFlow turns them on by itself only on
@@ -21,6 +21,9 @@ FLAGS = flags.FLAGS
 
 CONTENT_KINDS = ["renderer", *READER_KINDS]
 VGG_WEIGHT_WORDS = ("auto", "imagenet", "random")
+# Training progress has no flag: purify_tf.progress draws a bar when stderr is a terminal and writes a
+# plain line every 10 s into a log (what the retired --progress, on by default, did).
+PROGRESS = True
 
 
 # ----------------------------------------------------------------------------- flag groups
@@ -88,11 +91,10 @@ def define_style_set_flags(defaults: TrainingDefaults) -> None:
     require_positive_int("style_set_size")
 
 
-def define_fcn_flags(steps: int, batch_size: int = 16) -> None:
+def define_fcn_flags(steps: int) -> None:
+    """--fcn_steps; the FCN trains at batch ``hyperparameters.FCN_BATCH_SIZE`` (no flag)."""
     flags.DEFINE_integer("fcn_steps", steps, "Coarse-FCN training steps (when no trained FCN is found).")
-    flags.DEFINE_integer("fcn_batch_size", batch_size, "Coarse-FCN batch size.")
     require_positive_int("fcn_steps")
-    require_positive_int("fcn_batch_size")
 
 
 ESTIMATORS = ("cnn", "knn", "svr", "rf", "alr")
@@ -111,8 +113,8 @@ def define_estimator_flags() -> None:
 
 
 def define_runtime_flags(jit_compile: bool = True) -> None:
-    """Distribution, precision, seed and progress; ``jit_compile``: also --jit_compile (for the
-    entry points that read it)."""
+    """Distribution, precision and seed; ``jit_compile``: also --jit_compile (for the entry points
+    that read it). Progress has no flag (``PROGRESS``)."""
     flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "default"],
                       "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored.")
     flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (MirroredStrategy without GPUs).")
@@ -122,7 +124,6 @@ def define_runtime_flags(jit_compile: bool = True) -> None:
     if jit_compile:
         flags.DEFINE_bool("jit_compile", False, "XLA-compile the gradient computation.")
     flags.DEFINE_integer("seed", 0, "Random seed for weights, data order and dropout.")
-    flags.DEFINE_bool("progress", True, "Show a progress bar on the console.")
     require_positive_int("cpu_replicas")
 
 
@@ -233,7 +234,7 @@ def fcn_from_flags(model_dir: Path, strategy):
     if FLAGS.fcn_model and not Path(FLAGS.fcn_model).exists():
         raise FileNotFoundError(f"--fcn_model={FLAGS.fcn_model} does not exist")
     path = Path(FLAGS.fcn_model) if FLAGS.fcn_model else model_dir / "fcn.keras"
-    fcn, iou = load_or_train_fcn(path, FLAGS.height, FLAGS.width, FLAGS.fcn_steps, FLAGS.fcn_batch_size,
-                                 FLAGS.seed, strategy, progress=FLAGS.progress)
+    fcn, iou = load_or_train_fcn(path, FLAGS.height, FLAGS.width, FLAGS.fcn_steps, FCN_BATCH_SIZE,
+                                 FLAGS.seed, strategy, progress=PROGRESS)
     print("FCN held-out IoU: " + ", ".join(f"{k}={v:.3f}" for k, v in iou.items()))
     return fcn

@@ -3,10 +3,12 @@ ships (the defaults are configs/pretrained.flags' values; purify_tf.hyperparamet
 ``--flagfile=configs/paper.flags`` the paper's.
 
 Content images come from the ``real`` renderer domain (or a dataset reader), the style set from the
-``synthetic`` domain (or one render, an image file or a folder: ``--style_source``, ``--style``);
+``synthetic`` domain (``--style``: the renderer's set, one render, an image file or a folder);
 masks for both come from the coarse FCN with the orphan-label fix (trained first when no
-``--fcn_model`` is given) or, with ``--masks=oracle``, from the renderer.
-Rerunning the same command resumes from the last checkpoint in ``--model_dir``.
+``--fcn_model`` is given) or, with ``--masks=oracle``, from the renderer; ``--masks=none`` trains
+Johnson et al.'s plain perceptual loss (no FCN). The progress bar shows on a terminal, a log gets a
+plain line every 10 s (``purify_tf.progress``). Rerunning the same command resumes from the last
+checkpoint in ``--model_dir``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from purify_tf.hyperparameters import LAYER_WEIGHTINGS, PURIFY, SHIPPED, USE_MASKS
+from purify_tf.hyperparameters import LAYER_WEIGHTINGS, PURIFY, SHIPPED
+from purify_tf.training.style_source import STYLE_EXPECTED, STYLE_WORDS, style_arguments
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -27,8 +30,6 @@ IMAGE_EVERY, HISTOGRAM_EVERY = 5, 10
 
 flags.DEFINE_string("model_dir", "runs/purify", "Directory for checkpoints, TensorBoard logs and the final model.")
 flags.DEFINE_enum("config", "paper", ["paper", "johnson"], "Transformer architecture: the paper's or Johnson et al.'s.")
-flags.DEFINE_bool("use_masks", USE_MASKS, "The paper's semantic objective with the local (masked) terms; "
-                  "--nouse_masks: Johnson et al.'s plain perceptual loss.")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
 flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "
@@ -47,14 +48,13 @@ flags.DEFINE_enum(
 common.define_loss_network_flags()
 common.define_content_flags()
 common.define_style_set_flags(PURIFY)
-common.define_fcn_flags(steps=SHIPPED.fcn_steps, batch_size=16)
-flags.DEFINE_enum("style_source", SHIPPED.style_source, ["image", "folder", "renderer"],
-                  "Style target: image = one style image (the paper; --style, else the render of "
-                  "--style_seed), folder = the synthetic eye images in the folder --style, renderer = the "
-                  "renderer's synthetic domain (--style_set_size eyes).")
-flags.DEFINE_string("style", None, "Style path: a file is the style image (--style_source=image), a folder "
-                    "holds synthetic eye images (--style_source=folder).")
-flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle"], "Masks for the local losses: the coarse FCN's, or the renderer's ground truth.")
+common.define_fcn_flags(steps=SHIPPED.fcn_steps)
+flags.DEFINE_string("style", SHIPPED.style, "Style target: renderer = the renderer's synthetic set (--style_set_size "
+                    "eyes), render = one synthetic render of --style_seed (the paper's single style image), or a "
+                    "path: an image file is the style image, a folder holds synthetic eye images.")
+flags.DEFINE_enum("masks", "fcn", ["fcn", "oracle", "none"],
+                  "The paper's semantic objective with its local (masked) terms, masks from the coarse FCN (fcn) or "
+                  "the renderer's ground truth (oracle); none = Johnson et al.'s plain perceptual loss (no FCN).")
 flags.DEFINE_string("fcn_model", None, "A trained FCN .keras file (default: train one into <model_dir>/fcn.keras).")
 flags.DEFINE_integer("checkpoint_every", SHIPPED.checkpoint_every, "Save a checkpoint every N steps (and on SIGTERM / Ctrl-C).")
 flags.DEFINE_integer("log_every", SHIPPED.log_every, f"Write scalar summaries every N steps, an image grid every {IMAGE_EVERY}N "
@@ -66,21 +66,13 @@ for _name in ("train_steps", "checkpoint_every", "log_every"):
 common.require_non_negative("eval_every")
 common.require_non_negative("paired")
 common.require_not_a_file("model_dir")
+flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
+                         message=f"--style must be {STYLE_EXPECTED}.")
 flags.register_multi_flags_validator(
-    ["style_source", "style"],
-    lambda d: (d["style"] is None and d["style_source"] != "folder")
-    or (d["style_source"] == "image" and os.path.isfile(d["style"]))
-    or (d["style_source"] == "folder" and os.path.isdir(d["style"])),
-    message="--style must be an existing image file with --style_source=image, or a folder of images with "
-            "--style_source=folder (--style_source=renderer takes no --style).",
+    ["masks", "style"], lambda d: d["masks"] != "oracle" or d["style"] in STYLE_WORDS,
+    message="--masks=oracle needs a rendered style set (--style=renderer or --style=render); "
+            "use --masks=fcn with an image or folder --style.",
 )
-
-
-def style_paths() -> dict[str, str | None]:
-    """load_style_set's ``image`` and ``folder`` from --style: a file is the image, a folder the folder."""
-    path = FLAGS.style
-    is_folder = path is not None and os.path.isdir(path)
-    return {"image": None if is_folder else path, "folder": path if is_folder else None}
 
 
 def train_config_from_flags(model_dir: Path, style_description: str | None = None):
@@ -92,12 +84,12 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
     weights = LossWeights.from_settings(FLAGS)
     return PurifyTrainConfig(
         model_dir=str(model_dir), config=FLAGS.config, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.use_masks,
+        train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=FLAGS.progress,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
         provenance={"flags": common.flag_settings(), "style": style_description,
                     "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks}},
     )
@@ -132,14 +124,14 @@ def main(argv: list[str]) -> int:
 
     source = common.content_source_from_flags(FLAGS.height, FLAGS.width, need_masks=FLAGS.masks == "oracle",
                                               twins=FLAGS.paired > 0)
-    style = load_style_set(FLAGS.style_source, FLAGS.height, FLAGS.width, **style_paths(),
+    style = load_style_set(**style_arguments(FLAGS.style), height=FLAGS.height, width=FLAGS.width,
                            set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
     logging.info("Style: %s", style.description)
     style_mask = style.masks
     mask_fn = None
-    use_masks = FLAGS.use_masks
+    use_masks = FLAGS.masks != "none"  # none: the plain perceptual loss, no FCN
     fcn_seconds = None  # wall time of the FCN stage (trained, resumed or loaded), for the closing line
-    if use_masks and FLAGS.masks == "fcn":
+    if FLAGS.masks == "fcn":
         started = time.perf_counter()
         try:
             mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
@@ -148,8 +140,6 @@ def main(argv: list[str]) -> int:
             return 0
         fcn_seconds = time.perf_counter() - started
         style_mask = None  # the trainer labels the style set with the FCN too
-    elif use_masks and style_mask is None:
-        raise app.UsageError("--masks=oracle needs rendered style images; use --masks=fcn with --style")
 
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None

@@ -5,7 +5,8 @@ what matters: gaze error on purified real eyes against their synthetic twins (ga
 bootstrap intervals, every estimator, and the difference to the front end alone), pupil shifts (FCN
 and an independent detector), real crops (KID to synthetic eyes against a per-eye mean/contrast
 match, pupil shift), the objective vs Gatys on the final objective (Fig. 8) and speed (Table 2).
-Writes ``<out_dir>/REPORT.md``, PNG plots and ``results.json``. A rerun resumes trainings.
+Writes ``<out_dir>/REPORT.md``, PNG plots and ``results.json``. A rerun resumes trainings. The
+purifiers' progress bars show when stdout is a terminal; a log gets the stage lines only.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ flags.DEFINE_integer("best_steps", 0, "Training steps of the --best purifier (0:
                      "more steps than a CPU report can give every row; one longer row shows what it adds.")
 common.define_style_set_flags(REPORT)
 flags.DEFINE_integer("eval_every", 100, "Score gaze (kNN, SVR) on held-out real eyes every N training steps.")
-common.define_fcn_flags(steps=300, batch_size=16)
+common.define_fcn_flags(steps=300)
 flags.DEFINE_integer("gaze_train_n", 2000, "Synthetic training eyes for the gaze estimators.")
 flags.DEFINE_integer("gaze_test_n", 600, "Real-domain test eyes (and their twins) for gaze and pupil measures.")
 common.define_estimator_flags()
@@ -85,11 +86,12 @@ def config_from_flags():
         height=FLAGS.height, width=FLAGS.width, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, lr_schedule=FLAGS.lr_schedule, alpha=FLAGS.alpha, beta=FLAGS.beta,
         theta=FLAGS.theta, style_seed=FLAGS.style_seed, style_set_size=FLAGS.style_set_size,
-        eval_every=FLAGS.eval_every, seed=FLAGS.seed, progress=FLAGS.progress)
+        eval_every=FLAGS.eval_every, seed=FLAGS.seed,
+        progress=sys.stdout.isatty())  # a log: the stage lines only
     return ReportConfig(
         out_dir=FLAGS.out_dir or f"reports/{datetime.date.today().isoformat()}", sections=tuple(FLAGS.sections),
         variants=tuple(FLAGS.variants), best=FLAGS.best, train=train, best_steps=FLAGS.best_steps, fcn_steps=FLAGS.fcn_steps,
-        fcn_batch_size=FLAGS.fcn_batch_size, gaze_train_n=FLAGS.gaze_train_n, gaze_test_n=FLAGS.gaze_test_n,
+        gaze_train_n=FLAGS.gaze_train_n, gaze_test_n=FLAGS.gaze_test_n,
         estimators=tuple(FLAGS.estimators), cnn_epochs=FLAGS.cnn_epochs, cnn_batch_size=FLAGS.cnn_batch_size,
         n_boot=FLAGS.n_boot, curve_sizes=tuple(int(s) for s in FLAGS.curve_sizes), curve_n=FLAGS.curve_n,
         curve_iterations=FLAGS.curve_iterations, gatys_init=FLAGS.gatys_init,

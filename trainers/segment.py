@@ -4,7 +4,8 @@ Trains on rendered eyes of both domains (exact masks) or on a UnityEyes folder, 
 IoU on a held-out split (with and without the orphan-label fix) and saves ``<model_dir>/fcn.keras``.
 It trains through ``segment_loop.load_or_train_fcn``, the path ``trainers.purify`` and the report
 take: the same seeds, checkpoints in ``<model_dir>/fcn_checkpoints`` (a rerun resumes), and an
-existing ``fcn.keras`` is evaluated, not retrained.
+existing ``fcn.keras`` is evaluated, not retrained. The progress bar shows on a terminal, a log gets
+a plain line every 10 s (``purify_tf.progress``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from purify_tf.hyperparameters import FCN_BATCH_SIZE
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -22,14 +24,15 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", "runs/fcn", "Directory for fcn.keras and its IoU report.")
 flags.DEFINE_integer("height", 64, "Training image height (divisible by 8).")
 flags.DEFINE_integer("width", 96, "Training image width (divisible by 8).")
-common.define_fcn_flags(steps=600, batch_size=16)  # --fcn_steps, --fcn_batch_size: trainers.purify's names
+common.define_fcn_flags(steps=600)  # --fcn_steps: trainers.purify's name
+# Only this trainer sets the FCN's batch (trainers.purify and the report train it at FCN_BATCH_SIZE).
+flags.DEFINE_integer("fcn_batch_size", FCN_BATCH_SIZE, "Coarse-FCN batch size.")
 flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate (cosine-decayed).")
 flags.DEFINE_integer("base_filters", 16, "Filters of the first FCN block (doubles per block).")
 flags.DEFINE_string("unityeyes_dir", None, "Train on this UnityEyes folder (jpg+json) instead of the renderer.")
 flags.DEFINE_integer("held_out", 64, "Held-out images for the IoU report.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_bool("progress", True, "Show training progress.")
-for _name in ("height", "width", "base_filters", "held_out"):
+for _name in ("fcn_batch_size", "height", "width", "base_filters", "held_out"):
     common.require_positive_int(_name)
 common.require_positive("learning_rate")
 common.require_multiple("height", 8)
@@ -65,7 +68,7 @@ def main(argv: list[str]) -> int:
     out = Path(FLAGS.model_dir)
     try:
         model, iou = load_or_train_fcn(
-            out / "fcn.keras", h, w, FLAGS.fcn_steps, FLAGS.fcn_batch_size, FLAGS.seed, progress=FLAGS.progress,
+            out / "fcn.keras", h, w, FLAGS.fcn_steps, FLAGS.fcn_batch_size, FLAGS.seed, progress=common.PROGRESS,
             learning_rate=FLAGS.learning_rate, base_filters=FLAGS.base_filters, source=source,
             held_out=(val_images, val_masks),
         )

@@ -23,7 +23,7 @@ import numpy as np
 from purify_tf.errors import ConfigError
 from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
-from purify_tf.hyperparameters import REPORT
+from purify_tf.hyperparameters import FCN_BATCH_SIZE, REPORT
 
 SECTIONS = ("real_gaze", "gaze", "pupil", "objective", "speed", "real_eyes")
 MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
@@ -45,7 +45,7 @@ class ReportConfig:
     train: TrainSettings = TrainSettings(height=REPORT.height, width=REPORT.width, steps=REPORT.steps)
     best_steps: int = 0  # training steps of ``best`` (0: ``train.steps``): the learned part needs more
     fcn_steps: int = 300
-    fcn_batch_size: int = 16
+    fcn_batch_size: int = FCN_BATCH_SIZE
     gaze_train_n: int = 2000
     gaze_test_n: int = 600
     estimators: tuple[str, ...] = ("cnn", "knn", "svr", "rf", "alr")

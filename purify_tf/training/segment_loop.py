@@ -18,6 +18,7 @@ from absl import logging
 
 from purify_tf.conventions import CLASS_NAMES, NUM_CLASSES
 from purify_tf.errors import ConfigError
+from purify_tf.hyperparameters import FCN_BATCH_SIZE
 from purify_tf.models.segmentation import build_fcn, predict_masks
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal, TrainingStopped
@@ -30,7 +31,7 @@ FCN_CHECKPOINT_EVERY = 50  # FCN steps between checkpoints: a kill costs at most
 @dataclasses.dataclass
 class SegmentTrainConfig:
     steps: int = 600
-    batch_size: int = 16
+    batch_size: int = FCN_BATCH_SIZE
     learning_rate: float = 2e-3
     base_filters: int = 16
     progress: bool = True
@@ -154,7 +155,7 @@ def renderer_held_out(height: int, width: int, n: int = HELD_OUT_EYES) -> tuple[
 
 
 def load_or_train_fcn(
-    path: str | os.PathLike, height: int, width: int, steps: int, batch_size: int = 16, seed: int = 0,
+    path: str | os.PathLike, height: int, width: int, steps: int, batch_size: int = FCN_BATCH_SIZE, seed: int = 0,
     strategy: tf.distribute.Strategy | None = None, progress: bool = False,
     checkpoint_every: int = FCN_CHECKPOINT_EVERY, *,
     learning_rate: float = SegmentTrainConfig.learning_rate, base_filters: int = SegmentTrainConfig.base_filters,
