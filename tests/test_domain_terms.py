@@ -135,6 +135,23 @@ def test_paired_term_on_truncated_taps_with_targets_outside_the_tape_equals_the_
         tape.watch(twins)
         value = objective.paired_loss(outputs, targets)
     assert tape.gradient(value, twins) is None  # nothing flows back through the twins' features
+    # Content eyes that are their own pairs (paired=(None, ...)): the objective reuses the outputs'
+    # features of the perceptual pass; value and gradient as with a pass of its own.
+    contents = tf.constant(rng.uniform(0, 255, (3, 32, 48, 3)), tf.float32)
+    masks = tf.constant(rng.integers(0, 3, (3, 32, 48)), tf.int32)
+    style = objective.style_targets(tf.constant(rng.uniform(0, 255, (1, 32, 48, 3)), tf.float32),
+                                    tf.constant(rng.integers(0, 3, (1, 32, 48)), tf.int32))
+    with tf.GradientTape(persistent=True) as tape:
+        separate = objective(outputs, contents, masks, style, paired=(outputs, targets))["paired"]
+        def no_second_pass(images):
+            raise AssertionError("the paired term ran the loss network again")
+
+        tapped, objective._paired_network = objective._paired_network, no_second_pass
+        shared = objective(outputs, contents, masks, style, paired=(None, targets))["paired"]
+        objective._paired_network = tapped
+    np.testing.assert_allclose(shared.numpy(), separate.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(shared, outputs).numpy(), tape.gradient(separate, outputs).numpy(),
+                               rtol=1e-5, atol=1e-8)
 
 
 # ---------------------------------------------------------------------------- history

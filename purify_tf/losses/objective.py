@@ -262,7 +262,9 @@ class PurificationObjective:
           content_targets: from :meth:`content_targets`, to skip the content forward pass.
           critic_scores: a patch critic's scores of ``outputs`` (the adversarial term).
           identity: (f_W's outputs on synthetic eyes, those eyes) (the identity term).
-          paired: (f_W's outputs on pair eyes, :meth:`paired_targets` of their twins) (the paired term).
+          paired: (f_W's outputs on pair eyes, :meth:`paired_targets` of their twins) (the paired term);
+            pair outputs None: the pairs are ``outputs`` themselves (content eyes with their own twins),
+            and their loss-network features above serve the paired term too (no second pass).
         Returns ``{"total", <each role>, "tv", "luminance"}``: each role is its layer-weighted sum
         before alpha, beta and lambda (a role not computed is 0); with domain terms also
         ``"perceptual"`` (the total of the terms above) and each active domain term, unweighted.
@@ -289,7 +291,11 @@ class PurificationObjective:
         if self.domain.identity > 0:
             out["identity"] = _mean(l1_loss(*identity))
         if self.domain.paired > 0:
-            out["paired"] = _mean(self.paired_loss(*paired))
+            pair_outputs, pair_targets = paired
+            if pair_outputs is None:
+                out["paired"] = _mean(self.paired_loss(outputs, pair_targets, features=out_f))
+            else:
+                out["paired"] = _mean(self.paired_loss(pair_outputs, pair_targets))
         for name in DOMAIN_TERMS:
             if name in out:
                 total += getattr(self.domain, name) * out[name]
@@ -323,9 +329,14 @@ class PurificationObjective:
         features = {name: tf.stop_gradient(f) for name, f in self._paired_features(images).items()}
         return {"images": images, "features": features}
 
-    def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, Any]) -> tf.Tensor:
-        """L1 + the layer-weighted global content error against the :meth:`paired_targets`, per image (B,)."""
-        features = self._paired_features(outputs)
+    def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, Any],
+                    features: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
+        """L1 + the layer-weighted global content error against the :meth:`paired_targets`, per image (B,);
+        ``features``: the outputs' loss-network features when already computed (a pass saved)."""
+        layers = self.weights.layers["global_content"]
+        if features is None or any(name not in features for name in layers):
+            features = self._paired_features(outputs)
+        outputs = tf.cast(outputs, tf.float32)
         role = ROLE_RECORDS["global_content"]
         content = tf.zeros([tf.shape(outputs)[0]], tf.float32)
         for name in self.weights.layers["global_content"]:

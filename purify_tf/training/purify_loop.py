@@ -291,7 +291,8 @@ class PurifyTrainer:
             # in the order it always has (float32 sums; training stays bit for bit what it was).
             scores = None if self.critic is None else self.critic(outputs[:n])
             terms = self.objective(purified, contents, masks, targets, critic_scores=scores,
-                                   identity=(synthetic_out, batch.get("synthetic")), paired=(pair_out, pair_targets))
+                                   identity=(synthetic_out, batch.get("synthetic")),
+                                   paired=(None if self.pairs_in_content else pair_out, pair_targets))
             loss = replica_loss(terms["total"], self.optimizer, self.strategy.num_replicas_in_sync)
         grads = tape.gradient(loss, self.model.trainable_variables)
         critic_grads: list = []
