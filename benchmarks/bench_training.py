@@ -41,15 +41,20 @@ from absl import app, flags
 
 from benchmarks import common
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla")
+VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs")
+# The former paired step, float32: the pairs as a second batch of renderer eyes beside the content
+# (f_W and the loss network over both), timed beside the step that pairs the content eyes with their twins.
+SEPARATE_PAIRS = "separate_pairs"
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 TRAIN_CONFIGS = ("demo", "pretrained")
 flags.DEFINE_string("train_sizes", "48x72", "Training image sizes to time (HxW or one number): 48x72 as "
                     "`make demo` trains; 256 as the paper (minutes per size on 2 cores).")
 flags.DEFINE_integer("train_batch", 4, "Global batch size (configs/demo.flags and the paper use 4).", lower_bound=1)
-flags.DEFINE_list("train_variants", list(VARIANTS), "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
+flags.DEFINE_list("train_variants", ["float32", "mixed_bfloat16", "xla"], "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
                   "policy for f_W and the loss network; only where bf16 is native, else recorded as not "
-                  "native), xla (jit_compile on the float32 gradient step).")
+                  "native), xla (jit_compile on the float32 gradient step), separate_pairs (float32 with the paired term on a "
+                  "second batch of renderer pairs, as before the content eyes brought their own twins; only "
+                  "for a configuration with the paired term).")
 flags.DEFINE_list("train_profile", [], "Variants of which one step is traced into a per-op profile "
                   "(default: none; e.g. float32).")
 flags.DEFINE_enum("train_config", "demo", list(TRAIN_CONFIGS), "The training configuration timed: "
@@ -73,10 +78,11 @@ FLOPS_NOTE = (
     "the forward: gradients w.r.t. activations and weights), 3x those of the loss network (a forward "
     "pass over the outputs and one over the contents, and the backward of the outputs' pass w.r.t. "
     "its input only: its weights are frozen), plus the FCN's forward when its masks are used; with "
-    "the paired term also 3x f_W's on the pair eyes and 3x the loss network up to the global content layers "
-    "(its deepest tap: a forward over the pair outputs and one over their twins, outside the tape, and the "
-    "backward of the outputs' pass); convolutions only (2 FLOPs per multiply-add), counted from each traced "
-    "network's ops"
+    "the paired term on the content eyes also one forward of the loss network up to the global content layers "
+    "over their twins (outside the tape; the outputs' features are the perceptual pass's); with the pairs as a "
+    "second batch (separate_pairs) instead 3x f_W's on the pair eyes and 3x the loss network up to those layers "
+    "(a forward over the pair outputs and one over their twins, and the backward of the outputs' pass); "
+    "convolutions only (2 FLOPs per multiply-add), counted from each traced network's ops"
 )
 
 
@@ -141,12 +147,14 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
 
     from purify_tf.losses.objective import LossWeights
     from purify_tf.models.segmentation import build_fcn
-    from purify_tf.training.inputs import RendererSource
+    from purify_tf.training.inputs import renderer_content
     from purify_tf.training.purify_loop import PurifyTrainConfig, PurifyTrainer
     from purify_tf.training.segment_loop import predict_fn
     from purify_tf.training.style_source import load_style_set, style_arguments
 
     demo = flag_settings(config_path(config))
+    if variant == SEPARATE_PAIRS and float(demo.get("paired", 0.0)) <= 0:
+        raise ValueError(f"{SEPARATE_PAIRS}: configs/{config}.flags has no paired term")
     with _policy("mixed_bfloat16" if variant == "mixed_bfloat16" else "float32"):
         keras.utils.set_random_seed(0)
         network, _ = common.loss_network()
@@ -166,7 +174,8 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             jit_compile=variant == "xla", progress=False,
         )
         return PurifyTrainer(
-            cfg, tf.distribute.get_strategy(), network, RendererSource(height, width, "real"), style.images,
+            cfg, tf.distribute.get_strategy(), network,
+            renderer_content(height, width, twins=cfg.paired > 0 and variant != SEPARATE_PAIRS), style.images,
             None if mask_fn is not None else style.masks, mask_fn=mask_fn, style_stream=style.stream,
             prior_images=style.prior_images,
         )
@@ -188,7 +197,7 @@ def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[st
         to_content = common.conv_flops(network.tap(trainer.objective.weights.layers["global_content"]).model,
                                        height, width)
         out["loss_network_to_paired_layers"] = to_content / 1e9
-        step += 3 * f_w + 3 * to_content
+        step += to_content if trainer.pairs_in_content else 3 * f_w + 3 * to_content
     out["step"] = step / 1e9
     return out
 
@@ -225,13 +234,13 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
             except Exception as exc:  # a variant that cannot build or compile is recorded, not fatal
                 entry["skipped"][variant] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
                 continue
-            if "gflop_per_image" not in entry:
-                entry["gflop_per_image"] = flops_per_image(trainer, height, width, masks == "fcn")
+            flops = flops_per_image(trainer, height, width, masks == "fcn")
+            entry.setdefault("gflop_per_image", flops)
             trainers.append(trainer)
             cycle = itertools.cycle(batches[1:])
             # train_step returns Python floats: the step has finished when the call returns.
             steps[variant] = lambda t=trainer, c=cycle: t.train_step(next(c))
-            entry["variants"][variant] = {"first_step_s": first}
+            entry["variants"][variant] = {"first_step_s": first, "gflop_per_image_step": flops["step"]}
         matmul_flops, matmul = float32_matmul(matmul_n)
         timed = common.round_robin({**steps, MATMUL_CASE: matmul} if steps else {}, repeats=n_repeats,
                                    warmup=n_warmup)
@@ -242,7 +251,7 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
             entry["variants"][variant].update({
                 "median_step_s": median, "min_step_s": t["min_s"], "repeats": t["repeats"],
                 "steps_per_s": 1.0 / median, "images_per_s": batch / median,
-                "gflops": batch * entry["gflop_per_image"]["step"] / median,
+                "gflops": batch * entry["variants"][variant]["gflop_per_image_step"] / median,
             })
             entry["variants"][variant]["share_of_fp32_matmul_round_robin"] = (
                 entry["variants"][variant]["gflops"] / entry["matmul_round_robin_gflops"])

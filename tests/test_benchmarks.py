@@ -104,18 +104,23 @@ def test_quick_training_section_without_native_bf16(tmp_path):
 
 @pytest.mark.slow
 def test_quick_training_section_times_the_shipped_configuration(tmp_path):
-    """--train_config=pretrained times the step with the paired term: f_W also runs on the pair
-    eyes and the loss network up to the paired term's layers on their outputs and twins, counted in
-    the step's FLOPs; no per-op profile unless asked."""
-    results = run_quick(tmp_path, "training", "--train_variants=float32", "--train_config=pretrained",
+    """--train_config=pretrained times the step with the paired term on the content eyes (one f_W
+    pass; the loss network up to the paired layers over their twins only), and separate_pairs the
+    former step with a second batch of pairs (f_W and that part of the loss network 3x more), each
+    counted in its own FLOPs; no per-op profile unless asked."""
+    results = run_quick(tmp_path, "training", "--train_variants=float32,separate_pairs", "--train_config=pretrained",
                         env_extra={"PURIFY_NATIVE_BF16": "0"})
     training = results["training"]
     assert "configs/pretrained.flags" in training["configuration"]
     (entry,) = training["sizes"].values()
     f = entry["gflop_per_image"]
     assert 0 < f["loss_network_to_paired_layers"] < f["loss_network_forward"]
-    assert f["step"] == pytest.approx(6 * f["f_w_forward"] + 3 * f["loss_network_forward"] + f["fcn_forward"]
-                                      + 3 * f["loss_network_to_paired_layers"])
+    shared = 3 * f["f_w_forward"] + 3 * f["loss_network_forward"] + f["fcn_forward"]
+    assert f["step"] == pytest.approx(shared + f["loss_network_to_paired_layers"])
+    variants = entry["variants"]
+    assert variants["float32"]["gflop_per_image_step"] == pytest.approx(f["step"])
+    assert variants["separate_pairs"]["gflop_per_image_step"] == pytest.approx(
+        shared + 3 * f["f_w_forward"] + 3 * f["loss_network_to_paired_layers"])
     assert positive(entry["variants"]["float32"]["gflops"]) and entry["profile"] == {}
 
 
