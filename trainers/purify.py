@@ -36,7 +36,8 @@ flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalisin
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
 flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
-flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs: L1 + VGG content error "
+flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs (the content eyes and their twins with "
+                   "--content=renderer, else a second batch of renderer pairs): L1 + VGG content error "
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")

@@ -251,8 +251,8 @@ class PurifyTrainer:
         return masks, targets, self.loss_contents(images)
 
     def generator_inputs(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Content eyes, then synthetic eyes (identity), then pair eyes (paired), in one batch: f_W
-        runs once per step and batch norm sees one batch."""
+        """Content eyes, then synthetic eyes (identity), then pair eyes (paired; none when the content
+        eyes are their own pairs), in one batch: f_W runs once per step and batch norm sees one batch."""
         parts = [batch["image"]]
         if self.objective.domain.identity > 0:
             parts.append(batch["synthetic"])
