@@ -38,7 +38,7 @@ from purify_tf.luminance_prior import (
 
 _PACKAGE = "purify_tf"
 DEFAULT_STRENGTH = 10.0  # lambda: measured best of {1, 3, 10, 30, 100} on the renderer (docs/DESIGN.md)
-DEFAULT_CONTRAST = 0.5  # share of the way to the synthetic contrast (0.5 measured better than 1.0)
+DEFAULT_CONTRAST = 1.0  # share of the way to the synthetic contrast (chosen on real labelled eyes: docs/DESIGN.md)
 
 
 def gain_matrix(prior: LuminancePrior, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
