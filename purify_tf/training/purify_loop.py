@@ -292,7 +292,7 @@ class PurifyTrainer:
             scores = None if self.critic is None else self.critic(outputs[:n])
             terms = self.objective(purified, contents, masks, targets, critic_scores=scores,
                                    identity=(synthetic_out, batch.get("synthetic")),
-                                   paired=(None if self.pairs_in_content else pair_out, pair_targets))
+                                   paired=(pair_out, pair_targets))
             loss = replica_loss(terms["total"], self.optimizer, self.strategy.num_replicas_in_sync)
         grads = tape.gradient(loss, self.model.trainable_variables)
         critic_grads: list = []
@@ -308,9 +308,10 @@ class PurifyTrainer:
         if not domain.active():
             return outputs, None, None
         synthetic = outputs[n:2 * n] if domain.identity > 0 else None
+        # Content eyes that are their own pairs: None, which the objective reads as "the content outputs".
         pairs = None
-        if domain.paired > 0:
-            pairs = outputs[:n] if self.pairs_in_content else outputs[(2 * n if domain.identity > 0 else n):]
+        if domain.paired > 0 and not self.pairs_in_content:
+            pairs = outputs[(2 * n if domain.identity > 0 else n):]
         return outputs[:n], synthetic, pairs
 
     def replica_step(self, batch: dict[str, tf.Tensor]):
