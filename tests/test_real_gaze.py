@@ -110,6 +110,9 @@ def test_axis_correlation_and_mean_prediction():
     flipped = truth * np.array([1.0, -1.0])
     r = rg.axis_correlation(pitchyaw_to_vector(flipped), pitchyaw_to_vector(truth))
     assert r["pitch"] > 0.99 and r["yaw"] < -0.99
+    spread = rg.axis_spread(pitchyaw_to_vector(truth))
+    assert spread["pitch"] == pytest.approx(np.degrees(truth[:, 0].std()), rel=0.02)
+    assert spread["yaw"] == pytest.approx(np.degrees(truth[:, 1].std()), rel=0.02)
     mean = rg.mean_gaze_prediction(pitchyaw_to_vector(truth), 3)
     assert mean.shape == (3, 3) and np.allclose(np.linalg.norm(mean, axis=1), 1)
 
@@ -149,6 +152,9 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
     vs = rows["twins"]["vs_raw"]["oracle"]
     assert vs["delta_hi"] < 0 and vs["delta_deg"] == pytest.approx(-rows[rg.RAW]["mean_error_deg"]["oracle"], abs=1e-3)
     assert "c, d" in result["split"] and "never enter" in result["split"]
+    # The exact twins lie on the synthetic set's manifold: nearer to its eyes than the raw eyes are.
+    assert 0 <= rows["twins"]["synthetic_reach"] < rows[rg.RAW]["synthetic_reach"]
+    assert rows["twins"]["axis_spread_deg"]["oracle"] == pytest.approx(result["truth_spread_deg"], rel=1e-3)
     assert "twins" in rg.real_gaze_markdown(result)
     assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
 

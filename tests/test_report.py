@@ -167,6 +167,14 @@ def test_claims_follow_numbers():
     assert c["1.5-1.7x faster than Johnson (16x16)"] is True
     # one of two images never reached the feed-forward value in only 3 iterations: cannot decide
     assert c["feed-forward objective ≈ Gatys after 50-100 iterations (16x24)"] is None
+    # 50 iterations run, one image never reached: more than 50 > ... holds; but when that image's run
+    # stopped early (its line search failed) the curve cannot decide, and the sentence says why
+    curve = {**res["objective"]["curves"][0], "gatys_iterations": 50, "match_iteration": [60, None],
+             "gatys": [[9.0] * 51, [9.0, 8.0]], "gatys_messages": ["STOP", "ABNORMAL: "]}
+    (full,) = claims.objective_claims([{**curve, "gatys": [[9.0] * 51, [9.0] * 51]}])
+    (early,) = claims.objective_claims([curve])
+    assert full["holds"] is True and early["holds"] is None
+    assert "stopped early on image 2 after 1 iterations (ABNORMAL: )" in early["sentence"]
     # the renderer goal is on the mean (<= 0.8 px) and the median (<= 0.3 px)
     res["pupil"]["front_end"]["detector"]["raw_vs_purified"]["median"] = 0.35
     assert {x["claim"]: x["holds"] for x in claims.pupil_claims(res["pupil"], "front_end")}[

@@ -18,7 +18,7 @@ def _images(n, h, w, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (n, h, w, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("config", ["paper", "johnson"])
+@pytest.mark.parametrize("config", ["paper", "reflect", "johnson"])
 @pytest.mark.parametrize("hw", [(36, 60), (64, 96)])
 def test_output_shape_and_range(config, hw):
     model = build_transformer(config)
@@ -37,7 +37,7 @@ def test_paper_maps_256_to_256_and_each_image_alone():
     np.testing.assert_allclose(out[1:], model(x[1:], training=False).numpy(), atol=1e-3)
 
 
-@pytest.mark.parametrize("config", ["paper", "johnson", "tiny"])
+@pytest.mark.parametrize("config", ["paper", "reflect", "johnson", "tiny"])
 def test_residual_output_is_the_identity_at_init(config):
     """The zero-initialised output conv makes f_W start as the identity, whatever the size, the
     mode (dropout and batch statistics in training) and the weights before it."""
@@ -56,7 +56,7 @@ def test_dropout_acts_in_training_only():
     assert np.abs(model(x, training=True).numpy() - model(x, training=True).numpy()).max() > 1e-3
 
 
-@pytest.mark.parametrize("config", ["paper", "johnson"])
+@pytest.mark.parametrize("config", ["paper", "reflect", "johnson"])
 def test_wrapper_handles_sizes_not_divisible_by_four(config):
     model = build_transformer(config)
     x = _images(1, 37, 61)
@@ -96,6 +96,27 @@ def test_paper_has_fewer_flops_than_johnson():
         assert paper < johnson
         # DESIGN.md: the FLOP ratio is about 1.18.
         assert 1.1 < johnson / paper < 1.25
+
+
+def test_reflect_preset_computes_at_the_eye_size():
+    """'reflect' has the paper's layers and weights, but no outer pad: at 48x72 every layer runs at
+    the eye's own size, hand-counted here (MACs per output pixel x pixels, 2 FLOPs per MAC)."""
+    from purify_tf.models.transformer import CONFIGS, TransformerConfig
+
+    paper, reflect = build_transformer("paper"), build_transformer("reflect")
+    assert paper.count_params() == reflect.count_params()
+    h, w = 48, 72
+    macs = (81 * 3 * 32 * h * w + 9 * 32 * 64 * (h // 2) * (w // 2) + 9 * 64 * 128 * (h // 4) * (w // 4)
+            + 8 * 9 * 128 * 128 * (h // 4) * (w // 4)  # 4 residual blocks of 2 convolutions
+            + 16 * 128 * 64 * (h // 4) * (w // 4) + 16 * 64 * 32 * (h // 2) * (w // 2)  # the deconvolutions
+            + 81 * 32 * 3 * h * w)
+    assert count_flops("reflect", h, w) == 2 * macs
+    assert 2.2 < count_flops("paper", h, w) / count_flops("reflect", h, w) < 2.5
+    assert CONFIGS["reflect"].conv_padding == "reflect"
+    with pytest.raises(ValueError, match="padding must be 0"):
+        TransformerConfig("x", padding=8, num_blocks=1, deconv_kernel=4, dropout_rate=0.0, conv_padding="reflect")
+    with pytest.raises(ValueError, match="conv_padding"):
+        TransformerConfig("x", padding=8, num_blocks=1, deconv_kernel=4, dropout_rate=0.0, conv_padding="zero")
 
 
 def test_flop_count_of_first_conv():
@@ -146,3 +167,13 @@ def test_mixed_precision_output_is_float32_and_near_the_float32_model():
     full.set_weights(mixed.get_weights())
     diff = np.abs(out.numpy() - full(x, training=False).numpy())
     assert diff.max() <= 1.0 and diff.mean() <= 0.1, (diff.max(), diff.mean())
+
+
+@pytest.mark.parametrize("config", ["paper", "reflect", "johnson"])
+def test_described_preset_is_the_built_one(config):
+    """Exports name the preset read off the layers; 'paper' and 'reflect' share every weight shape."""
+    from purify_tf.inference.metadata import describe_transformer
+
+    facts = describe_transformer(build_transformer(config))
+    assert facts["config"] == config
+    assert facts["conv_padding"] == ("reflect" if config == "reflect" else "outer")

@@ -138,6 +138,16 @@ def objective_claims(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
                    f"{'> ' + str(n_iter) if not math.isfinite(med) else f'{med:.0f}'})")
             if ok is None:
                 how += f" (fewer than the paper's {lo} iterations were run, so this cannot decide)"
+            # A run that stopped before its iterations ran out (the line search failed) says
+            # nothing about how many iterations Gatys needs: no verdict.
+            stopped = [i for i, (h, m) in enumerate(zip(c["gatys"], matches, strict=True))
+                       if m is None and len(h) - 1 < n_iter]
+            if stopped:
+                ok = None
+                messages = c.get("gatys_messages") or [""] * len(matches)
+                how += ("; L-BFGS-B stopped early on " + ", ".join(
+                    f"image {i + 1} after {len(c['gatys'][i]) - 1} iterations ({messages[i] or 'no message'})"
+                    for i in stopped) + ", so this cannot decide")
         ratio = c["feed_forward_mean"] / max(c["gatys_mean_curve"][-1], 1e-30)
         out.append({
             "claim": f"feed-forward objective ≈ Gatys after {lo}-{hi} iterations ({size})",

@@ -92,7 +92,7 @@ def objective_curves(
     compared = contents if loss_contents is None else as_rgb_uint8(np.asarray(loss_contents(contents)))
     pairs = paired_targets(objective, twins, compared)
     ff, _ = feed_forward_objective(model, objective, contents, content_masks, targets, compared, pairs)
-    histories, matches, seconds = [], [], []
+    histories, matches, seconds, messages = [], [], [], []
     for i in range(len(contents)):
         mask = None if content_masks is None else np.asarray(content_masks[i])
         res = run_gatys(objective, compared[i], mask, targets, init=init, seed=seed + i,
@@ -100,6 +100,7 @@ def objective_curves(
         histories.append([float(v) for v in res.objective_history])
         matches.append(first_match(res.objective_history, float(ff[i])))
         seconds.append(float(res.seconds))
+        messages.append(res.message)
     length = min(len(h) for h in histories)
     mean_curve = np.mean([h[:length] for h in histories], axis=0)
     return {
@@ -114,6 +115,7 @@ def objective_curves(
         "mean_curve_match": first_match(list(mean_curve), float(np.mean(ff))),
         "match_iteration": matches,
         "gatys_seconds": seconds,
+        "gatys_messages": messages,
     }
 
 

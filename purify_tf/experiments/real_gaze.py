@@ -37,6 +37,8 @@ TEST_SETS = ("left", "right_flipped")
 SYNTHETIC_GAZE = ("labels", "renderer")
 # Jitter (radians) added to each resampled label so that no two synthetic eyes share a gaze.
 LABEL_JITTER = 0.01
+# Neighbours averaged by ``synthetic_reach``.
+REACH_NEIGHBOURS = 5
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,30 @@ def axis_correlation(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     return out
 
 
+def axis_spread(pred: np.ndarray) -> dict[str, float]:
+    """Standard deviation (degrees) of predicted pitch and yaw. Beside the correlation it tells a
+    regressor that answers at full amplitude (spread near the truth's) from one that falls back on
+    its mean far from its training eyes (small spread): the latter can score better on eyes it
+    cannot read (docs/DESIGN.md, "Why SVR loses")."""
+    p = np.degrees(vector_to_pitchyaw(np.asarray(pred)))
+    return {"pitch": float(p[:, 0].std()), "yaw": float(p[:, 1].std())}
+
+
+def synthetic_reach(synthetic_X: np.ndarray, sets: Mapping[str, np.ndarray],
+                    k: int = REACH_NEIGHBOURS) -> dict[str, float]:
+    """Per image set, the mean distance of an eye to its ``k`` nearest synthetic training eyes in
+    the PCA features that SVR and RF read: how close a transform brings real eyes to the synthetic
+    set, whatever the estimator (smaller is closer)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from purify_tf.gaze.estimators import EyeFeatures
+
+    features = EyeFeatures("pca").fit(synthetic_X)
+    k = min(k, len(synthetic_X))
+    index = NearestNeighbors(n_neighbors=k).fit(features.transform(synthetic_X))
+    return {name: float(index.kneighbors(features.transform(X))[0].mean()) for name, X in sets.items()}
+
+
 def real_gaze_table(
     make_estimators: Callable[[], Mapping[str, Any]],
     data: RealGazeData,
@@ -207,6 +233,7 @@ def real_gaze_table(
         sets[name] = to_gaze_input(images)
     errors: dict[str, dict[str, np.ndarray]] = {}
     correlation: dict[str, dict[str, dict[str, float]]] = {}
+    spread: dict[str, dict[str, dict[str, float]]] = {}
     synthetic_models = make_estimators()
     for est, model in synthetic_models.items():
         model.fit(synthetic_X, data.synthetic["gaze"])
@@ -214,12 +241,15 @@ def real_gaze_table(
             pred = model.predict(X)
             errors.setdefault(name, {})[est] = angular_error_deg(pred, test_gaze)
             correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
+            spread.setdefault(name, {})[est] = axis_spread(pred)
     real_X = to_gaze_input(data.train["image"])
     for est, model in make_estimators().items():
         model.fit(real_X, data.train["gaze"])
         pred = model.predict(sets[RAW])
         errors.setdefault(FLOOR, {})[est] = angular_error_deg(pred, test_gaze)
         correlation.setdefault(FLOOR, {})[est] = axis_correlation(pred, test_gaze)
+        spread.setdefault(FLOOR, {})[est] = axis_spread(pred)
+    reach = synthetic_reach(synthetic_X, sets)
     mean_err = angular_error_deg(mean_gaze_prediction(data.train["gaze"], n), test_gaze)
     errors[MEAN_GAZE] = {est: mean_err for est in synthetic_models}
     rows = []
@@ -234,11 +264,15 @@ def real_gaze_table(
                                                    n_boot=n_boot, seed=seed)
         if name in correlation:
             row["axis_correlation"] = correlation[name]
+            row["axis_spread_deg"] = spread[name]
+        if name in reach:
+            row["synthetic_reach"] = reach[name]
         rows.append(row)
     return {
         "rows": rows,
         "estimators": list(synthetic_models),
         "n_test": int(n),
+        "truth_spread_deg": axis_spread(test_gaze),
         "n_synthetic": int(len(data.synthetic["image"])),
         "n_floor_train": int(len(data.train["image"])),
         "train_subjects": list(data.train_subjects),
@@ -362,7 +396,7 @@ def compact(result: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
             return {k: rounded(v) for k, v in value.items()}
         return value
 
-    keep = ("split", "estimators", "n_test", "n_synthetic", "n_floor_train", "train_subjects", "eval_subjects",
+    keep = ("split", "estimators", "n_test", "truth_spread_deg", "n_synthetic", "n_floor_train", "train_subjects", "eval_subjects",
             "config", "notes", "estimator_settings")
     return {**{k: result[k] for k in keep if k in result}, "rows": [rounded(r) for r in result["rows"]]}
 

@@ -31,7 +31,8 @@ _TRAINING_KEYS = ("loss_network", "vgg_weights", "config", "flags", "step", "sty
 def describe_transformer(model: keras.Model) -> dict[str, Any]:
     """Architecture facts read off a built transformer (preset name when one matches)."""
     layers = {layer.name: layer for layer in model.layers}
-    padding = getattr(layers.get("reflection_pad"), "padding", None)
+    padding = getattr(layers.get("reflection_pad"), "padding", 0)
+    conv_padding = "reflect" if "res1_conv1_pad" in layers or "down1_conv_pad" in layers else "outer"
     blocks = sum(1 for name in layers if name.startswith("res") and name.endswith("_add"))
     norm = "instance" if any(isinstance(la, keras.layers.GroupNormalization) for la in model.layers) else "batch"
     deconv = layers.get("up1_deconv")
@@ -41,7 +42,8 @@ def describe_transformer(model: keras.Model) -> dict[str, Any]:
         (
             name
             for name, cfg in CONFIGS.items()
-            if cfg.padding == padding and cfg.num_blocks == blocks and (kernel is None or cfg.deconv_kernel == kernel)
+            if cfg.padding == padding and cfg.conv_padding == conv_padding and cfg.num_blocks == blocks
+            and (kernel is None or cfg.deconv_kernel == kernel)
         ),
         None,
     )
@@ -49,6 +51,7 @@ def describe_transformer(model: keras.Model) -> dict[str, Any]:
         "name": model.name,
         "config": preset,
         "padding": padding,
+        "conv_padding": conv_padding,
         "residual_blocks": blocks,
         "norm": norm,
         "upsample": upsample,
