@@ -41,13 +41,13 @@ from absl import app, flags
 
 from benchmarks import common
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "reflect")
+VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "paper_layout")
 # The former paired step, float32: the pairs as a second batch of renderer eyes beside the content
 # (f_W and the loss network over both), timed beside the step that pairs the content eyes with their twins.
 SEPARATE_PAIRS = "separate_pairs"
-# float32 with f_W's 'reflect' preset (each convolution reflection-padded, no 32 px outer pad),
-# timed beside the configuration's own preset.
-REFLECT = "reflect"
+# float32 with f_W in the paper's layout (one 32 px outer reflection pad, valid residual convolutions),
+# timed beside the configuration's own ('reflect' since 2026-12-03: every layer at the eye's size).
+PAPER_LAYOUT = "paper_layout"
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 TRAIN_CONFIGS = ("demo", "pretrained")
 flags.DEFINE_string("train_sizes", "48x72", "Training image sizes to time (HxW or one number): 48x72 as "
@@ -57,8 +57,8 @@ flags.DEFINE_list("train_variants", ["float32", "mixed_bfloat16", "xla"], "Varia
                   "policy for f_W and the loss network; only where bf16 is native, else recorded as not "
                   "native), xla (jit_compile on the float32 gradient step), separate_pairs (float32 with the paired term on a "
                   "second batch of renderer pairs, as before the content eyes brought their own twins; only "
-                  "for a configuration with the paired term), reflect (float32 with f_W's 'reflect' "
-                  "preset: each convolution reflection-padded instead of the 32 px outer pad).")
+                  "for a configuration with the paired term), paper_layout (float32 with f_W in the paper's layout: one "
+                  "32 px outer reflection pad instead of the configuration's per-convolution padding).")
 flags.DEFINE_list("train_profile", [], "Variants of which one step is traced into a per-op profile "
                   "(default: none; e.g. float32).")
 flags.DEFINE_enum("train_config", "demo", list(TRAIN_CONFIGS), "The training configuration timed: "
@@ -166,7 +166,7 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
                                set_size=style_set_size or int(demo["style_set_size"]), seed=int(demo["style_seed"]))
         mask_fn = predict_fn(build_fcn()) if masks == "fcn" else None
         cfg = PurifyTrainConfig(
-            model_dir=model_dir, config=REFLECT if variant == REFLECT else demo["config"], batch_size=batch,
+            model_dir=model_dir, config="paper" if variant == PAPER_LAYOUT else demo["config"], batch_size=batch,
             learning_rate=float(demo["learning_rate"]), lr_schedule=demo["lr_schedule"],
             train_steps=int(demo["train_steps"]),
             weights=LossWeights.from_settings(demo),

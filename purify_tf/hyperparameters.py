@@ -81,6 +81,7 @@ class ShippedDefaults:
     """trainers.purify's defaults beyond ``PURIFY``: the rest of the shipped configuration
     (configs/base.flags and configs/paired.flags; docs/DESIGN.md says why each part is there)."""
 
+    config: str = "reflect"  # f_W: the paper's layers, each convolution reflection-padded (models.transformer)
     illumination: bool = True  # the illumination-normalising front end
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins

@@ -206,7 +206,11 @@ def format_description(facts: dict[str, Any]) -> str:
         f"training size:  {facts.get('training_size') or 'not recorded'}",
         f"card:           {facts.get('card') or 'none (no <model>.json beside the file)'}",
     ]
-    lines += [f"{key + ':':<16}{json.dumps(card[key], default=str)}" for key in HEADLINE_KEYS if key in card]
+    lines += [f"{key + ':':<16}{json.dumps(card[key], default=str)}" for key in HEADLINE_KEYS
+              if key in card and key != "scores"]
+    if isinstance(card.get("scores"), dict):
+        lines += [f"{'scores:':<16}{line}" if i == 0 else f"{'':<16}{line}"
+                  for i, line in enumerate(scores_summary(card["scores"]) or ["(see metadata below)"])]
     if facts.get("sha256_status") == SHA_MISMATCH:
         lines.append("WARNING: the file does not match the sha256 in its card: it is damaged or was replaced.")
     if facts.get("load_error"):
@@ -214,6 +218,34 @@ def format_description(facts: dict[str, Any]) -> str:
     if card:
         lines += ["metadata:", json.dumps(card, indent=2, sort_keys=True, default=str)]
     return "\n".join(lines)
+
+
+def scores_summary(scores: dict[str, Any]) -> list[str]:
+    """The card's scores as a few readable lines (the whole JSON follows under ``metadata``):
+    the real-eye gaze table's purified row, the renderer's gap shares and the pupil shifts."""
+    lines = []
+    real = scores.get("real_gaze") or {}
+    raw = next((r for r in real.get("rows", []) if r.get("row") == "raw"), None)
+    purified = next((r for r in real.get("rows", []) if r.get("kind") == "candidate" and r.get("row") == "purified"),
+                    None)
+    if raw and purified:
+        cells = []
+        for est in real.get("estimators", []):
+            vs = purified.get("vs_raw", {}).get(est, {})
+            cells.append(f"{est} {raw['mean_error_deg'][est]:.2f} -> {purified['mean_error_deg'][est]:.2f}"
+                         + (f" ({vs['delta_deg']:+.2f} [{vs['delta_lo']:+.2f}, {vs['delta_hi']:+.2f}])" if vs else ""))
+        lines.append(f"real eyes ({real.get('n_test', '?')} of {', '.join(real.get('eval_subjects', []))}), "
+                     "error raw -> purified, degrees: " + "; ".join(cells))
+    gaps = scores.get("gap_share") or {}
+    if gaps:
+        lines.append("renderer, share of the raw -> twin gap closed: "
+                     + ", ".join(f"{est} {100 * v['gap_share']:.0f}%" for est, v in sorted(gaps.items())))
+    for key, where in (("pupil_shift_px_real", "real crops"), ("pupil_shift_px_renderer", "renderer eyes")):
+        shift = scores.get(key)
+        if isinstance(shift, dict) and "mean" in shift:
+            lines.append(f"pupil shift on {shift.get('n', '?')} {where}: {shift['mean']:.2f} px "
+                         f"(median {shift.get('median', float('nan')):.2f})")
+    return lines
 
 
 def trained_on(training: dict[str, Any]) -> dict[str, Any]:

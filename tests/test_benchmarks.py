@@ -107,9 +107,9 @@ def test_quick_training_section_times_the_shipped_configuration(tmp_path):
     """--train_config=pretrained times the step with the paired term on the content eyes (one f_W
     pass; the loss network up to the paired layers over their twins only), and separate_pairs the
     former step with a second batch of pairs (f_W and that part of the loss network 3x more), each
-    counted in its own FLOPs; reflect (f_W without the outer pad) saves more than one f_W forward
-    of the three a step runs; no per-op profile unless asked."""
-    results = run_quick(tmp_path, "training", "--train_variants=float32,separate_pairs,reflect",
+    counted in its own FLOPs; paper_layout (f_W with the paper's 32 px outer pad) costs more than one
+    f_W forward of the three a step runs on top; no per-op profile unless asked."""
+    results = run_quick(tmp_path, "training", "--train_variants=float32,separate_pairs,paper_layout",
                         "--train_config=pretrained",
                         env_extra={"PURIFY_NATIVE_BF16": "0"})
     training = results["training"]
@@ -123,8 +123,8 @@ def test_quick_training_section_times_the_shipped_configuration(tmp_path):
     assert variants["float32"]["gflop_per_image_step"] == pytest.approx(f["step"])
     assert variants["separate_pairs"]["gflop_per_image_step"] == pytest.approx(
         shared + 3 * f["f_w_forward"] + 3 * f["loss_network_to_paired_layers"])
-    assert variants["reflect"]["gflop_per_image_step"] < f["step"] - f["f_w_forward"]
-    assert positive(variants["reflect"]["steps_per_s"])
+    assert variants["paper_layout"]["gflop_per_image_step"] > f["step"] + f["f_w_forward"]
+    assert positive(variants["paper_layout"]["steps_per_s"])
     assert positive(entry["variants"]["float32"]["gflops"]) and entry["profile"] == {}
 
 

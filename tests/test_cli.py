@@ -184,3 +184,22 @@ def test_info_on_a_saved_model(saved_model_dir, keras_model_file, capsys):
     facts = json.loads(capsys.readouterr().out)
     assert facts["usable"] and facts["parameters"] >= keras_model_file[0].count_params()
     assert facts["card"].endswith("purify_tf.json") and "transformer" in facts["metadata"]
+
+
+def test_info_summarises_the_cards_scores():
+    """`purify-tf info` reads the card's scores as lines, not as one JSON line."""
+    from purify_tf.model_io import scores_summary
+
+    vs = {"delta_deg": -0.5, "delta_lo": -0.7, "delta_hi": -0.3, "gap_share": 0.4}
+    scores = {
+        "real_gaze": {"estimators": ["kNN"], "n_test": 10, "eval_subjects": ["p05"], "rows": [
+            {"row": "raw", "kind": "raw", "mean_error_deg": {"kNN": 9.0}, "vs_raw": {}},
+            {"row": "purified", "kind": "candidate", "mean_error_deg": {"kNN": 8.5}, "vs_raw": {"kNN": vs}}]},
+        "gap_share": {"kNN": {"gap_share": 0.78}},
+        "pupil_shift_px_real": {"mean": 1.8, "median": 0.73, "n": 144},
+    }
+    lines = scores_summary(scores)
+    assert lines == ["real eyes (10 of p05), error raw -> purified, degrees: kNN 9.00 -> 8.50 (-0.50 [-0.70, -0.30])",
+                     "renderer, share of the raw -> twin gap closed: kNN 78%",
+                     "pupil shift on 144 real crops: 1.80 px (median 0.73)"]
+    assert scores_summary({}) == []

@@ -34,8 +34,9 @@ def _trained_looking(model: keras.Model, seed: int = 0) -> keras.Model:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"residual": True, "illumination": True}, {"norm": "instance"}, {"config": "johnson"}],
-    ids=["paper", "front_end_residual", "instance_norm", "johnson"],
+    [{}, {"residual": True, "illumination": True}, {"norm": "instance"}, {"config": "johnson"},
+     {"config": "reflect", "residual": True, "illumination": True}],
+    ids=["paper", "front_end_residual", "instance_norm", "johnson", "reflect"],
 )
 @pytest.mark.parametrize("upsample,output_conv", [("deconv", "direct"), ("subpixel", "rows")])
 def test_folded_model_matches(options, upsample, output_conv):
@@ -53,7 +54,8 @@ def test_folded_model_matches(options, upsample, output_conv):
         assert "GroupNormalization" in kinds  # image-dependent: stays
     rewritten = upsample == "subpixel" and options.get("config") != "johnson"  # Johnson's deconvs are 3x3
     assert ("SubPixelConv2D" in kinds) == rewritten
-    assert ("RowSplitConv2D" in kinds) == (output_conv == "rows")
+    # The row split reproduces a 'same' conv; 'reflect' pads first and convolves 'valid': kept as it is.
+    assert ("RowSplitConv2D" in kinds) == (output_conv == "rows" and options.get("config") != "reflect")
 
 
 @pytest.mark.parametrize("height,width", [(6, 9), (1, 1), (5, 4)])

@@ -29,10 +29,10 @@ FLAGS = flags.FLAGS
 IMAGE_EVERY, HISTOGRAM_EVERY = 5, 10
 
 flags.DEFINE_string("model_dir", "runs/purify", "Directory for checkpoints, TensorBoard logs and the final model.")
-flags.DEFINE_enum("config", "paper", ["paper", "reflect", "johnson"],
-                  "Transformer architecture: the paper's (one 32 px outer reflection pad), 'reflect' (the "
-                  "paper's layers, each convolution reflection-padded: 2.3x fewer FLOPs at 48x72) or "
-                  "Johnson et al.'s.")
+flags.DEFINE_enum("config", SHIPPED.config, ["paper", "reflect", "johnson"],
+                  "Transformer architecture: 'reflect' (the paper's layers, each convolution reflection-padded, "
+                  "so every layer runs at the eye's size: 2.3x fewer FLOPs at 48x72), the paper's (one 32 px "
+                  "outer reflection pad eaten by valid convolutions) or Johnson et al.'s.")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
 flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from purify_tf.errors import ConfigError
-from purify_tf.hyperparameters import REPORT
+from purify_tf.hyperparameters import REPORT, SHIPPED
 from purify_tf.losses.objective import DomainWeights, LossWeights
 from purify_tf.training.inputs import ArraySource, renderer_content
 from purify_tf.training.style_source import load_style_set
@@ -32,7 +32,7 @@ class Variant:
     illumination: bool = False
     gamma: float = 0.0
     residual: bool = True
-    config: str = "paper"
+    config: str = SHIPPED.config  # f_W's layout: the product's, unless the row is the paper's or Johnson's
     use_masks: bool = True
     adversarial: float = 0.0  # weight of the patch critic's term
     identity: float = 0.0  # weight of the identity term (a synthetic eye should pass unchanged)
@@ -43,7 +43,7 @@ class Variant:
     content: str = "renderer"  # content eyes: real-domain renders, or "real": the training subjects' real eyes
 
 
-PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False)
+PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False, config="paper")
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     PAPER,
     Variant("johnson", "Johnson et al.: plain loss, one style image", config="johnson", use_masks=False,
