@@ -336,7 +336,7 @@ def test_loss_weight_note_follows_the_run_settings(tmp_path):
         assert report.LAYER_WEIGHTING_NOTES[other] not in note
 
 
-def test_known_gaps_come_from_the_run_settings():
+def test_known_gaps_come_from_the_run_settings(tmp_path):
     """A gap for training shorter or smaller than the paper's (with the run's figures) and one for
     a random loss network; neither for the paper's settings on ImageNet weights."""
     import re
@@ -354,6 +354,11 @@ def test_known_gaps_come_from_the_run_settings():
     paper_cfg = ReportConfig(out_dir="x", train=TrainSettings(height=256, width=256, steps=50_000))
     paper = _gaps(paper_cfg, Net())
     assert len(small) == len(paper) + 1 and set(paper) <= set(small)
+    # Without labelled real eyes the report says the deciding table is missing; with them it does not.
+    assert any("no labelled real eyes" in g for g in paper)
+    labelled = ReportConfig(out_dir="x", train=TrainSettings(height=256, width=256, steps=50_000),
+                            real_gaze_dir=str(tmp_path), sections=("real_gaze",))
+    assert not any("no labelled real eyes" in g for g in _gaps(labelled, Net()))
     (training,) = [g for g in small if g not in paper]
     assert re.search(r"\b300\b", training) and "48x72" in training
     random = _gaps(paper_cfg, RandomNet())

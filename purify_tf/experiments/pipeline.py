@@ -271,8 +271,10 @@ def _gaps(cfg: ReportConfig, loss_network: Any) -> list[str]:
         longer = (f" ({cfg.best}: {cfg.best_steps})" if cfg.best_steps > 0 and cfg.best_steps != cfg.train.steps
                   else "")
         gaps.append(f"Training: {cfg.train.steps} steps{longer} at {h}x{w}; the paper trains 50k steps at 256x256.")
+    if not ("real_gaze" in cfg.sections and cfg.real_gaze_dir and Path(cfg.real_gaze_dir).is_dir()):
+        gaps.append("Gaze test eyes are the renderer's real domain only: no labelled real eyes were given "
+                    "(--real_gaze_dir), so the table that decides on real eyes is missing.")
     gaps += [
-        "Gaze test eyes are the renderer's real domain, not MPIIGaze (no labelled MPIIGaze here).",
         "The synthetic twins share each test eye's geometry but draw their own skin and iris colours, so "
         "the 'ideal' also differs in iris darkness: a gap share of 100% is not reachable by restyling alone.",
     ]
