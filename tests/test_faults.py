@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from purify_tf.hyperparameters import SHIPPED
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_STEPS = 8
 TINY = [
@@ -193,9 +195,10 @@ def test_kill_in_checkpoint_write_then_sigterm_then_resume_matches_straight_run(
 
     proc = start_trainer(model_dir)
     log_path = Path(proc.log.name)  # type: ignore[attr-defined]
-    runs_before = log.count("Training transformer_paper from step")
+    started = f"Training transformer_{SHIPPED.config} from step"  # the trainers' default f_W layout
+    runs_before = log.count(started)
     # SIGTERM once training has started (the handler is installed right after that log line).
-    assert wait_for(lambda: log_path.read_text().count("Training transformer_paper from step") > runs_before,
+    assert wait_for(lambda: log_path.read_text().count(started) > runs_before,
                     RUN_TIMEOUT, proc), "the resumed run did not start training"
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
