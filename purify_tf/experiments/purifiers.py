@@ -48,7 +48,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     PAPER,
     Variant("johnson", "Johnson et al.: plain loss, one style image", config="johnson", use_masks=False,
             residual=False),
-    Variant("residual", "+ residual output (identity at start)"),
+    # From here on the rows use the shipped f_W layout (each convolution reflection-padded).
+    Variant("residual", "+ residual output (identity at start), f_W at the eye's size"),
     Variant("style_set", "+ residual + style set (mean Grams of synthetic eyes)", style_source="renderer"),
     Variant("style_per_batch", "+ residual + style set (a new synthetic eye per content eye)",
             style_source="renderer", style_mode="per_batch"),
