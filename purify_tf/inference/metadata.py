@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import purify_tf
 from purify_tf.model_io import read_card, sha256_file
-from purify_tf.models.transformer import CONFIGS
+from purify_tf.models.transformer import CONFIGS, ReflectionPadding2D
 
 # Keys of a training sidecar JSON that are copied into the metadata as they are.
 # The whole objective and data settings travel with every export (trainer's metadata keys).
@@ -31,8 +31,11 @@ _TRAINING_KEYS = ("loss_network", "vgg_weights", "config", "flags", "step", "sty
 def describe_transformer(model: keras.Model) -> dict[str, Any]:
     """Architecture facts read off a built transformer (preset name when one matches)."""
     layers = {layer.name: layer for layer in model.layers}
-    padding = getattr(layers.get("reflection_pad"), "padding", 0)
-    conv_padding = "reflect" if "res1_conv1_pad" in layers or "down1_conv_pad" in layers else "outer"
+    outer = layers.get("reflection_pad")
+    padding = getattr(outer, "padding", 0)
+    # Reflection pads other than the outer one pad each convolution (the 'reflect' layout).
+    conv_padding = "reflect" if any(isinstance(la, ReflectionPadding2D) and la is not outer
+                                    for la in model.layers) else "outer"
     blocks = sum(1 for name in layers if name.startswith("res") and name.endswith("_add"))
     norm = "instance" if any(isinstance(la, keras.layers.GroupNormalization) for la in model.layers) else "batch"
     deconv = layers.get("up1_deconv")
