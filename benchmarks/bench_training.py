@@ -1,7 +1,7 @@
 """Training throughput of ``PurifyTrainer``, measured like inference, and whether the input pipeline
 keeps up with it.
 
-    python -m benchmarks.bench_training [--quick] [--train_sizes=48x72,256] [--train_batch=4]
+    python -m benchmarks.bench_training [--quick] [--train_sizes=40x64,48x72,256] [--train_batch=4]
         [--train_config=demo|pretrained] [--train_profile=float32]
 
 What is timed is the library's own training step (``PurifyTrainer.train_step``: FCN masks, f_W
@@ -40,6 +40,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import common
+from purify_tf.hyperparameters import PURIFY
 
 VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "paper_layout")
 # The former paired step, float32: the pairs as a second batch of renderer eyes beside the content
@@ -50,8 +51,9 @@ SEPARATE_PAIRS = "separate_pairs"
 PAPER_LAYOUT = "paper_layout"
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 TRAIN_CONFIGS = ("demo", "pretrained")
-flags.DEFINE_string("train_sizes", "48x72", "Training image sizes to time (HxW or one number): 48x72 as "
-                    "`make demo` trains; 256 as the paper (minutes per size on 2 cores).")
+flags.DEFINE_string("train_sizes", f"{PURIFY.height}x{PURIFY.width}", "Training image sizes to time (HxW or one "
+                    f"number): {PURIFY.height}x{PURIFY.width} as `make demo` and the shipped purifier train; 48x72 "
+                    "as they did before; 256 as the paper (minutes per size on 2 cores).")
 flags.DEFINE_integer("train_batch", 4, "Global batch size (configs/demo.flags and the paper use 4).", lower_bound=1)
 flags.DEFINE_list("train_variants", ["float32", "mixed_bfloat16", "xla"], "Variants timed round-robin: float32, mixed_bfloat16 (Keras "
                   "policy for f_W and the loss network; only where bf16 is native, else recorded as not "
@@ -86,6 +88,8 @@ FLOPS_NOTE = (
     "over their twins (outside the tape; the outputs' features are the perceptual pass's); with the pairs as a "
     "second batch (separate_pairs) instead 3x f_W's on the pair eyes and 3x the loss network up to those layers "
     "(a forward over the pair outputs and one over their twins, and the backward of the outputs' pass); "
+    "with the gaze-consistency term 3x the gaze reader's (a forward and an input backward over the outputs, a "
+    "forward over the twins); "
     "convolutions only (2 FLOPs per multiply-add), counted from each traced network's ops"
 )
 
@@ -173,15 +177,21 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             use_masks=demo.get("masks", "fcn") != "none", layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
-            **{term: float(demo.get(term, 0.0)) for term in ("adversarial", "identity", "paired")},
+            **{term: float(demo.get(term, 0.0)) for term in ("adversarial", "identity", "paired", "gaze")},
             **({"paired_target": demo["paired_target"]} if "paired_target" in demo else {}),
             jit_compile=variant == "xla", progress=False,
         )
+        reader = None
+        if cfg.gaze > 0:  # the gaze reader's architecture, untrained: the same arithmetic as a fitted one
+            from purify_tf.models.gaze_cnn import build_gaze_cnn
+
+            reader = build_gaze_cnn()
+            reader.trainable = False
         return PurifyTrainer(
             cfg, tf.distribute.get_strategy(), network,
             renderer_content(height, width, twins=cfg.paired > 0 and variant != SEPARATE_PAIRS), style.images,
             None if mask_fn is not None else style.masks, mask_fn=mask_fn, style_stream=style.stream,
-            prior_images=style.prior_images,
+            prior_images=style.prior_images, gaze_reader=reader,
         )
 
 
@@ -202,6 +212,12 @@ def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[st
                                        height, width)
         out["loss_network_to_paired_layers"] = to_content / 1e9
         step += to_content if trainer.pairs_in_content else 3 * f_w + 3 * to_content
+    if trainer.cfg.gaze > 0:
+        from purify_tf.losses.gaze_consistency import gaze_network_input
+
+        reader = common.conv_flops(lambda x: trainer.objective.gaze_network(gaze_network_input(x)), height, width)
+        out["gaze_reader_forward"] = reader / 1e9
+        step += 3 * reader
     out["step"] = step / 1e9
     return out
 

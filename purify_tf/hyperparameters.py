@@ -49,11 +49,13 @@ class TrainingDefaults:
 # library's default; configs/paper.flags sets the paper's unit weights).
 PAPER = TrainingDefaults(height=256, width=256, batch_size=4, learning_rate=1e-4, lr_schedule="constant",
                          steps=50_000, alpha=1e2, beta=1e4, theta=1e-6, layer_weighting="balanced")
-# trainers.purify's flags: the shipped purifier's training (configs/pretrained.flags).
-PURIFY = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
+# trainers.purify's flags: the shipped purifier's training (configs/pretrained.flags). 40x64: the
+# multiple of 8 nearest real MPIIGaze eyes (36x60); 1.17x (AVX2) to 1.4x (AMX) faster than 48x72 and
+# as good on real eyes (docs/BENCHMARKS.md, "Training at the eye's size").
+PURIFY = TrainingDefaults(height=40, width=64, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
                           steps=1500, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
 # trainers.report and TrainSettings: configs/report.flags' CPU-sized ablation.
-REPORT = TrainingDefaults(height=48, width=72, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
+REPORT = TrainingDefaults(height=40, width=64, batch_size=4, learning_rate=1e-3, lr_schedule="cosine",
                           steps=300, alpha=10.0, beta=1.0, theta=0.1, layer_weighting="balanced")
 
 
@@ -67,6 +69,7 @@ class DomainDefaults:
     identity: float = 0.0  # weight of L1(f(x_syn), x_syn)
     paired: float = 0.0  # weight of L1 + VGG content of f(real render) against its synthetic twin
     paired_target: str = "twin"  # the exact twin, or "structure": the twin at the front end's colour moments
+    gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN on f(x) vs the twin)
     critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
     critic_filters: int = 32  # channels of the critic's first conv (doubled once)
     critic_layers: int = 4  # 3x3 convs before the 1x1 score map: a receptive field of 23 px
@@ -85,6 +88,7 @@ class ShippedDefaults:
     illumination: bool = True  # the illumination-normalising front end
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins
+    gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     fcn_steps: int = 300  # the coarse FCN trained first
     log_every: int = 10

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from purify_tf.conventions import LUMA
 from purify_tf.errors import ConfigError
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as cv2's RGB -> gray
 LOG_OFFSET = 8.0  # log(Y + 8): keeps black pixels finite and damps sensor noise in the dark
 DEFAULT_GRID = (3, 3)  # rows x cols of the coarse map (3 x 3 measured best of 2x2 ... 6x9, docs/report)
 

@@ -256,6 +256,9 @@ def trained_on(training: dict[str, Any]) -> dict[str, Any]:
     kind = content.get("content") or flags_seen.get("content") or "renderer"
     out = {"datasets": ["purify-tf built-in renderer (synthetic eyes, style set and twins)"],
            "licence": "Apache-2.0 (the renderer is part of this package)"}
+    if (training.get("domain_terms") or {}).get("gaze"):
+        out["datasets"][0] = ("purify-tf built-in renderer (synthetic eyes, style set and twins; the gaze reader's "
+                              "synthetic eyes and their rendered gaze)")
     if kind != "renderer":
         where = content.get("content_dir") or flags_seen.get("content_dir")
         subjects = flags_seen.get("content_subjects")

@@ -382,3 +382,121 @@ print("PUSHED", int(trainer.critic.history.pushed.numpy()), "CRITIC", history[-1
     result = _run_script(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "PUSHED 12" in result.stdout
+
+
+# ---------------------------------------------------------------------------- gaze consistency
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_gaze_consistency_matches_numpy_and_is_one_at_the_tolerance():
+    from purify_tf.losses.gaze_consistency import GAZE_TOLERANCE_DEG, gaze_consistency_loss
+
+    rng = np.random.default_rng(0)
+    out, twin = rng.normal(size=(5, 3)) + [0, 0, -3], rng.normal(size=(5, 3)) + [0, 0, -3]
+    chord = 2 * np.sin(np.radians(GAZE_TOLERANCE_DEG) / 2)
+    expected = np.sum((_unit(out) - _unit(twin)) ** 2, axis=1) / chord**2
+    np.testing.assert_allclose(gaze_consistency_loss(tf.constant(out), tf.constant(twin)).numpy(), expected,
+                               rtol=1e-5)
+    # Two directions GAZE_TOLERANCE_DEG apart give exactly 1; the same direction at any length 0.
+    a = np.radians(GAZE_TOLERANCE_DEG)
+    pair = gaze_consistency_loss(tf.constant([[0.0, 0.0, -1.0]]), tf.constant([[np.sin(a), 0.0, -np.cos(a)]]))
+    np.testing.assert_allclose(pair.numpy(), [1.0], rtol=1e-5)
+    np.testing.assert_allclose(gaze_consistency_loss(tf.constant(out), tf.constant(3 * out)).numpy(), 0, atol=1e-6)
+    # The twins' reading is a target: no gradient flows into it.
+    o, t = tf.Variable(out, dtype=tf.float32), tf.Variable(twin, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gaze_consistency_loss(o, t))
+    go, gt = tape.gradient(loss, [o, t])
+    assert go is not None and gt is None
+
+
+def test_gaze_network_input_matches_the_estimators_gray_and_has_gradients():
+    from purify_tf.conventions import GAZE_INPUT_SHAPE
+    from purify_tf.data.image_io import to_gaze_input
+    from purify_tf.losses.gaze_consistency import gaze_network_input
+
+    images, _ = disc_eyes(3)
+    x = tf.Variable(images.astype(np.float32))
+    with tf.GradientTape() as tape:
+        read = gaze_network_input(x)
+        loss = tf.reduce_sum(read)
+    assert read.shape == (3, *GAZE_INPUT_SHAPE)
+    assert tape.gradient(loss, x) is not None  # area resizing would have none
+    # The same gray image as the estimators' own conversion, up to the resampling filter.
+    assert float(np.mean(np.abs(read.numpy() - to_gaze_input(images)))) < 0.03
+
+
+def test_gaze_term_needs_the_paired_twins_and_a_reader(loss_network):
+    from purify_tf.losses.objective import DomainWeights, PurificationObjective
+
+    with pytest.raises(ValueError, match="needs paired > 0"):
+        DomainWeights(gaze=1.0)
+    with pytest.raises(Exception, match="needs a gaze_network"):
+        PurificationObjective(loss_network, tiny_weights(), domain=DomainWeights(paired=1.0, gaze=1.0))
+
+
+def _tiny_reader() -> tf.keras.Model:
+    """A small frozen stand-in for the gaze CNN: 35x55 gray -> unit 3D gaze."""
+    from purify_tf.conventions import GAZE_INPUT_SHAPE
+
+    tf.keras.utils.set_random_seed(3)
+    x = tf.keras.Input(GAZE_INPUT_SHAPE)
+    h = tf.keras.layers.Conv2D(4, 5, strides=4, activation="tanh")(x)
+    h = tf.keras.layers.Flatten()(h)
+    v = tf.keras.layers.Dense(3, kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.3))(h)
+    reader = tf.keras.Model(x, tf.keras.layers.UnitNormalization()(v + tf.constant([0.0, 0.0, -1.0])))
+    reader.trainable = False
+    return reader
+
+
+def test_gaze_term_lowers_on_fixed_pairs_and_enters_the_total(tmp_path, loss_network):
+    """With the gaze reader's disagreement as the only term, a few steps on fixed pairs lower it; the
+    term is the reader's disagreement on the purified eyes against its reading of the twins."""
+
+    class FixedPairs(PairedRendererSource):
+        def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+            return super().batch(0, batch_size)
+
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.losses.gaze_consistency import gaze_consistency_loss
+
+    style = render_eyes(1, H, W, domain="synthetic", seed=99)
+    reader = _tiny_reader()
+    cfg = PurifyTrainConfig(model_dir=str(tmp_path), config="tiny", batch_size=2, dropout_rate=0.0,
+                            paired=1e-6, gaze=1.0, learning_rate=3e-3,
+                            weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0), checkpoint_every=100,
+                            log_every=1, image_every=100, histogram_every=0, progress=False)
+    trainer = PurifyTrainer(cfg, tf.distribute.get_strategy(), loss_network, FixedPairs(H, W, seed=4),
+                            style["image"][0], style["mask"][0], gaze_reader=reader)
+    batch = next(iter(trainer.distributed_dataset(0, 1)))
+    _, _, terms, purified = trainer.gradients(batch)
+    expected = gaze_consistency_loss(trainer.objective.read_gaze(purified), trainer.objective.read_gaze(batch["twin"]))
+    np.testing.assert_allclose(float(terms["gaze"]), float(tf.reduce_mean(expected)), rtol=1e-5)
+    np.testing.assert_allclose(float(terms["total"]), float(terms["perceptual"] + 1e-6 * terms["paired"]
+                                                           + terms["gaze"]), rtol=1e-5)
+    assert any(t.role == "gaze" for t in trainer.objective.terms())
+    history = trainer.train(train_steps=10)
+    assert history[-1]["gaze"] < 0.7 * history[0]["gaze"], (history[0]["gaze"], history[-1]["gaze"])
+    assert not reader.trainable_weights
+    assert trainer.metadata()["domain_terms"]["gaze"]["weight"] == 1.0
+
+
+def test_gaze_reader_is_fitted_once_saved_and_reloaded_frozen(tmp_path):
+    """The reader is fitted to synthetic renderer eyes, written to <model_dir>/gaze_reader.keras, and a
+    second call (a resumed run) reads that file: the same network, not a refit; never trainable."""
+    from purify_tf.training.gaze_reader import READER_FILE, build_reader, load_or_train_gaze_reader
+
+    small = build_reader()
+    assert small.output_shape == (None, 3) and small.count_params() < 700_000
+    reader = load_or_train_gaze_reader(tmp_path, H, W, seed=0, n_eyes=40, epochs=1)
+    assert (tmp_path / READER_FILE).is_file() and not reader.trainable_weights
+    images, _ = disc_eyes(3)
+    from purify_tf.losses.gaze_consistency import gaze_network_input
+
+    x = gaze_network_input(tf.constant(images, tf.float32))
+    read = reader(x).numpy()
+    np.testing.assert_allclose(np.linalg.norm(read, axis=1), 1.0, rtol=1e-5)
+    again = load_or_train_gaze_reader(tmp_path, H, W, seed=5, n_eyes=40, epochs=1)  # loads, does not refit
+    np.testing.assert_allclose(again(x).numpy(), read, rtol=1e-6)
+    assert not again.trainable_weights

@@ -374,6 +374,11 @@ def test_variants_set_only_their_terms():
     assert VARIANTS["paired_structure"].paired_target == "structure" and terms("paired_structure") == (0.0, 0.0, 10.0)
     assert sum(v.raw_beside for v in VARIANTS.values()) == 1
     assert all(v.paired_target == "twin" for name, v in VARIANTS.items() if name != "paired_structure")
+    # Gaze consistency only in its own row, at the shipped weight, beside the shipped paired term.
+    from purify_tf.hyperparameters import SHIPPED
+
+    assert [n for n, v in VARIANTS.items() if v.gaze > 0] == ["paired_gaze"]
+    assert terms("paired_gaze") == (0.0, 0.0, SHIPPED.paired) and VARIANTS["paired_gaze"].gaze == SHIPPED.gaze
 
 
 def test_scorecard_on_renderer_and_real_crops(tmp_path):

@@ -139,12 +139,20 @@ def fcn_from_flags(model_dir, strategy):
     return None
 
 common.fcn_from_flags = fcn_from_flags
+import purify_tf.training.gaze_reader as gaze_reader
+
+def load_or_train_gaze_reader(model_dir, height, width, seed):
+    seen["gaze_reader"] = True
+    return "reader"
+
+gaze_reader.load_or_train_gaze_reader = load_or_train_gaze_reader
 
 class Trainer:
     def __init__(self, cfg, strategy, loss_network, source, style_images, style_masks, mask_fn=None, **kw):
         seen.update(use_masks=cfg.use_masks, style_masks=style_masks is not None, mask_fn=mask_fn is not None,
                     style_images=len(style_images), style=cfg.provenance["style"], progress=cfg.progress,
-                    recorded_masks=cfg.provenance["content"]["masks"])
+                    recorded_masks=cfg.provenance["content"]["masks"], gaze=cfg.gaze,
+                    reader_passed=kw.get("gaze_reader") == "reader")
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
     def train(self):
@@ -155,7 +163,7 @@ for line in sys.argv[1:]:
     FLAGS.unparse_flags()
     FLAGS(["prog", "--height=32", "--width=48", "--style_set_size=3", *json.loads(line)])
     seen.clear()
-    seen["fcn"] = False
+    seen["fcn"] = seen["gaze_reader"] = False
     seen["rc"] = entry.main([])
     print("WIRING " + json.dumps(seen))
 """
@@ -180,6 +188,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "style render": ["--style=render"],
         "style file": [f"--style={image}"],
         "style folder": [f"--style={folder}"],
+        "no paired term": ["--paired=0", "--gaze=0"],  # configs/paper.flags, configs/johnson.flags
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
                CUDA_VISIBLE_DEVICES="")
@@ -200,6 +209,10 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert got["style file"]["style"] == f"one style image: image {image}" and got["style file"]["style_images"] == 1
     assert got["style folder"]["style"] == f"folder {folder} (3 images)" and got["style folder"]["style_images"] == 3
     assert got["style folder"]["fcn"]  # an image or folder style set has no masks: the FCN labels it
+    # The shipped gaze-consistency term: its frozen reader is fitted (or loaded) and handed to the trainer.
+    assert default["gaze"] > 0 and default["gaze_reader"] and default["reader_passed"]
+    off = got["no paired term"]
+    assert off["gaze"] == 0 and not off["gaze_reader"] and not off["reader_passed"]
 
 
 def test_model_dir_that_is_a_file(tmp_path):
@@ -253,7 +266,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 35  # issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 36  # --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -242,3 +242,7 @@ def test_card_names_every_dataset_and_its_licence():
     assert real["licence"] == "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
     own = trained_on({"content_source": {"content": "folder", "content_dir": "/data/my_eyes"}})
     assert "/data/my_eyes" in own["datasets"][1] and "content dataset" in own["licence"]
+    # The gaze-consistency term's reader learnt from the renderer's synthetic eyes and gaze, no real label.
+    reader = trained_on({"content_source": {"content": "renderer"}, "domain_terms": {"gaze": {"weight": 1.0}}})
+    assert len(reader["datasets"]) == 1 and "gaze reader's synthetic eyes" in reader["datasets"][0]
+    assert reader["licence"].startswith("Apache-2.0")

@@ -42,6 +42,9 @@ flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to 
 flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs (the content eyes and their twins with "
                    "--content=renderer, else a second batch of renderer pairs): L1 + VGG content error "
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
+flags.DEFINE_float("gaze", SHIPPED.gaze, "Weight of the gaze-consistency term (FP-GAN's; not in the paper): a frozen gaze CNN "
+                   "fitted to synthetic renderer eyes (<model_dir>/gaze_reader.keras) reads f_W(real-domain render) and "
+                   "its synthetic twin, and the term is their disagreement, 1 at 5 degrees (0: off; needs --paired).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum(
@@ -69,6 +72,11 @@ for _name in ("train_steps", "checkpoint_every", "log_every"):
     common.require_positive_int(_name)
 common.require_non_negative("eval_every")
 common.require_non_negative("paired")
+common.require_non_negative("gaze")
+flags.register_multi_flags_validator(
+    ["gaze", "paired"], lambda d: d["gaze"] <= 0 or d["paired"] > 0,
+    message="--gaze reads the paired term's synthetic twins: it needs --paired > 0 (with --paired=0 pass --gaze=0).",
+)
 common.require_not_a_file("model_dir")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
                          message=f"--style must be {STYLE_EXPECTED}.")
@@ -90,7 +98,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         model_dir=str(model_dir), config=FLAGS.config, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
-        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired,
+        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=FLAGS.gaze,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
@@ -145,11 +153,16 @@ def main(argv: list[str]) -> int:
         fcn_seconds = time.perf_counter() - started
         style_mask = None  # the trainer labels the style set with the FCN too
 
+    gaze_reader = None
+    if FLAGS.gaze > 0:
+        from purify_tf.training.gaze_reader import load_or_train_gaze_reader
+
+        gaze_reader = load_or_train_gaze_reader(model_dir, FLAGS.height, FLAGS.width, FLAGS.seed)
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
-                            monitor=monitor)
+                            monitor=monitor, gaze_reader=gaze_reader)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from purify_tf.conventions import LUMA
+
 # Appearance palettes (linear-ish RGB in [0, 1]).
 _SKIN = np.array(
     [
@@ -150,6 +152,6 @@ def colour_transform(a: dict[str, np.ndarray], colours: np.ndarray) -> np.ndarra
     if "cast" not in a:
         return colours
     c = colours * a["cast"][:, None, :]
-    lum = c @ np.array([0.299, 0.587, 0.114], np.float32)
+    lum = c @ np.asarray(LUMA, np.float32)
     s = a["saturation"][:, None, None]
     return (lum[..., None] * (1 - s) + c * s).astype(np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from purify_tf.conventions import GAZE_SIZE
+from purify_tf.conventions import GAZE_SIZE, LUMA
 from purify_tf.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -171,7 +171,7 @@ def to_gaze_input(images: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         raise DataError(f"to_gaze_input: expected (N, H, W, 1|3) images, got shape {x.shape}")
     x = x.astype(np.float32)
-    gray = x[..., 0] if x.shape[-1] == 1 else x @ np.array([0.299, 0.587, 0.114], np.float32)
+    gray = x[..., 0] if x.shape[-1] == 1 else x @ np.asarray(LUMA, np.float32)
     if len(gray):
         gray = resize_images(gray, *GAZE_SIZE)
     return (np.clip(gray, 0, 255) / 255.0).astype(np.float32)[..., None]

@@ -150,7 +150,8 @@ def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
     if "real_eyes" in sections:
         results["real_eyes"] = _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage, fcn)
     if "objective" in sections and best is not None:
-        results["objective"] = _objective_section(cfg, best, training[cfg.best], loss_network, mask_fn, stage)
+        results["objective"] = _objective_section(cfg, best, training[cfg.best], loss_network, mask_fn, stage,
+                                                  runs / cfg.best)
     if "speed" in sections:
         stage("speed")
         results["speed"] = _speed_section(cfg, _speed_networks(purifiers), loss_network, mask_fn)
@@ -307,10 +308,11 @@ def _real_eyes(cfg, purifiers, loss_network, prior_images, results, stage, fcn=N
     return section
 
 
-def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dict[str, Any]:
+def _objective_section(cfg, model, summary, loss_network, mask_fn, stage, model_dir) -> dict[str, Any]:
     """Fig. 8 on the objective the best row was trained with (its weights, style set, luminance,
-    front end and paired term; each eye its own pair, its twin rendered with its seed), restricted
-    to the terms a function of one output image (``of_one_image``: the section names the others)."""
+    front end, paired term and gaze reader, from ``model_dir``; each eye its own pair, its twin
+    rendered with its seed), restricted to the terms a function of one output image
+    (``of_one_image``: the section names the others)."""
     import tensorflow as tf
 
     from purify_tf.data.renderer import render_eyes
@@ -322,6 +324,11 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
 
     variant, settings = VARIANTS[cfg.best], cfg.settings_for(cfg.best)
     weights, domain = objective_weights(variant, settings)
+    reader = None
+    if domain.gaze > 0:  # the row's own reader (it reads any eye size: it resizes to 35x55 first)
+        from purify_tf.training.gaze_reader import load_or_train_gaze_reader
+
+        reader = load_or_train_gaze_reader(model_dir, settings.height, settings.width, settings.seed)
     layer = front_end_of(model)
     front_end = None
     if layer is not None:
@@ -337,7 +344,8 @@ def _objective_section(cfg, model, summary, loss_network, mask_fn, stage) -> dic
         prior = fit_luminance_prior(render_eyes(512, ch, cw, domain="synthetic", seed=cfg.train.style_seed + 1)["image"])
         trained, targets = build_objective(
             loss_network, weights, use_masks=variant.use_masks, layer_weighting=settings.layer_weighting,
-            style_images=styles["image"], mask_fn=mask_fn, luminance_prior=prior, domain=domain)
+            style_images=styles["image"], mask_fn=mask_fn, luminance_prior=prior, domain=domain,
+            gaze_network=reader)
         objective, left_out = trained.of_one_image()
         terms = list(dict.fromkeys(t.role for t in objective.terms()))
         eyes = render_eyes(cfg.curve_n, ch, cw, domain="real", seed=cfg.seed + 31_337)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from purify_tf.conventions import GAZE_WIDTH as EYE_WIDTH  # pupil shifts at the MPIIGaze crop width
-from purify_tf.conventions import PUPIL
+from purify_tf.conventions import LUMA, PUPIL
 from purify_tf.models.segmentation import predict_masks
 from purify_tf.palette import as_rgb_uint8
 
@@ -50,7 +50,7 @@ def darkest_blob_centres(images: np.ndarray, sigma_frac: float = 0.025, level: f
     the connected region around the strongest response that reaches ``level`` of it; its
     response-weighted centroid is the centre.
     """
-    x = as_rgb_uint8(images).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = as_rgb_uint8(images).astype(np.float32) @ np.asarray(LUMA, np.float32)
     out = np.full((len(x), 2), np.nan, np.float64)
     for k, gray in enumerate(x):
         sigma = max(sigma_frac * gray.shape[1], 0.5)

@@ -41,6 +41,7 @@ class Variant:
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output
     paired_target: str = "twin"  # the paired term's target (losses.paired): "twin" | "structure"
     content: str = "renderer"  # content eyes: real-domain renders, or "real": the training subjects' real eyes
+    gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN; needs paired)
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False, config="paper")
@@ -79,6 +80,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     # Content from real unlabelled eyes of the training subjects (the paper's setup), style from synthetic eyes.
     Variant("real_paired", "paired_strong with real eyes of the training subjects as content (the renderer's "
             "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
+    # FP-GAN's gaze consistency: a frozen gaze CNN fitted to synthetic eyes reads f_W's output as it reads the twin.
+    Variant("paired_gaze", "paired_strong + gaze consistency (a frozen synthetic-trained gaze CNN reads the "
+            "purified eye as it reads the twin)", style_source="renderer", illumination=True, paired=10.0, gaze=SHIPPED.gaze),
 )}
 
 
@@ -140,7 +144,7 @@ def train_variant(
                     "content": {"content": "real eyes of the training subjects (images only)" if variant.content == "real"
                                 else "renderer"}},
         adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
-        paired_target=variant.paired_target,
+        paired_target=variant.paired_target, gaze=variant.gaze,
     )
     if variant.content == "real":
         if real_content is None:
@@ -148,11 +152,16 @@ def train_variant(
         source = ArraySource(real_content, s.height, s.width, seed=s.seed)
     else:
         source = renderer_content(s.height, s.width, s.seed, twins=variant.paired > 0)
+    gaze_reader = None
+    if variant.gaze > 0:
+        from purify_tf.training.gaze_reader import load_or_train_gaze_reader
+
+        gaze_reader = load_or_train_gaze_reader(model_dir, s.height, s.width, s.seed)
     trainer = PurifyTrainer(
         cfg, strategy, loss_network, source, style.images,
         style.masks if variant.use_masks and mask_fn is None else None,
         mask_fn=mask_fn if variant.use_masks else None, style_stream=style.stream, monitor=monitor,
-        prior_images=style.prior_images,
+        prior_images=style.prior_images, gaze_reader=gaze_reader,
     )
     summary_path = model_dir / "training_summary.json"
     start = time.perf_counter()

@@ -24,7 +24,9 @@ objective: ``total = perceptual + adversarial * l_adv + identity * l_id + paired
   caller runs the critic, a network, and passes ``critic_scores``);
 * ``l_id``: L1 between synthetic eyes passed through f_W and the eyes themselves;
 * ``l_pair``: on renderer pairs, L1 plus the layer-weighted global content error of f_W's output
-  against the synthetic twin (``paired_targets``: the twin as ``paired_target`` makes it).
+  against the synthetic twin (``paired_targets``: the twin as ``paired_target`` makes it);
+* ``l_gaze``: on the same pairs, the disagreement of a frozen synthetic-trained gaze network's
+  reading of f_W's output with its reading of the twin (:mod:`purify_tf.losses.gaze_consistency`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ import tensorflow as tf
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import LAYER_WEIGHTINGS
 from purify_tf.losses.adversarial import lsgan_generator_loss
+from purify_tf.losses.gaze_consistency import (
+    GAZE_TOLERANCE_DEG,
+    gaze_consistency_loss,
+    gaze_network_input,
+)
 from purify_tf.losses.gram import class_gram_matrices, gram_matrix
 from purify_tf.losses.l1 import l1_loss
 from purify_tf.losses.luminance import luminance_prior_loss
@@ -75,15 +82,21 @@ class PurificationObjective:
 
     ``loss_network`` maps RGB [0, 255] images to ``{layer: features}`` and must tap every layer
     that ``weights`` names (callers build it with ``layers=purify_tf.losses.layers.LOSS_LAYERS``).
-    ``domain``: the weights of the terms beyond the perceptual ones (default: all off).
+    ``domain``: the weights of the terms beyond the perceptual ones (default: all off);
+    ``gaze_network``: the frozen gaze reader of the gaze-consistency term (needed when it is on).
     """
 
     def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
-                 luminance_prior: LuminancePrior | None = None, domain: DomainWeights | None = None):
+                 luminance_prior: LuminancePrior | None = None, domain: DomainWeights | None = None,
+                 gaze_network=None):
         self.loss_network = loss_network
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
         self.domain = domain or DomainWeights()
+        if self.domain.gaze > 0 and gaze_network is None:
+            raise ConfigError(f"the gaze-consistency term (gaze={self.domain.gaze}) needs a gaze_network: "
+                              "a frozen gaze reader (training.gaze_reader.load_or_train_gaze_reader)")
+        self.gaze_network = gaze_network
         self._paired_network = None  # the loss network up to the paired term's layers (_paired_features)
         if self.domain.paired > 0:
             self._paired_features(None)
@@ -216,6 +229,9 @@ class PurificationObjective:
             rows.append(Term("paired", f"pixels + {layers}", float(d.paired),
                              f"{l1_loss.__name__} + layer-weighted {ROLE_RECORDS['global_content'].function.__name__}",
                              f"l_pair = l1(O_p, T) + sum_layers w l_gc(O_p, T), T = {d.paired_target} of the twin"))
+        if d.gaze > 0:
+            rows.append(Term("gaze", "frozen gaze reader g", float(d.gaze), gaze_consistency_loss.__name__,
+                             f"l_gaze = ||g(O_p) - g(twin)||^2 / chord({GAZE_TOLERANCE_DEG:g} deg)^2"))
         return tuple(rows)
 
     def describe(self) -> str:
@@ -296,6 +312,10 @@ class PurificationObjective:
                 out["paired"] = _mean(self.paired_loss(outputs, pair_targets, features=out_f))
             else:
                 out["paired"] = _mean(self.paired_loss(pair_outputs, pair_targets))
+        if self.domain.gaze > 0:
+            pair_outputs, pair_targets = paired
+            read = self.read_gaze(outputs if pair_outputs is None else pair_outputs)
+            out["gaze"] = _mean(gaze_consistency_loss(read, pair_targets["gaze"]))
         for name in DOMAIN_TERMS:
             if name in out:
                 total += getattr(self.domain, name) * out[name]
@@ -315,19 +335,27 @@ class PurificationObjective:
             left_out["identity"] = "f_W's outputs on synthetic eyes (a property of the network, not of one image)"
         kept = dataclasses.replace(d, adversarial=0.0, identity=0.0)
         return PurificationObjective(self.loss_network, self.weights, self.use_masks, self.luminance_prior,
-                                     kept), left_out
+                                     kept, self.gaze_network), left_out
 
     # ------------------------------------------------------------------ paired term
 
     def paired_targets(self, twins: tf.Tensor, reference: tf.Tensor | None = None) -> dict[str, Any]:
         """What the paired term compares with, computed once and outside any gradient tape:
         ``{"images"}``, the twins as ``paired_target`` makes them from ``reference`` (the pair eyes
-        as the front end leaves them; only the structure target reads it), and ``{"features"}``,
-        theirs at the global content layers."""
+        as the front end leaves them; only the structure target reads it), ``{"features"}``,
+        theirs at the global content layers, and with the gaze-consistency term ``{"gaze"}``, the
+        gaze reader's reading of the exact twins."""
         images = tf.stop_gradient(paired_target(twins, twins if reference is None else reference,
                                                 self.domain.paired_target))
         features = {name: tf.stop_gradient(f) for name, f in self._paired_features(images).items()}
-        return {"images": images, "features": features}
+        targets = {"images": images, "features": features}
+        if self.domain.gaze > 0:
+            targets["gaze"] = tf.stop_gradient(self.read_gaze(twins))
+        return targets
+
+    def read_gaze(self, images: tf.Tensor) -> tf.Tensor:
+        """(B, H, W, 3) RGB [0, 255] -> (B, 3) the frozen gaze reader's gaze, float32."""
+        return tf.cast(self.gaze_network(gaze_network_input(images), training=False), tf.float32)
 
     def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, Any],
                     features: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
@@ -434,6 +462,7 @@ def build_objective(
     luminance_prior: LuminancePrior | None = None,
     balance_images: int = BALANCE_IMAGES,
     domain: DomainWeights | None = None,
+    gaze_network=None,
 ) -> tuple[PurificationObjective, dict[str, Any]]:
     """The objective and its style targets, built once from the style set (N, H, W, 3).
 
@@ -442,7 +471,8 @@ def build_objective(
     ``mask_fn``'s. ``layer_weighting="balanced"`` sets the per-layer weights from the first
     ``balance_images`` style eyes (:func:`balanced_layer_weights`); the luminance term is part of
     the objective only when ``weights.gamma > 0``; ``domain`` adds the terms beyond the perceptual
-    ones. Returns ``(objective, style_targets)``.
+    ones (``gaze_network``: the frozen gaze reader of the gaze-consistency term). Returns
+    ``(objective, style_targets)``.
     """
     if layer_weighting not in LAYER_WEIGHTINGS:
         raise ConfigError(f"layer_weighting must be one of {LAYER_WEIGHTINGS}, got {layer_weighting!r}")
@@ -454,11 +484,12 @@ def build_objective(
         elif mask_fn is not None:
             masks = label_style_set(images, mask_fn)
     prior = luminance_prior if weights.gamma > 0 else None
-    objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior, domain=domain)
+    objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior, domain=domain,
+                                      gaze_network=gaze_network)
     if layer_weighting == "balanced":
         balanced = balanced_layer_weights(
             objective, images[:balance_images], None if masks is None else masks[:balance_images]
         )
         objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior,
-                                          domain=domain)
+                                          domain=domain, gaze_network=gaze_network)
     return objective, objective.style_set_targets(images, masks)

@@ -23,7 +23,7 @@ from purify_tf.losses.layers import (
 
 ROLES = ("global_content", "local_content", "global_style", "local_style")
 # The terms beyond the perceptual objective, in the order they enter the total.
-DOMAIN_TERMS = ("adversarial", "identity", "paired")
+DOMAIN_TERMS = ("adversarial", "identity", "paired", "gaze")
 _SCALARS = ("alpha", "beta", "theta", "gamma", "lambda_g", "lambda_l")
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
     "global_content": GLOBAL_CONTENT_LAYERS,
@@ -101,10 +101,14 @@ class DomainWeights:
     identity: float = DOMAIN.identity
     paired: float = DOMAIN.paired
     paired_target: str = DOMAIN.paired_target
+    gaze: float = DOMAIN.gaze
 
     def __post_init__(self) -> None:
         if self.paired_target not in PAIRED_TARGETS:
             raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {self.paired_target!r}")
+        if self.gaze > 0 and self.paired <= 0:
+            raise ValueError(f"the gaze-consistency term (gaze={self.gaze}) reads the paired term's synthetic "
+                             "twins: it needs paired > 0")
 
     def active(self) -> tuple[str, ...]:
         """The terms with a weight above 0, in ``DOMAIN_TERMS`` order."""
@@ -112,6 +116,8 @@ class DomainWeights:
 
     @classmethod
     def from_settings(cls, settings: Any) -> DomainWeights:
-        """From anything with ``adversarial``, ``identity``, ``paired``, ``paired_target`` attributes."""
+        """From anything with ``adversarial``, ``identity``, ``paired``, ``paired_target`` attributes
+        (and ``gaze``, 0 where absent)."""
         return cls(adversarial=float(settings.adversarial), identity=float(settings.identity),
-                   paired=float(settings.paired), paired_target=settings.paired_target)
+                   paired=float(settings.paired), paired_target=settings.paired_target,
+                   gaze=float(getattr(settings, "gaze", DOMAIN.gaze)))

@@ -45,6 +45,11 @@ def _domain_terms(trainer: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {"adversarial": domain.adversarial, "identity": domain.identity, "paired": domain.paired}
     if domain.paired > 0:
         out["paired_target"] = domain.paired_target
+    if domain.gaze > 0:
+        from purify_tf.losses.gaze_consistency import GAZE_TOLERANCE_DEG
+
+        out["gaze"] = {"weight": domain.gaze, "tolerance_deg": GAZE_TOLERANCE_DEG,
+                       "reader": "gaze CNN fitted to synthetic renderer eyes (no real gaze label)"}
     if trainer.critic is not None:
         out["critic"] = trainer.critic.describe()
     return out
