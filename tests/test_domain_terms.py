@@ -1,7 +1,9 @@
-"""The domain terms: the local patch critic, LSGAN / identity / paired losses against NumPy, the
+"""The domain terms: the local patch critic, LSGAN / identity / paired / gaze-consistency losses against NumPy, the
 history buffer, renderer pairs, and the trainer with them (losses fall, exact resume, summaries)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -480,6 +482,9 @@ def test_gaze_term_lowers_on_fixed_pairs_and_enters_the_total(tmp_path, loss_net
     assert history[-1]["gaze"] < 0.7 * history[0]["gaze"], (history[0]["gaze"], history[-1]["gaze"])
     assert not reader.trainable_weights
     assert trainer.metadata()["domain_terms"]["gaze"]["weight"] == 1.0
+    with pytest.raises(ValueError, match="jit_compile with the gaze-consistency term"):
+        PurifyTrainer(dataclasses.replace(cfg, jit_compile=True), tf.distribute.get_strategy(), loss_network,
+                      FixedPairs(H, W, seed=4), style["image"][0], style["mask"][0], gaze_reader=reader)
 
 
 def test_gaze_reader_is_fitted_once_saved_and_reloaded_frozen(tmp_path):

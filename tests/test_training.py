@@ -158,6 +158,8 @@ def test_closing_line_states_each_stage_and_the_purifier_rate():
     assert line.startswith("Trained in 3 min 03 s") and "FCN stage 1 min 23 s" in line
     assert "purifier 300 steps in 1 min 40 s, 3.00 steps/s" in line
     assert "FCN" not in describe_training_time({"steps": 0, "seconds": 0.0})  # no FCN stage, nothing trained
+    with_reader = describe_training_time({"steps": 300, "seconds": 100.0}, fcn_seconds=83.0, reader_seconds=12.0)
+    assert with_reader.startswith("Trained in 3 min 15 s (FCN stage 1 min 23 s; gaze reader 12.0 s; purifier 300")
 
 
 def test_final_artefacts(tmp_path, loss_network):

@@ -153,11 +153,13 @@ def main(argv: list[str]) -> int:
         fcn_seconds = time.perf_counter() - started
         style_mask = None  # the trainer labels the style set with the FCN too
 
-    gaze_reader = None
+    gaze_reader, reader_seconds = None, None  # the gaze-consistency term's frozen reader, fitted once
     if FLAGS.gaze > 0:
         from purify_tf.training.gaze_reader import load_or_train_gaze_reader
 
+        started = time.perf_counter()
         gaze_reader = load_or_train_gaze_reader(model_dir, FLAGS.height, FLAGS.width, FLAGS.seed)
+        reader_seconds = time.perf_counter() - started
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
@@ -177,7 +179,7 @@ def main(argv: list[str]) -> int:
         if history:
             last = history[-1]
             print("Final loss terms: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
-        print(describe_outputs(paths, os.fspath(model_dir), describe_training_time(trainer.last_run, fcn_seconds)))
+        print(describe_outputs(paths, os.fspath(model_dir), describe_training_time(trainer.last_run, fcn_seconds, reader_seconds)))
     return 0
 
 

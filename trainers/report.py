@@ -25,7 +25,8 @@ FLAGS = flags.FLAGS
 SECTIONS = ("real_gaze", "gaze", "pupil", "objective", "speed", "real_eyes")
 VARIANT_NAMES = ("paper", "johnson", "residual", "style_set", "style_per_batch", "luminance_loss", "front_end",
                  "front_end_luminance", "critic", "critic_identity", "paired", "paired_critic",
-                 "paired_strong", "paired_only", "critic_identity_raw", "paired_structure", "real_paired")
+                 "paired_strong", "paired_only", "critic_identity_raw", "paired_structure", "real_paired",
+                 "paired_gaze")
 
 flags.DEFINE_string("out_dir", None, "Report folder (default: reports/<YYYY-MM-DD>).")
 flags.DEFINE_list("sections", list(SECTIONS), f"Experiments to run, of {', '.join(SECTIONS)}.")

@@ -117,6 +117,9 @@ def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, styl
         raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
     if cfg.paired_target not in PAIRED_TARGETS:
         raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {cfg.paired_target!r}")
+    if cfg.jit_compile and cfg.gaze > 0:
+        raise ValueError("jit_compile with the gaze-consistency term: its reader's antialiased resize has no XLA "
+                         "kernel; train with --nojit_compile (XLA was slower for this step anyway) or --gaze=0")
     if (cfg.adversarial > 0 or cfg.identity > 0) and style_stream is None:
         raise ValueError("the adversarial and identity terms need a style_stream of synthetic eyes")
 
@@ -451,17 +454,19 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def describe_training_time(last_run: dict[str, float], fcn_seconds: float | None = None) -> str:
+def describe_training_time(last_run: dict[str, float], fcn_seconds: float | None = None,
+                           reader_seconds: float | None = None) -> str:
     """What this run's training took, so that a user sees what their CPU does: the wall time of the
-    FCN stage (None: no FCN stage) and of the purifier's, and the purifier's steps/s over its stage
-    (tracing, evaluations and checkpoints included)."""
+    FCN stage (None: no FCN stage), of the gaze reader's fit (None: no gaze-consistency term) and of
+    the purifier's, and the purifier's steps/s over its stage (tracing, evaluations and checkpoints
+    included)."""
     steps, seconds = int(last_run["steps"]), float(last_run["seconds"])
     rate = steps / seconds if seconds > 0 else 0.0
-    purifier = f"purifier {steps} steps in {format_seconds(seconds)}, {rate:.2f} steps/s"
-    if fcn_seconds is None:
-        return f"Trained in {format_seconds(seconds)} ({purifier})."
-    return (f"Trained in {format_seconds(fcn_seconds + seconds)} (FCN stage {format_seconds(fcn_seconds)}; "
-            f"{purifier}).")
+    stages = [f"{name} {format_seconds(value)}" for name, value in
+              (("FCN stage", fcn_seconds), ("gaze reader", reader_seconds)) if value is not None]
+    stages.append(f"purifier {steps} steps in {format_seconds(seconds)}, {rate:.2f} steps/s")
+    total = seconds + sum(value for value in (fcn_seconds, reader_seconds) if value is not None)
+    return f"Trained in {format_seconds(total)} ({'; '.join(stages)})."
 
 
 def describe_outputs(paths: dict[str, Path], model_dir: str | os.PathLike, timing: str = "") -> str:
