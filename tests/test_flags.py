@@ -188,7 +188,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "style render": ["--style=render"],
         "style file": [f"--style={image}"],
         "style folder": [f"--style={folder}"],
-        "no paired term": ["--paired=0", "--gaze=0"],  # configs/paper.flags, configs/johnson.flags
+        "no paired term": ["--paired=0"],  # the gaze term reads the paired term's twins: off with it
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
                CUDA_VISIBLE_DEVICES="")

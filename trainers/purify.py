@@ -44,7 +44,8 @@ flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on rende
                    "(global content layers) of f_W(real-domain render) against its synthetic twin (0: off).")
 flags.DEFINE_float("gaze", SHIPPED.gaze, "Weight of the gaze-consistency term (FP-GAN's; not in the paper): a frozen gaze CNN "
                    "fitted to synthetic renderer eyes (<model_dir>/gaze_reader.keras) reads f_W(real-domain render) and "
-                   "its synthetic twin, and the term is their disagreement, 1 at 5 degrees (0: off; needs --paired).")
+                   "its synthetic twin, and the term is their disagreement, 1 at 5 degrees (0: off; off with --paired=0, whose "
+                   "twins it reads).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum(
@@ -73,10 +74,6 @@ for _name in ("train_steps", "checkpoint_every", "log_every"):
 common.require_non_negative("eval_every")
 common.require_non_negative("paired")
 common.require_non_negative("gaze")
-flags.register_multi_flags_validator(
-    ["gaze", "paired"], lambda d: d["gaze"] <= 0 or d["paired"] > 0,
-    message="--gaze reads the paired term's synthetic twins: it needs --paired > 0 (with --paired=0 pass --gaze=0).",
-)
 common.require_not_a_file("model_dir")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
                          message=f"--style must be {STYLE_EXPECTED}.")
@@ -85,6 +82,12 @@ flags.register_multi_flags_validator(
     message="--masks=oracle needs a rendered style set (--style=renderer or --style=render); "
             "use --masks=fcn with an image or folder --style.",
 )
+
+
+def gaze_weight() -> float:
+    """--gaze where the paired term runs (the gaze term reads its twins), else 0: --paired=0 alone turns
+    both off."""
+    return FLAGS.gaze if FLAGS.paired > 0 else 0.0
 
 
 def train_config_from_flags(model_dir: Path, style_description: str | None = None):
@@ -98,7 +101,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         model_dir=str(model_dir), config=FLAGS.config, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
-        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=FLAGS.gaze,
+        residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
@@ -154,7 +157,9 @@ def main(argv: list[str]) -> int:
         style_mask = None  # the trainer labels the style set with the FCN too
 
     gaze_reader, reader_seconds = None, None  # the gaze-consistency term's frozen reader, fitted once
-    if FLAGS.gaze > 0:
+    if FLAGS.gaze > 0 and not gaze_weight():
+        logging.info("--gaze=%g is off with --paired=0: the term reads the paired term's twins", FLAGS.gaze)
+    if gaze_weight() > 0:
         from purify_tf.training.gaze_reader import load_or_train_gaze_reader
 
         started = time.perf_counter()
