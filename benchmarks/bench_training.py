@@ -182,10 +182,10 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             jit_compile=variant == "xla", progress=False,
         )
         reader = None
-        if cfg.gaze > 0:  # the gaze reader's architecture, untrained: the same arithmetic as a fitted one
-            from purify_tf.models.gaze_cnn import build_gaze_cnn
+        if cfg.gaze > 0:  # the shipped reader's architecture, untrained: the same arithmetic as a fitted one
+            from purify_tf.training.gaze_reader import build_reader
 
-            reader = build_gaze_cnn()
+            reader = build_reader()
             reader.trainable = False
         return PurifyTrainer(
             cfg, tf.distribute.get_strategy(), network,
