@@ -70,6 +70,7 @@ class DomainDefaults:
     paired: float = 0.0  # weight of L1 + VGG content of f(real render) against its synthetic twin
     paired_target: str = "twin"  # the exact twin, or "structure": the twin at the front end's colour moments
     gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN on f(x) vs the twin)
+    pupil: float = 0.0  # weight of the pupil-shift term (the FCN's soft pupil centre on f(x) vs x, beyond a dead zone)
     critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
     critic_filters: int = 32  # channels of the critic's first conv (doubled once)
     critic_layers: int = 4  # 3x3 convs before the 1x1 score map: a receptive field of 23 px
@@ -89,6 +90,7 @@ class ShippedDefaults:
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
+    pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     fcn_steps: int = 300  # the coarse FCN trained first
     log_every: int = 10

@@ -210,7 +210,8 @@ def loss_network():
     return tiny_loss_network()
 
 
-def domain_trainer(model_dir, loss_network, strategy=None, pair_source=None, **overrides) -> PurifyTrainer:
+def domain_trainer(model_dir, loss_network, strategy=None, pair_source=None, pupil_network=None,
+                   **overrides) -> PurifyTrainer:
     """make_trainer's tiny setup with a stream of synthetic eyes for the critic and identity."""
     from purify_tf.data.renderer import render_eyes
 
@@ -228,7 +229,7 @@ def domain_trainer(model_dir, loss_network, strategy=None, pair_source=None, **o
     return PurifyTrainer(cfg, strategy or tf.distribute.get_strategy(), loss_network,
                          ArraySource(images, H, W, masks=masks),
                          style[0], style_mask[0], style_stream=ArraySource(synthetic["image"], H, W, seed=2),
-                         pair_source=pair_source)
+                         pair_source=pair_source, pupil_network=pupil_network)
 
 
 def test_without_domain_weights_there_is_no_critic(tmp_path, loss_network):
@@ -505,3 +506,88 @@ def test_gaze_reader_is_fitted_once_saved_and_reloaded_frozen(tmp_path):
     again = load_or_train_gaze_reader(tmp_path, H, W, seed=5, n_eyes=40, epochs=1)  # loads, does not refit
     np.testing.assert_allclose(again(x).numpy(), read, rtol=1e-6)
     assert not again.trainable_weights
+
+
+# ---------------------------------------------------------------------------- pupil shift
+def _np_centres(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from purify_tf.conventions import PUPIL
+
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    p = (e / e.sum(-1, keepdims=True))[..., PUPIL]
+    yy, xx = np.mgrid[0:p.shape[1], 0:p.shape[2]]
+    mass = p.sum((1, 2))
+    return np.stack([(p * xx).sum((1, 2)) / mass, (p * yy).sum((1, 2)) / mass], -1), mass
+
+
+def test_pupil_shift_matches_numpy_with_its_dead_zone_and_absent_pupils():
+    from purify_tf.losses.pupil_shift import (
+        MIN_PUPIL_AREA_PX,
+        PUPIL_DEAD_ZONE_PX,
+        pupil_shift_loss,
+        soft_pupil_centre,
+    )
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4, 8, 16, 3)).astype(np.float32) * 3
+    centre, mass = soft_pupil_centre(tf.constant(logits))
+    want_centre, want_mass = _np_centres(logits.astype(np.float64))
+    np.testing.assert_allclose(centre.numpy(), want_centre, rtol=1e-5)
+    np.testing.assert_allclose(mass.numpy(), want_mass, rtol=1e-5)
+
+    ref = rng.uniform(0, 10, size=(5, 2))
+    shift = np.array([[0.3, 0.4], [2.0, 0.0], [0.0, -3.0], [1.5, 2.0], [4.0, 0.0]])  # 0.5, 2, 3, 2.5, 4 px
+    ref_mass = np.array([20.0, 20.0, 20.0, 20.0, MIN_PUPIL_AREA_PX / 2])  # the last eye has no pupil
+    d = np.linalg.norm(shift, axis=1)
+    expected = np.maximum(d - PUPIL_DEAD_ZONE_PX, 0) ** 2 * (ref_mass >= MIN_PUPIL_AREA_PX)
+    loss = pupil_shift_loss(tf.constant(ref + shift), tf.constant(ref), tf.constant(ref_mass))
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+    assert loss.numpy()[0] == 0 and loss.numpy()[-1] == 0  # inside the dead zone; no pupil to keep
+    # The content eyes' centres are a target; an identical centre has a finite (zero) gradient.
+    o, r = tf.Variable(ref + shift, dtype=tf.float32), tf.Variable(ref, dtype=tf.float32)
+    same = tf.Variable(ref, dtype=tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        total = tf.reduce_sum(pupil_shift_loss(o, r, tf.constant(ref_mass)))
+        at_zero = tf.reduce_sum(pupil_shift_loss(same, tf.constant(ref), tf.constant(ref_mass)))
+    go, gr = tape.gradient(total, [o, r])
+    assert go is not None and gr is None and np.abs(go.numpy()[1:4]).sum(axis=1).min() > 0
+    assert np.all(np.isfinite(tape.gradient(at_zero, same).numpy()))
+
+
+def _dark_pupil_fcn() -> tf.keras.Model:
+    """A frozen stand-in for the coarse FCN: the pupil logit rises as the eye darkens (RGB -> 3 logits)."""
+    from purify_tf.conventions import LUMA, PUPIL
+
+    x = tf.keras.Input((None, None, 3))
+    conv = tf.keras.layers.Conv2D(3, 1)
+    logits = conv(x)
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    kernel[0, 0, :, PUPIL] = -0.08 * np.asarray(LUMA, np.float32)
+    bias = np.zeros(3, np.float32)
+    bias[PUPIL] = 6.0
+    conv.set_weights([kernel, bias])
+    model = tf.keras.Model(x, logits)
+    model.trainable = False
+    return model
+
+
+def test_pupil_term_lowers_on_fixed_eyes_and_enters_the_total(tmp_path, loss_network):
+    """With the pupil shift as the only weighted term, a few steps lower it; the trainer's term is the
+    objective's pupil_loss of the purified eyes against the content eyes."""
+    from purify_tf.losses.objective import DomainWeights, PurificationObjective
+
+    fcn = _dark_pupil_fcn()
+    with pytest.raises(Exception, match="needs a pupil_network"):
+        PurificationObjective(loss_network, tiny_weights(), domain=DomainWeights(pupil=1.0))
+    trainer = domain_trainer(tmp_path, loss_network, pupil_network=fcn, adversarial=0.0, identity=0.0, pupil=1.0,
+                             learning_rate=1e-2, weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
+    batch = next(iter(trainer.distributed_dataset(0, 1)))
+    _, _, terms, purified = trainer.gradients(batch)
+    expected = trainer.objective.pupil_loss(purified, tf.constant(batch["image"], tf.float32))
+    np.testing.assert_allclose(float(terms["pupil"]), float(tf.reduce_mean(expected)), rtol=1e-5)
+    np.testing.assert_allclose(float(terms["total"]), float(terms["perceptual"] + terms["pupil"]), rtol=1e-5)
+    assert float(terms["pupil"]) > 0.1
+    assert any(t.role == "pupil" for t in trainer.objective.terms())
+    history = trainer.train(train_steps=10)
+    assert history[-1]["pupil"] < 0.5 * history[0]["pupil"], (history[0]["pupil"], history[-1]["pupil"])
+    assert not fcn.trainable_weights
+    assert trainer.metadata()["domain_terms"]["pupil"]["dead_zone_px"] == 1.0

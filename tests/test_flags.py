@@ -136,7 +136,7 @@ common.loss_network_from_flags = lambda: types.SimpleNamespace(info={})
 
 def fcn_from_flags(model_dir, strategy):
     seen["fcn"] = True
-    return None
+    return "fcn"
 
 common.fcn_from_flags = fcn_from_flags
 import purify_tf.training.gaze_reader as gaze_reader
@@ -152,7 +152,8 @@ class Trainer:
         seen.update(use_masks=cfg.use_masks, style_masks=style_masks is not None, mask_fn=mask_fn is not None,
                     style_images=len(style_images), style=cfg.provenance["style"], progress=cfg.progress,
                     recorded_masks=cfg.provenance["content"]["masks"], gaze=cfg.gaze,
-                    reader_passed=kw.get("gaze_reader") == "reader")
+                    reader_passed=kw.get("gaze_reader") == "reader", pupil=cfg.pupil,
+                    fcn_passed=kw.get("pupil_network") == "fcn")
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
     def train(self):
@@ -189,6 +190,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "style file": [f"--style={image}"],
         "style folder": [f"--style={folder}"],
         "no paired term": ["--paired=0"],  # the gaze term reads the paired term's twins: off with it
+        "pupil term": ["--pupil=5"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
                CUDA_VISIBLE_DEVICES="")
@@ -213,6 +215,15 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert default["gaze"] > 0 and default["gaze_reader"] and default["reader_passed"]
     off = got["no paired term"]
     assert off["gaze"] == 0 and not off["gaze_reader"] and not off["reader_passed"]
+    # The pupil-shift term reads the FCN the masks come from; off by default, and then no FCN is handed over for it.
+    assert got["pupil term"]["pupil"] == 5 and got["pupil term"]["fcn_passed"]
+    assert default["pupil"] == 0 and not default["fcn_passed"]
+
+
+def test_pupil_term_needs_the_fcn(tmp_path):
+    proc, seconds = run_trainer("--pupil=5", "--masks=oracle", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode != 0 and "--pupil > 0" in proc.stderr and "--masks=fcn" in proc.stderr
+    assert seconds < PARSE_SECONDS
 
 
 def test_model_dir_that_is_a_file(tmp_path):
@@ -266,7 +277,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 36  # --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 37  # --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

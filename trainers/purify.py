@@ -46,6 +46,9 @@ flags.DEFINE_float("gaze", SHIPPED.gaze, "Weight of the gaze-consistency term (F
                    "fitted to synthetic renderer eyes (<model_dir>/gaze_reader.keras) reads f_W(real-domain render) and "
                    "its synthetic twin, and the term is their disagreement, 1 at 5 degrees (0: off; off with --paired=0, whose "
                    "twins it reads).")
+flags.DEFINE_float("pupil", SHIPPED.pupil, "Weight of the pupil-shift term (not in the paper): the coarse FCN's soft pupil "
+                   "centre on f_W's output against the content eye's, squared beyond a dead zone of 1 px (0: off; "
+                   "needs --masks=fcn).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum(
@@ -74,6 +77,7 @@ for _name in ("train_steps", "checkpoint_every", "log_every"):
 common.require_non_negative("eval_every")
 common.require_non_negative("paired")
 common.require_non_negative("gaze")
+common.require_non_negative("pupil")
 common.require_not_a_file("model_dir")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
                          message=f"--style must be {STYLE_EXPECTED}.")
@@ -81,6 +85,10 @@ flags.register_multi_flags_validator(
     ["masks", "style"], lambda d: d["masks"] != "oracle" or d["style"] in STYLE_WORDS,
     message="--masks=oracle needs a rendered style set (--style=renderer or --style=render); "
             "use --masks=fcn with an image or folder --style.",
+)
+flags.register_multi_flags_validator(
+    ["masks", "pupil"], lambda d: d["pupil"] == 0 or d["masks"] == "fcn",
+    message="--pupil > 0 reads the coarse FCN's pupil: it needs --masks=fcn.",
 )
 
 
@@ -102,6 +110,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
+        pupil=FLAGS.pupil,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
@@ -143,13 +152,14 @@ def main(argv: list[str]) -> int:
                            set_size=FLAGS.style_set_size, seed=FLAGS.style_seed)
     logging.info("Style: %s", style.description)
     style_mask = style.masks
-    mask_fn = None
+    mask_fn, fcn = None, None
     use_masks = FLAGS.masks != "none"  # none: the plain perceptual loss, no FCN
     fcn_seconds = None  # wall time of the FCN stage (trained, resumed or loaded), for the closing line
     if FLAGS.masks == "fcn":
         started = time.perf_counter()
         try:
-            mask_fn = predict_fn(common.fcn_from_flags(model_dir, strategy))
+            fcn = common.fcn_from_flags(model_dir, strategy)
+            mask_fn = predict_fn(fcn)
         except TrainingStopped as stopped:  # SIGTERM / Ctrl-C: the FCN checkpoint is saved
             print(stopped)
             return 0
@@ -169,7 +179,7 @@ def main(argv: list[str]) -> int:
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
-                            monitor=monitor, gaze_reader=gaze_reader)
+                            monitor=monitor, gaze_reader=gaze_reader, pupil_network=fcn if FLAGS.pupil > 0 else None)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

@@ -26,7 +26,9 @@ objective: ``total = perceptual + adversarial * l_adv + identity * l_id + paired
 * ``l_pair``: on renderer pairs, L1 plus the layer-weighted global content error of f_W's output
   against the synthetic twin (``paired_targets``: the twin as ``paired_target`` makes it);
 * ``l_gaze``: on the same pairs, the disagreement of a frozen synthetic-trained gaze network's
-  reading of f_W's output with its reading of the twin (:mod:`purify_tf.losses.gaze_consistency`).
+  reading of f_W's output with its reading of the twin (:mod:`purify_tf.losses.gaze_consistency`);
+* ``l_pupil``: the coarse FCN's soft pupil centre on f_W's output against the content eye's, beyond
+  a dead zone of about a pixel (:mod:`purify_tf.losses.pupil_shift`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from purify_tf.losses.l1 import l1_loss
 from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
 from purify_tf.losses.paired import paired_target
+from purify_tf.losses.pupil_shift import PUPIL_DEAD_ZONE_PX, pupil_shift_loss, soft_pupil_centre
 from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
 from purify_tf.losses.style import AREA_EPS
 from purify_tf.losses.tv import total_variation_loss
@@ -83,12 +86,13 @@ class PurificationObjective:
     ``loss_network`` maps RGB [0, 255] images to ``{layer: features}`` and must tap every layer
     that ``weights`` names (callers build it with ``layers=purify_tf.losses.layers.LOSS_LAYERS``).
     ``domain``: the weights of the terms beyond the perceptual ones (default: all off);
-    ``gaze_network``: the frozen gaze reader of the gaze-consistency term (needed when it is on).
+    ``gaze_network``: the frozen gaze reader of the gaze-consistency term (needed when it is on);
+    ``pupil_network``: the coarse FCN (logits) whose pupil centre the pupil-shift term keeps (needed when it is on).
     """
 
     def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
                  luminance_prior: LuminancePrior | None = None, domain: DomainWeights | None = None,
-                 gaze_network=None):
+                 gaze_network=None, pupil_network=None):
         self.loss_network = loss_network
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
@@ -97,6 +101,10 @@ class PurificationObjective:
             raise ConfigError(f"the gaze-consistency term (gaze={self.domain.gaze}) needs a gaze_network: "
                               "a frozen gaze reader (training.gaze_reader.load_or_train_gaze_reader)")
         self.gaze_network = gaze_network
+        if self.domain.pupil > 0 and pupil_network is None:
+            raise ConfigError(f"the pupil-shift term (pupil={self.domain.pupil}) needs a pupil_network: the coarse "
+                              "FCN (masks from the FCN, --masks=fcn)")
+        self.pupil_network = pupil_network
         self._paired_network = None  # the loss network up to the paired term's layers (_paired_features)
         if self.domain.paired > 0:
             self._paired_features(None)
@@ -200,6 +208,8 @@ class PurificationObjective:
         targets["masks"] = (
             as_one_hot(content_masks) if self.use_masks and content_masks is not None else None
         )
+        if self.domain.pupil > 0:
+            targets["pupil"] = self.pupil_centre(contents)
         return targets
 
     # ------------------------------------------------------------------ loss
@@ -232,6 +242,9 @@ class PurificationObjective:
         if d.gaze > 0:
             rows.append(Term("gaze", "frozen gaze reader g", float(d.gaze), gaze_consistency_loss.__name__,
                              f"l_gaze = ||g(O_p) - g(twin)||^2 / chord({GAZE_TOLERANCE_DEG:g} deg)^2"))
+        if d.pupil > 0:
+            rows.append(Term("pupil", "coarse FCN's pupil probability", float(d.pupil), pupil_shift_loss.__name__,
+                             f"l_pupil = max(0, ||c(O) - c(I)|| - {PUPIL_DEAD_ZONE_PX:g} px)^2, c: soft pupil centre"))
         return tuple(rows)
 
     def describe(self) -> str:
@@ -287,6 +300,8 @@ class PurificationObjective:
         """
         w = self.weights
         outputs = tf.cast(outputs, tf.float32)
+        if content_targets is None:
+            content_targets = self.content_targets(tf.stop_gradient(contents), content_masks)
         out_f, in_f, one_hot = self._feature_pairs(outputs, contents, content_masks, content_targets)
         values = dict.fromkeys(ROLES, tf.constant(0.0, tf.float32))
         for role in self.roles:
@@ -316,6 +331,8 @@ class PurificationObjective:
             pair_outputs, pair_targets = paired
             read = self.read_gaze(outputs if pair_outputs is None else pair_outputs)
             out["gaze"] = _mean(gaze_consistency_loss(read, pair_targets["gaze"]))
+        if self.domain.pupil > 0:
+            out["pupil"] = _mean(self.pupil_loss(outputs, contents, content_targets))
         for name in DOMAIN_TERMS:
             if name in out:
                 total += getattr(self.domain, name) * out[name]
@@ -335,7 +352,7 @@ class PurificationObjective:
             left_out["identity"] = "f_W's outputs on synthetic eyes (a property of the network, not of one image)"
         kept = dataclasses.replace(d, adversarial=0.0, identity=0.0)
         return PurificationObjective(self.loss_network, self.weights, self.use_masks, self.luminance_prior,
-                                     kept, self.gaze_network), left_out
+                                     kept, self.gaze_network, self.pupil_network), left_out
 
     # ------------------------------------------------------------------ paired term
 
@@ -356,6 +373,21 @@ class PurificationObjective:
     def read_gaze(self, images: tf.Tensor) -> tf.Tensor:
         """(B, H, W, 3) RGB [0, 255] -> (B, 3) the frozen gaze reader's gaze, float32."""
         return tf.cast(self.gaze_network(gaze_network_input(images), training=False), tf.float32)
+
+    def pupil_centre(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(B, H, W, 3) RGB [0, 255] -> ((B, 2) the FCN's soft pupil centre (x, y), (B,) pupil mass in px)."""
+        return soft_pupil_centre(self.pupil_network(tf.cast(images, tf.float32), training=False))
+
+    def pupil_loss(self, outputs: tf.Tensor, contents: tf.Tensor | None,
+                   content_targets: Mapping[str, Any] | None = None) -> tf.Tensor:
+        """The pupil-shift term per image (B,): the outputs' pupil centre against the contents' (or
+        ``content_targets["pupil"]``, (centres, masses) computed once)."""
+        if content_targets is not None and "pupil" in content_targets:
+            ref, mass = content_targets["pupil"]
+        else:
+            ref, mass = self.pupil_centre(tf.stop_gradient(contents))
+        centre, _ = self.pupil_centre(outputs)
+        return pupil_shift_loss(centre, ref, mass)
 
     def paired_loss(self, outputs: tf.Tensor, targets: Mapping[str, Any],
                     features: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
@@ -463,6 +495,7 @@ def build_objective(
     balance_images: int = BALANCE_IMAGES,
     domain: DomainWeights | None = None,
     gaze_network=None,
+    pupil_network=None,
 ) -> tuple[PurificationObjective, dict[str, Any]]:
     """The objective and its style targets, built once from the style set (N, H, W, 3).
 
@@ -471,7 +504,8 @@ def build_objective(
     ``mask_fn``'s. ``layer_weighting="balanced"`` sets the per-layer weights from the first
     ``balance_images`` style eyes (:func:`balanced_layer_weights`); the luminance term is part of
     the objective only when ``weights.gamma > 0``; ``domain`` adds the terms beyond the perceptual
-    ones (``gaze_network``: the frozen gaze reader of the gaze-consistency term). Returns
+    ones (``gaze_network``: the frozen gaze reader of the gaze-consistency term; ``pupil_network``:
+    the coarse FCN of the pupil-shift term). Returns
     ``(objective, style_targets)``.
     """
     if layer_weighting not in LAYER_WEIGHTINGS:
@@ -485,11 +519,11 @@ def build_objective(
             masks = label_style_set(images, mask_fn)
     prior = luminance_prior if weights.gamma > 0 else None
     objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior, domain=domain,
-                                      gaze_network=gaze_network)
+                                      gaze_network=gaze_network, pupil_network=pupil_network)
     if layer_weighting == "balanced":
         balanced = balanced_layer_weights(
             objective, images[:balance_images], None if masks is None else masks[:balance_images]
         )
         objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior,
-                                          domain=domain, gaze_network=gaze_network)
+                                          domain=domain, gaze_network=gaze_network, pupil_network=pupil_network)
     return objective, objective.style_set_targets(images, masks)

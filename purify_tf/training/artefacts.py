@@ -50,6 +50,11 @@ def _domain_terms(trainer: Any) -> dict[str, Any] | None:
 
         out["gaze"] = {"weight": domain.gaze, "tolerance_deg": GAZE_TOLERANCE_DEG,
                        "reader": "gaze CNN fitted to synthetic renderer eyes (no real gaze label)"}
+    if domain.pupil > 0:
+        from purify_tf.losses.pupil_shift import PUPIL_DEAD_ZONE_PX
+
+        out["pupil"] = {"weight": domain.pupil, "dead_zone_px": PUPIL_DEAD_ZONE_PX,
+                        "locator": "the coarse FCN's soft pupil centre, f_W's output against the content eye"}
     if trainer.critic is not None:
         out["critic"] = trainer.critic.describe()
     return out

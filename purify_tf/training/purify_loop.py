@@ -88,6 +88,7 @@ class PurifyTrainConfig:
     paired: float = DOMAIN.paired
     paired_target: str = DOMAIN.paired_target  # "twin" | "structure" (losses.paired)
     gaze: float = DOMAIN.gaze  # the gaze-consistency term (losses.gaze_consistency); needs a gaze_reader
+    pupil: float = DOMAIN.pupil  # the pupil-shift term (losses.pupil_shift); needs the FCN as pupil_network
     critic_learning_rate: float = DOMAIN.critic_learning_rate
     critic_filters: int = DOMAIN.critic_filters
     critic_layers: int = DOMAIN.critic_layers
@@ -141,6 +142,7 @@ class PurifyTrainer:
         prior_images: np.ndarray | None = None,
         pair_source: ContentSource | None = None,
         gaze_reader: Any = None,
+        pupil_network: Any = None,
     ) -> None:
         """``style_image`` is one style image (H, W, 3) (the paper) or a set (N, H, W, 3) of synthetic
         eyes, with its labels ``style_mask`` ((H, W) or (N, H, W)) when the loss is masked and
@@ -153,6 +155,7 @@ class PurifyTrainer:
         (default: the content eyes' own twins when ``source`` has them, otherwise renderer pairs)
         yields real eyes and their synthetic twins for ``cfg.paired``. ``gaze_reader``: the frozen
         gaze network of ``cfg.gaze`` (:func:`~purify_tf.training.gaze_reader.load_or_train_gaze_reader`).
+        ``pupil_network``: the coarse FCN (logits) whose soft pupil centre ``cfg.pupil`` keeps.
         """
         _check_config(cfg, strategy, style_stream)
         self.cfg, self.strategy, self.source, self.mask_fn = cfg, strategy, source, mask_fn
@@ -160,7 +163,7 @@ class PurifyTrainer:
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
         self._build_model_and_optimizer()
-        self._build_objective(loss_network, style_image, style_mask, prior_images, gaze_reader)
+        self._build_objective(loss_network, style_image, style_mask, prior_images, gaze_reader, pupil_network)
         self.critic = Critic(cfg, strategy, (source.height, source.width, 3)) if cfg.adversarial > 0 else None
         # Content eyes that come with their synthetic twins (renderer content) serve the paired term
         # themselves: one f_W pass and one loss-network pass per step instead of two.
@@ -193,7 +196,8 @@ class PurifyTrainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
-    def _build_objective(self, loss_network, style_image, style_mask, prior_images, gaze_reader=None) -> None:
+    def _build_objective(self, loss_network, style_image, style_mask, prior_images, gaze_reader=None,
+                         pupil_network=None) -> None:
         """The luminance prior (and the front end's copy of it), then the whole objective (perceptual
         and domain terms) with its style targets (:func:`~purify_tf.losses.objective.build_objective`)."""
         cfg = self.cfg
@@ -211,6 +215,7 @@ class PurifyTrainer:
             loss_network, cfg.weights, use_masks=cfg.use_masks, layer_weighting=cfg.layer_weighting,
             style_images=self.style_image, style_masks=masks, mask_fn=self.mask_fn,
             luminance_prior=self.luminance_prior, domain=DomainWeights.from_settings(cfg), gaze_network=gaze_reader,
+            pupil_network=pupil_network,
         )
 
     def _build_step_functions(self) -> None:
