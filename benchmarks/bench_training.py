@@ -40,7 +40,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import common
-from purify_tf.hyperparameters import PURIFY
+from purify_tf.hyperparameters import PURIFY, SHIPPED
 
 VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "paper_layout")
 # The former paired step, float32: the pairs as a second batch of renderer eyes beside the content
@@ -173,7 +173,7 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             model_dir=model_dir, config="paper" if variant == PAPER_LAYOUT else demo["config"], batch_size=batch,
             learning_rate=float(demo["learning_rate"]), lr_schedule=demo["lr_schedule"],
             train_steps=int(demo["train_steps"]),
-            weights=LossWeights.from_settings(demo),
+            weights=LossWeights.from_settings({"style_blocks": SHIPPED.style_blocks, **demo}),
             use_masks=demo.get("masks", "fcn") != "none", layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),
@@ -200,7 +200,7 @@ def flops_per_image(trainer: Any, height: int, width: int, fcn: bool) -> dict[st
     step as ``FLOPS_NOTE`` counts it (per content image; a paired step adds one pair per image)."""
     f_w = common.conv_flops(lambda x: trainer.model(x, training=False), height, width)
     network = trainer.objective.loss_network
-    vgg = common.conv_flops(network.model, height, width)
+    vgg = common.conv_flops(trainer.objective.perceptual_network.model, height, width)
     mask = 0
     if fcn:
         mask = common.conv_flops(lambda x: trainer.content_masks(x, None), height, width)

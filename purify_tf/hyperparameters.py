@@ -91,6 +91,7 @@ class ShippedDefaults:
     paired: float = 10.0  # the paired term on the renderer's twins
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
     pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
+    style_blocks: int = 4  # style Grams of VGG blocks 1-4 (the paper's reach block 5: 2x4 maps at 40x64)
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     fcn_steps: int = 300  # the coarse FCN trained first
     log_every: int = 10

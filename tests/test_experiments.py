@@ -379,6 +379,15 @@ def test_variants_set_only_their_terms():
 
     assert [n for n, v in VARIANTS.items() if v.gaze > 0] == ["paired_gaze"]
     assert terms("paired_gaze") == (0.0, 0.0, SHIPPED.paired) and VARIANTS["paired_gaze"].gaze == SHIPPED.gaze
+    # The shipped configuration's style taps (blocks 1-4) in its row only; every other row keeps the paper's five.
+    from purify_tf.experiments.purifiers import TrainSettings, objective_weights
+    from purify_tf.losses.layers import STYLE_BLOCKS
+
+    assert [n for n, v in VARIANTS.items() if v.style_blocks != STYLE_BLOCKS] == ["paired_gaze"]
+    weights, _ = objective_weights(VARIANTS["paired_gaze"], TrainSettings(height=40, width=64, steps=10))
+    assert weights.layers["global_style"][-1] == f"block{SHIPPED.style_blocks}_conv3"
+    weights, _ = objective_weights(VARIANTS["paired_strong"], TrainSettings(height=40, width=64, steps=10))
+    assert weights.layers["local_style"][-1] == "block5_conv1"
 
 
 def test_scorecard_on_renderer_and_real_crops(tmp_path):

@@ -513,3 +513,39 @@ def test_loss_weights_from_settings_reads_flags_configs_and_flagfile_strings():
     assert d.active() == ("identity", "paired") and d.paired == 10.0
     with pytest.raises(ValueError, match="paired_target must be one of"):
         DomainWeights(paired_target="exact")
+
+
+def test_style_blocks_choose_the_style_taps_and_the_objective_computes_only_what_it_reads():
+    """style_layers(4) drops block 5's style taps; LossWeights.from_settings reads style_blocks (explicit
+    <role>_layers win); the objective's network ends at the deepest layer its terms read, and its terms
+    equal those of the full network's features."""
+    from purify_tf.losses.layers import STYLE_BLOCKS, style_layers
+    from purify_tf.losses.weights import LossWeights
+
+    four = style_layers(4)
+    assert four["global_style"] == ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
+    assert four["local_style"] == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1")
+    assert style_layers(STYLE_BLOCKS)["global_style"] == LossWeights().layers["global_style"]
+    with pytest.raises(ValueError, match="style blocks must be 1..5"):
+        style_layers(6)
+    w = LossWeights.from_settings({"style_blocks": "4", "local_style_layers": "block1_conv1"})
+    assert w.layers["global_style"] == four["global_style"] and w.layers["local_style"] == ("block1_conv1",)
+
+    net = vgg.build_loss_network("vgg16", "random", layers=LOSS_LAYERS, allow_download=False)
+    full = PurificationObjective(net)
+    short = PurificationObjective(net, LossWeights(layers=four))
+    assert full.perceptual_network is net
+    assert "block5_conv1" not in short.perceptual_network.layers
+    assert not any(layer.name.startswith("block5") for layer in short.perceptual_network.model.layers)
+    rng = np.random.default_rng(3)
+    style = rng.uniform(0, 255, size=(1, 32, 32, 3)).astype(np.float32)
+    contents = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
+    outputs = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(2, 32, 32)).astype(np.int32)
+    style_labels = rng.integers(0, 3, size=(1, 32, 32)).astype(np.int32)
+    through_full = PurificationObjective(net, LossWeights(layers=four))
+    through_full.perceptual_network = net  # the same terms read from the whole network's features
+    a = short(outputs, contents, labels, short.style_targets(style, style_labels))
+    b = through_full(outputs, contents, labels, through_full.style_targets(style, style_labels))
+    for key in ("global_style", "local_style", "global_content", "local_content", "total"):
+        np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-5, err_msg=key)

@@ -49,6 +49,10 @@ flags.DEFINE_float("gaze", SHIPPED.gaze, "Weight of the gaze-consistency term (F
 flags.DEFINE_float("pupil", SHIPPED.pupil, "Weight of the pupil-shift term (not in the paper): the coarse FCN's soft pupil "
                    "centre on f_W's output against the content eye's, squared beyond a dead zone of 1 px (0: off; "
                    "needs --masks=fcn).")
+flags.DEFINE_integer("style_blocks", SHIPPED.style_blocks, "VGG blocks whose Grams enter the global and local style "
+                     "terms: 5 = the paper's taps (block1-block5); 4 leaves out block 5, whose maps are 2x4 at 40x64 "
+                     "(1.16x faster on AVX2, the same on real eyes within the intervals; docs/DESIGN.md).",
+                     lower_bound=1, upper_bound=5)
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum(

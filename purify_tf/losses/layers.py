@@ -26,6 +26,21 @@ LOCAL_STYLE_LAYERS: tuple[str, ...] = (
 )
 
 
+STYLE_BLOCKS = 5  # the paper's style taps reach VGG block 5
+
+
+def style_layers(blocks: int) -> dict[str, tuple[str, ...]]:
+    """The global and local style taps of VGG blocks 1..``blocks`` (``STYLE_BLOCKS``: the paper's).
+
+    Why fewer: at an eye's size (40x64) block 5's maps are 2x4, so its Grams average 8 positions
+    and its convolutions run on maps too small to use the cores (docs/BENCHMARKS.md, "Style from
+    blocks 1-4")."""
+    if not 1 <= blocks <= STYLE_BLOCKS:
+        raise ValueError(f"style blocks must be 1..{STYLE_BLOCKS}, got {blocks}")
+    return {role: tuple(name for name in layers if int(name[len("block")]) <= blocks)
+            for role, layers in (("global_style", GLOBAL_STYLE_LAYERS), ("local_style", LOCAL_STYLE_LAYERS))}
+
+
 def _ordered_union(*groups: Sequence[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for group in groups:

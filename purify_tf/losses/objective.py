@@ -113,20 +113,24 @@ class PurificationObjective:
         roles = tuple(role for role in ROLES if self.use_masks or not ROLE_RECORDS[role].local)
         self.roles = roles
         available = getattr(loss_network, "layers", None)
+        # The perceptual terms' network: the loss network up to the deepest layer they read
+        # (``LossNetwork.tap``), so that a tap no term reads is neither computed nor counted.
+        self.perceptual_network = loss_network
         if available is not None:
-            missing = sorted(
-                {name for role in roles for name in self.weights.layers[role]} - set(available)
-            )
+            needed = {name for role in roles for name in self.weights.layers[role]}
+            missing = sorted(needed - set(available))
             if missing:
                 raise ConfigError(
                     f"loss network taps {list(available)} but the objective needs {missing}; "
                     "build it with layers=None (all of DESIGN.md's taps) or add these"
                 )
+            if hasattr(loss_network, "tap"):
+                self.perceptual_network = loss_network.tap([name for name in available if name in needed])
 
     # ------------------------------------------------------------------ targets
 
     def _features(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        features = self.loss_network(tf.cast(images, tf.float32))
+        features = self.perceptual_network(tf.cast(images, tf.float32))
         return {name: tf.cast(value, tf.float32) for name, value in features.items()}
 
     def style_targets(self, style_image, style_mask=None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from purify_tf.losses.layers import (
     GLOBAL_STYLE_LAYERS,
     LOCAL_CONTENT_LAYERS,
     LOCAL_STYLE_LAYERS,
+    style_layers,
 )
 
 ROLES = ("global_content", "local_content", "global_style", "local_style")
@@ -77,7 +78,8 @@ class LossWeights:
     def from_settings(cls, settings: Any, **overrides: Any) -> LossWeights:
         """The weights that ``settings`` (flags, a config dataclass, a mapping of flagfile strings)
         name: ``alpha``, ``beta``, ``theta``, ``gamma``, ``lambda_g``, ``lambda_l`` where present
-        (as floats) and ``<role>_layers`` lists where given; ``overrides`` win. The one place the
+        (as floats), the style taps of ``style_blocks`` VGG blocks where given, and ``<role>_layers``
+        lists where given (they win over ``style_blocks``); ``overrides`` win. The one place the
         entry points, the report and the benchmarks turn their settings into weights."""
         def get(name: str) -> Any:
             return settings.get(name) if isinstance(settings, Mapping) else getattr(settings, name, None)
@@ -86,7 +88,8 @@ class LossWeights:
             return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
 
         values: dict[str, Any] = {k: float(get(k)) for k in _SCALARS if get(k) is not None}
-        layers = {role: names(get(f"{role}_layers")) for role in ROLES if get(f"{role}_layers")}
+        layers: dict[str, tuple[str, ...]] = style_layers(int(get("style_blocks"))) if get("style_blocks") else {}
+        layers.update({role: names(get(f"{role}_layers")) for role in ROLES if get(f"{role}_layers")})
         if layers:
             values["layers"] = layers
         return cls(**{**values, **overrides})
