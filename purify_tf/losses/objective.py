@@ -262,10 +262,9 @@ class PurificationObjective:
 
         The contents get their own forward pass: they do not depend on the trained weights, so
         a gradient tape does not record it and the loss network's backward runs over the outputs
-        only (one pass over both would be recorded whole: a backward over twice the images).
+        only (one pass over both would be recorded whole: a backward over twice the images);
+        ``__call__`` computes ``content_targets`` when the caller did not.
         """
-        if content_targets is None:
-            content_targets = self.content_targets(tf.stop_gradient(contents), content_masks)
         out_f = self._features(outputs)
         one_hot = content_targets.get("masks") if self.use_masks else None
         if self.use_masks and one_hot is None:
