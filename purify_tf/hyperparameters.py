@@ -71,6 +71,7 @@ class DomainDefaults:
     paired_target: str = "twin"  # the exact twin, or "structure": the twin at the front end's colour moments
     gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN on f(x) vs the twin)
     pupil: float = 0.0  # weight of the pupil-shift term (the FCN's soft pupil centre on f(x) vs x, beyond a dead zone)
+    patch_nce: float = 0.0  # weight of PatchNCE (CUT): each output patch matched to its own content patch
     critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
     critic_filters: int = 32  # channels of the critic's first conv (doubled once)
     critic_layers: int = 4  # 3x3 convs before the 1x1 score map: a receptive field of 23 px
@@ -91,6 +92,7 @@ class ShippedDefaults:
     paired: float = 10.0  # the paired term on the renderer's twins
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
     pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
+    patch_nce: float = 0.0  # PatchNCE beside or in place of the content term (docs/DESIGN.md, "PatchNCE")
     style_blocks: int = 4  # style Grams of VGG blocks 1-4 (the paper's reach block 5: 2x4 maps at 40x64)
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     fcn_steps: int = 300  # the coarse FCN trained first

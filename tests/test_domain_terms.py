@@ -591,3 +591,112 @@ def test_pupil_term_lowers_on_fixed_eyes_and_enters_the_total(tmp_path, loss_net
     assert history[-1]["pupil"] < 0.5 * history[0]["pupil"], (history[0]["pupil"], history[-1]["pupil"])
     assert not fcn.trainable_weights
     assert trainer.metadata()["domain_terms"]["pupil"]["dead_zone_px"] == 1.0
+
+
+# ---------------------------------------------------------------------------- PatchNCE
+TINY_NCE_LAYERS = ("block1_conv2", "block2_conv2")
+
+
+def _np_patch_nce(query: np.ndarray, key: np.ndarray, temperature: float) -> np.ndarray:
+    q = query / np.linalg.norm(query, axis=-1, keepdims=True)
+    k = key / np.linalg.norm(key, axis=-1, keepdims=True)
+    logits = np.einsum("bsd,btd->bst", q, k) / temperature
+    top = logits.max(-1, keepdims=True)
+    log_softmax = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+    return -np.mean(np.diagonal(log_softmax, axis1=1, axis2=2), axis=1)
+
+
+def test_patch_nce_matches_numpy_and_needs_the_right_patch():
+    from purify_tf.losses.patch_nce import NCE_TEMPERATURE, patch_nce_loss
+
+    query, key = RNG.normal(size=(3, 20, 8)), RNG.normal(size=(3, 20, 8))
+    got = patch_nce_loss(tf.constant(query, tf.float32), tf.constant(key, tf.float32)).numpy()
+    np.testing.assert_allclose(got, _np_patch_nce(query, key, NCE_TEMPERATURE), rtol=1e-4)
+    # Each query its own key among distinct keys: near 0; another patch's key: large.
+    own = patch_nce_loss(tf.constant(key, tf.float32), tf.constant(key, tf.float32)).numpy()
+    shuffled = patch_nce_loss(tf.constant(np.roll(key, 1, axis=1), tf.float32), tf.constant(key, tf.float32)).numpy()
+    assert own.max() < 0.5 < 5.0 < shuffled.min(), (own, shuffled)
+    # Scale does not matter (both sides are normalised); the keys get no gradient, the queries do.
+    np.testing.assert_allclose(patch_nce_loss(tf.constant(3 * query, tf.float32), tf.constant(key, tf.float32)),
+                               got, rtol=1e-4)
+    q, k = tf.Variable(query, dtype=tf.float32), tf.Variable(key, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(patch_nce_loss(q, k))
+    grad_q, grad_k = tape.gradient(loss, [q, k])
+    assert grad_k is None and np.all(np.isfinite(grad_q.numpy())) and np.abs(grad_q.numpy()).max() > 0
+
+
+def test_patch_positions_are_distinct_reproducible_and_capped():
+    from purify_tf.losses.patch_nce import sample_positions
+
+    seed = tf.constant([3, 4], tf.int64)
+    a = sample_positions(tf.constant(10), tf.constant(16), 64, seed).numpy()
+    assert len(a) == 64 == len(set(a)) and a.min() >= 0 and a.max() < 160
+    np.testing.assert_array_equal(a, sample_positions(tf.constant(10), tf.constant(16), 64, seed).numpy())
+    assert not np.array_equal(a, sample_positions(tf.constant(10), tf.constant(16), 64, seed + 1).numpy())
+    small = sample_positions(tf.constant(5), tf.constant(8), 64, seed).numpy()
+    assert sorted(small) == list(range(40))  # a map smaller than the draw: every position once
+
+
+def test_patch_nce_term_is_the_mean_over_layers_at_shared_positions(loss_network):
+    from purify_tf.losses.patch_nce import (
+        build_nce_heads,
+        patch_nce_loss,
+        patch_nce_term,
+        sample_positions,
+    )
+
+    heads = build_nce_heads(loss_network, TINY_NCE_LAYERS)
+    with pytest.raises(Exception, match="lacks"):
+        build_nce_heads(loss_network, ("block4_conv2",))
+    images, _ = disc_eyes(2)
+    out_f = loss_network(tf.constant(images, tf.float32) * 0.8)
+    in_f = loss_network(tf.constant(images, tf.float32))
+    seed = tf.constant([5, 6], tf.int64)
+    got = patch_nce_term(out_f, in_f, heads, seed, patches=32).numpy()
+    expected = 0.0
+    for index, (name, head) in enumerate(heads.items()):
+        f_out, f_in = out_f[name].numpy(), in_f[name].numpy()
+        b, h, w, c = f_out.shape
+        positions = sample_positions(h, w, 32, tf.random.experimental.stateless_fold_in(seed, index)).numpy()
+        q = head(f_out.reshape(b, -1, c)[:, positions].reshape(-1, c)).numpy().reshape(b, len(positions), -1)
+        k = head(f_in.reshape(b, -1, c)[:, positions].reshape(-1, c)).numpy().reshape(b, len(positions), -1)
+        expected = expected + patch_nce_loss(q, k).numpy()
+    np.testing.assert_allclose(got, expected / 2, rtol=1e-4)
+
+
+def test_patch_nce_trains_its_heads_lowers_and_resumes(tmp_path, loss_network):
+    """PatchNCE as the only weighted term: the trainer's term is the objective's, it enters the total,
+    a few steps lower it, the heads train with f_W and a checkpoint brings them back bit for bit."""
+    from purify_tf.losses.objective import DomainWeights, PurificationObjective
+
+    with pytest.raises(Exception, match="needs nce_heads"):
+        PurificationObjective(loss_network, tiny_weights(), domain=DomainWeights(patch_nce=1.0))
+    settings = dict(adversarial=0.0, identity=0.0, patch_nce=1.0, nce_layers=TINY_NCE_LAYERS, learning_rate=1e-2,
+                    weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
+    trainer = domain_trainer(tmp_path, loss_network, **settings)
+    assert len(trainer.trained_variables) == len(trainer.model.trainable_variables) + 8  # 2 heads x 2 Dense x (kernel, bias)
+    heads_before = [v.numpy().copy() for head in trainer.nce_heads.values() for v in head.trainable_variables]
+    batch = next(iter(trainer.distributed_dataset(0, 1)))
+    seed = tf.constant([0, 0], tf.int64)
+    _, _, terms, purified = trainer.gradients(batch, seed)
+    objective = trainer.objective
+    contents = trainer.loss_contents(tf.constant(batch["image"], tf.float32))
+    from purify_tf.losses.patch_nce import patch_nce_term
+
+    expected = patch_nce_term(objective._features(purified), objective._features(contents), trainer.nce_heads,
+                              tf.random.experimental.stateless_fold_in(seed, 7))
+    np.testing.assert_allclose(float(terms["patch_nce"]), float(tf.reduce_mean(expected)), rtol=1e-4)
+    np.testing.assert_allclose(float(terms["total"]), float(terms["perceptual"] + terms["patch_nce"]), rtol=1e-5)
+    assert any(t.role == "patch_nce" for t in objective.terms())
+    history = trainer.train(train_steps=16)
+    assert history[-1]["patch_nce"] < 0.8 * history[0]["patch_nce"], (history[0]["patch_nce"], history[-1]["patch_nce"])
+    heads_after = [v.numpy() for head in trainer.nce_heads.values() for v in head.trainable_variables]
+    assert all(np.abs(a - b).max() > 0 for a, b in zip(heads_before, heads_after, strict=True))
+    assert trainer.metadata()["domain_terms"]["patch_nce"]["layers"] == list(TINY_NCE_LAYERS)
+    resumed = domain_trainer(tmp_path, loss_network, **settings)
+    assert resumed.restore() == 16
+    for a, b in zip(heads_after, [v.numpy() for h in resumed.nce_heads.values() for v in h.trainable_variables],
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "patch_nce" in objective.of_one_image()[1]

@@ -53,6 +53,10 @@ flags.DEFINE_integer("style_blocks", SHIPPED.style_blocks, "VGG blocks whose Gra
                      "terms: 5 = the paper's taps (block1-block5); 4 leaves out block 5, whose maps are 2x4 at 40x64 "
                      "(1.16x faster on AVX2, the same on real eyes within the intervals; docs/DESIGN.md).",
                      lower_bound=1, upper_bound=5)
+flags.DEFINE_float("patch_nce", SHIPPED.patch_nce, "Weight of PatchNCE (CUT; not in the paper): each patch of f_W's "
+                   "output must be told apart as the content eye's patch at the same place among that eye's others, on "
+                   "VGG features through projection heads trained with f_W (0: off; with --alpha=0 it replaces the "
+                   "content term).")
 flags.DEFINE_integer("eval_every", 0, "Score gaze (kNN, SVR on rendered real eyes vs their synthetic twins) every "
                      "N steps into TensorBoard's gaze/ scalars (0: never).")
 flags.DEFINE_enum(
@@ -82,6 +86,7 @@ common.require_non_negative("eval_every")
 common.require_non_negative("paired")
 common.require_non_negative("gaze")
 common.require_non_negative("pupil")
+common.require_non_negative("patch_nce")
 common.require_not_a_file("model_dir")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
                          message=f"--style must be {STYLE_EXPECTED}.")
@@ -114,7 +119,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
-        pupil=FLAGS.pupil,
+        pupil=FLAGS.pupil, patch_nce=FLAGS.patch_nce,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,

@@ -28,7 +28,9 @@ objective: ``total = perceptual + adversarial * l_adv + identity * l_id + paired
 * ``l_gaze``: on the same pairs, the disagreement of a frozen synthetic-trained gaze network's
   reading of f_W's output with its reading of the twin (:mod:`purify_tf.losses.gaze_consistency`);
 * ``l_pupil``: the coarse FCN's soft pupil centre on f_W's output against the content eye's, beyond
-  a dead zone of about a pixel (:mod:`purify_tf.losses.pupil_shift`).
+  a dead zone of about a pixel (:mod:`purify_tf.losses.pupil_shift`);
+* ``l_nce``: PatchNCE between the output's and the content eye's loss-network patches, through
+  projection heads trained with f_W (:mod:`purify_tf.losses.patch_nce`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from purify_tf.losses.l1 import l1_loss
 from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
 from purify_tf.losses.paired import paired_target
+from purify_tf.losses.patch_nce import NCE_LAYERS, NCE_PATCHES, NCE_TEMPERATURE, patch_nce_term
 from purify_tf.losses.pupil_shift import PUPIL_DEAD_ZONE_PX, pupil_shift_loss, soft_pupil_centre
 from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
 from purify_tf.losses.style import AREA_EPS
@@ -87,12 +90,14 @@ class PurificationObjective:
     that ``weights`` names (callers build it with ``layers=purify_tf.losses.layers.LOSS_LAYERS``).
     ``domain``: the weights of the terms beyond the perceptual ones (default: all off);
     ``gaze_network``: the frozen gaze reader of the gaze-consistency term (needed when it is on);
-    ``pupil_network``: the coarse FCN (logits) whose pupil centre the pupil-shift term keeps (needed when it is on).
+    ``pupil_network``: the coarse FCN (logits) whose pupil centre the pupil-shift term keeps (needed when it is on);
+    ``nce_heads``: ``{layer: projection head}`` of PatchNCE (``losses.patch_nce.build_nce_heads``; needed when it
+    is on): trainable, so the caller trains their variables with f_W (``PurifyTrainer.trained_variables``).
     """
 
     def __init__(self, loss_network, weights: LossWeights | None = None, use_masks: bool = True,
                  luminance_prior: LuminancePrior | None = None, domain: DomainWeights | None = None,
-                 gaze_network=None, pupil_network=None):
+                 gaze_network=None, pupil_network=None, nce_heads=None):
         self.loss_network = loss_network
         self.luminance_prior = luminance_prior
         self.weights = weights or LossWeights()
@@ -105,6 +110,10 @@ class PurificationObjective:
             raise ConfigError(f"the pupil-shift term (pupil={self.domain.pupil}) needs a pupil_network: the coarse "
                               "FCN (masks from the FCN, --masks=fcn)")
         self.pupil_network = pupil_network
+        if self.domain.patch_nce > 0 and not nce_heads:
+            raise ConfigError(f"PatchNCE (patch_nce={self.domain.patch_nce}) needs nce_heads: one projection head per "
+                              f"layer of {list(NCE_LAYERS)} (losses.patch_nce.build_nce_heads)")
+        self.nce_heads = dict(nce_heads or {}) if self.domain.patch_nce > 0 else {}
         self._paired_network = None  # the loss network up to the paired term's layers (_paired_features)
         if self.domain.paired > 0:
             self._paired_features(None)
@@ -117,7 +126,7 @@ class PurificationObjective:
         # (``LossNetwork.tap``), so that a tap no term reads is neither computed nor counted.
         self.perceptual_network = loss_network
         if available is not None:
-            needed = {name for role in roles for name in self.weights.layers[role]}
+            needed = {name for role in roles for name in self.weights.layers[role]} | set(self.nce_heads)
             missing = sorted(needed - set(available))
             if missing:
                 raise ConfigError(
@@ -205,7 +214,7 @@ class PurificationObjective:
         """Content features (and one-hot masks), computed once when the same contents are
         optimised over many iterations (the Gatys baseline); pass as ``content_targets=``."""
         features = self._features(contents)
-        layers = set(self.weights.layers["global_content"])
+        layers = set(self.weights.layers["global_content"]) | set(self.nce_heads)
         if self.use_masks:
             layers |= set(self.weights.layers["local_content"])
         targets: dict[str, Any] = {"features": {n: features[n] for n in layers}}
@@ -249,6 +258,10 @@ class PurificationObjective:
         if d.pupil > 0:
             rows.append(Term("pupil", "coarse FCN's pupil probability", float(d.pupil), pupil_shift_loss.__name__,
                              f"l_pupil = max(0, ||c(O) - c(I)|| - {PUPIL_DEAD_ZONE_PX:g} px)^2, c: soft pupil centre"))
+        if d.patch_nce > 0:
+            rows.append(Term("patch_nce", ", ".join(self.nce_heads), float(d.patch_nce), patch_nce_term.__name__,
+                             f"l_nce = mean_layers,i -log softmax_j(H(F[O])_i . H(F[I])_j / {NCE_TEMPERATURE:g})_i, "
+                             f"{NCE_PATCHES} positions"))
         return tuple(rows)
 
     def describe(self) -> str:
@@ -282,6 +295,7 @@ class PurificationObjective:
         critic_scores: tf.Tensor | None = None,
         identity: tuple[tf.Tensor, tf.Tensor] | None = None,
         paired: tuple[tf.Tensor, Mapping[str, Any]] | None = None,
+        seed: tf.Tensor | None = None,
     ) -> dict[str, tf.Tensor]:
         """Loss terms, each a float32 scalar averaged over the batch.
 
@@ -297,6 +311,7 @@ class PurificationObjective:
           paired: (f_W's outputs on pair eyes, :meth:`paired_targets` of their twins) (the paired term);
             pair outputs None: the pairs are ``outputs`` themselves (content eyes with their own twins),
             and their loss-network features above serve the paired term too (no second pass).
+          seed: (2,) integer stateless seed of PatchNCE's patch positions (default (0, 0)).
         Returns ``{"total", <each role>, "tv", "luminance"}``: each role is its layer-weighted sum
         before alpha, beta and lambda (a role not computed is 0); with domain terms also
         ``"perceptual"`` (the total of the terms above) and each active domain term, unweighted.
@@ -336,6 +351,9 @@ class PurificationObjective:
             out["gaze"] = _mean(gaze_consistency_loss(read, pair_targets["gaze"]))
         if self.domain.pupil > 0:
             out["pupil"] = _mean(self.pupil_loss(outputs, contents, content_targets))
+        if self.domain.patch_nce > 0:
+            seed = tf.zeros([2], tf.int64) if seed is None else seed
+            out["patch_nce"] = _mean(patch_nce_term(out_f, in_f, self.nce_heads, seed))
         for name in DOMAIN_TERMS:
             if name in out:
                 total += getattr(self.domain, name) * out[name]
@@ -353,7 +371,9 @@ class PurificationObjective:
             left_out["adversarial"] = "scores of the patch critic trained beside f_W (no critic for one image)"
         if d.identity > 0:
             left_out["identity"] = "f_W's outputs on synthetic eyes (a property of the network, not of one image)"
-        kept = dataclasses.replace(d, adversarial=0.0, identity=0.0)
+        if d.patch_nce > 0:
+            left_out["patch_nce"] = "projection heads trained beside f_W over many eyes (none for one image)"
+        kept = dataclasses.replace(d, adversarial=0.0, identity=0.0, patch_nce=0.0)
         return PurificationObjective(self.loss_network, self.weights, self.use_masks, self.luminance_prior,
                                      kept, self.gaze_network, self.pupil_network), left_out
 
@@ -499,6 +519,7 @@ def build_objective(
     domain: DomainWeights | None = None,
     gaze_network=None,
     pupil_network=None,
+    nce_heads=None,
 ) -> tuple[PurificationObjective, dict[str, Any]]:
     """The objective and its style targets, built once from the style set (N, H, W, 3).
 
@@ -508,7 +529,7 @@ def build_objective(
     ``balance_images`` style eyes (:func:`balanced_layer_weights`); the luminance term is part of
     the objective only when ``weights.gamma > 0``; ``domain`` adds the terms beyond the perceptual
     ones (``gaze_network``: the frozen gaze reader of the gaze-consistency term; ``pupil_network``:
-    the coarse FCN of the pupil-shift term). Returns
+    the coarse FCN of the pupil-shift term; ``nce_heads``: PatchNCE's projection heads). Returns
     ``(objective, style_targets)``.
     """
     if layer_weighting not in LAYER_WEIGHTINGS:
@@ -522,11 +543,12 @@ def build_objective(
             masks = label_style_set(images, mask_fn)
     prior = luminance_prior if weights.gamma > 0 else None
     objective = PurificationObjective(loss_network, weights, use_masks=use_masks, luminance_prior=prior, domain=domain,
-                                      gaze_network=gaze_network, pupil_network=pupil_network)
+                                      gaze_network=gaze_network, pupil_network=pupil_network, nce_heads=nce_heads)
     if layer_weighting == "balanced":
         balanced = balanced_layer_weights(
             objective, images[:balance_images], None if masks is None else masks[:balance_images]
         )
         objective = PurificationObjective(loss_network, balanced, use_masks=use_masks, luminance_prior=prior,
-                                          domain=domain, gaze_network=gaze_network, pupil_network=pupil_network)
+                                          domain=domain, gaze_network=gaze_network, pupil_network=pupil_network,
+                                          nce_heads=nce_heads)
     return objective, objective.style_set_targets(images, masks)

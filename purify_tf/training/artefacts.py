@@ -55,6 +55,11 @@ def _domain_terms(trainer: Any) -> dict[str, Any] | None:
 
         out["pupil"] = {"weight": domain.pupil, "dead_zone_px": PUPIL_DEAD_ZONE_PX,
                         "locator": "the coarse FCN's soft pupil centre, f_W's output against the content eye"}
+    if domain.patch_nce > 0:
+        from purify_tf.losses.patch_nce import NCE_HEAD_UNITS, NCE_PATCHES, NCE_TEMPERATURE
+
+        out["patch_nce"] = {"weight": domain.patch_nce, "layers": list(trainer.objective.nce_heads),
+                            "patches": NCE_PATCHES, "temperature": NCE_TEMPERATURE, "head_units": NCE_HEAD_UNITS}
     if trainer.critic is not None:
         out["critic"] = trainer.critic.describe()
     return out

@@ -24,6 +24,7 @@ from absl import logging
 from purify_tf.errors import PurifyError
 from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PAPER, USE_MASKS
 from purify_tf.losses.objective import DomainWeights, LossWeights, build_objective
+from purify_tf.losses.patch_nce import NCE_LAYERS, build_nce_heads
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
@@ -43,6 +44,7 @@ MaskFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 STYLE_MODES = ("mean", "per_batch")
+NCE_SEED_SALT = 7  # folded into a step's seed for PatchNCE's patch positions (the critic reads the seed itself)
 
 
 def learning_rate_schedule(rate: float, schedule: str, steps: int):
@@ -89,6 +91,8 @@ class PurifyTrainConfig:
     paired_target: str = DOMAIN.paired_target  # "twin" | "structure" (losses.paired)
     gaze: float = DOMAIN.gaze  # the gaze-consistency term (losses.gaze_consistency); needs a gaze_reader
     pupil: float = DOMAIN.pupil  # the pupil-shift term (losses.pupil_shift); needs the FCN as pupil_network
+    patch_nce: float = DOMAIN.patch_nce  # PatchNCE (losses.patch_nce); its projection heads train with f_W
+    nce_layers: tuple[str, ...] = NCE_LAYERS  # the loss-network taps PatchNCE matches patches at
     critic_learning_rate: float = DOMAIN.critic_learning_rate
     critic_filters: int = DOMAIN.critic_filters
     critic_layers: int = DOMAIN.critic_layers
@@ -162,7 +166,7 @@ class PurifyTrainer:
         self.style_stream, self.monitor = style_stream, monitor
         self.model_dir = Path(cfg.model_dir)
         self.chief = is_chief(strategy)
-        self._build_model_and_optimizer()
+        self._build_model_and_optimizer(loss_network)
         self._build_objective(loss_network, style_image, style_mask, prior_images, gaze_reader, pupil_network)
         self.critic = Critic(cfg, strategy, (source.height, source.width, 3)) if cfg.adversarial > 0 else None
         # Content eyes that come with their synthetic twins (renderer content) serve the paired term
@@ -174,7 +178,8 @@ class PurifyTrainer:
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
-            optional={"rng": self._rng_states(), **(self.critic.trackables() if self.critic else {})},
+            optional={"rng": self._rng_states(), **(self.critic.trackables() if self.critic else {}),
+                      **({"nce_heads": self._nce_head_states()} if self.nce_heads else {})},
         )
         self.summaries = SummaryLogger(self.model_dir, "train", enabled=self.chief)
         self._build_step_functions()
@@ -183,8 +188,9 @@ class PurifyTrainer:
         # Steps taken and wall seconds of the last ``train`` call (the trainer's closing line).
         self.last_run: dict[str, float] = {"steps": 0, "seconds": 0.0}
 
-    def _build_model_and_optimizer(self) -> None:
-        """f_W, Adam (loss-scaled under mixed precision) and the step counter, in the strategy's scope."""
+    def _build_model_and_optimizer(self, loss_network) -> None:
+        """f_W (and PatchNCE's projection heads, which train with it), Adam (loss-scaled under mixed
+        precision) and the step counter, in the strategy's scope."""
         cfg = self.cfg
         with self.strategy.scope():
             self.model = build_transformer(
@@ -192,8 +198,12 @@ class PurifyTrainer:
                 illumination=cfg.illumination, residual=cfg.residual, raw_beside=cfg.raw_beside,
             )
             self.front_end = front_end_of(self.model)  # fixed (no trainable weights); None without one
+            self.nce_heads = build_nce_heads(loss_network, cfg.nce_layers) if cfg.patch_nce > 0 else {}
+            # What the generator's update trains: f_W's weights, then the heads'.
+            self.trained_variables = list(self.model.trainable_variables) + [
+                v for head in self.nce_heads.values() for v in head.trainable_variables]
             self.optimizer = loss_scaled_adam(learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps))
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(self.trained_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
     def _build_objective(self, loss_network, style_image, style_mask, prior_images, gaze_reader=None,
@@ -215,7 +225,7 @@ class PurifyTrainer:
             loss_network, cfg.weights, use_masks=cfg.use_masks, layer_weighting=cfg.layer_weighting,
             style_images=self.style_image, style_masks=masks, mask_fn=self.mask_fn,
             luminance_prior=self.luminance_prior, domain=DomainWeights.from_settings(cfg), gaze_network=gaze_reader,
-            pupil_network=pupil_network,
+            pupil_network=pupil_network, nce_heads=self.nce_heads,
         )
 
     def _build_step_functions(self) -> None:
@@ -242,6 +252,12 @@ class PurifyTrainer:
         rng = tf.Module()
         rng.states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
         return rng
+
+    def _nce_head_states(self) -> tf.Module:
+        """PatchNCE's heads in the checkpoint: a resumed run goes on with the heads it trained."""
+        heads = tf.Module()
+        heads.weights = [v for head in self.nce_heads.values() for v in head.variables]
+        return heads
 
     # ------------------------------------------------------------------ step functions
     def content_masks(self, images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
@@ -290,9 +306,10 @@ class PurifyTrainer:
     def gradients(self, batch: dict[str, tf.Tensor], seed: tf.Tensor | None = None):
         """One replica's share: forward -> named loss terms -> f_W's gradients, and the critic's.
 
-        Returns (f_W's gradients, the critic's ([] without one), ``{term: value}``, purified content eyes).
+        Returns (the gradients of ``trained_variables``, the critic's ([] without one), ``{term: value}``, purified content eyes).
         """
         images, n = batch["image"], tf.shape(batch["image"])[0]
+        seed = self.step_seed() if seed is None else seed
         masks, targets, contents = self.loss_inputs(images, batch["mask"], batch.get("style"), batch.get("style_mask"))
         pair_targets = self.paired_targets(batch)  # no gradient flows into the targets
         with tf.GradientTape() as tape:
@@ -303,12 +320,12 @@ class PurifyTrainer:
             scores = None if self.critic is None else self.critic(outputs[:n])
             terms = self.objective(purified, contents, masks, targets, critic_scores=scores,
                                    identity=(synthetic_out, batch.get("synthetic")),
-                                   paired=(pair_out, pair_targets))
+                                   paired=(pair_out, pair_targets),
+                                   seed=tf.random.experimental.stateless_fold_in(seed, NCE_SEED_SALT))
             loss = replica_loss(terms["total"], self.optimizer, self.strategy.num_replicas_in_sync)
-        grads = tape.gradient(loss, self.model.trainable_variables)
+        grads = tape.gradient(loss, self.trained_variables)
         critic_grads: list = []
         if self.critic is not None:
-            seed = self.step_seed() if seed is None else seed
             critic_grads, critic_terms = self.critic.gradients(purified, images, batch["synthetic"], seed)
             terms = {**terms, SCORE_PREFIX + "purified": tf.reduce_mean(tf.cast(scores, tf.float32)), **critic_terms}
         return grads, critic_grads, terms, purified
@@ -330,7 +347,7 @@ class PurifyTrainer:
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         seed = tf.random.experimental.stateless_fold_in(self.step_seed(), tf.cast(replica, tf.int32) + 1)
         grads, critic_grads, terms, purified = self._grad_fn(batch, seed)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        self.optimizer.apply_gradients(zip(grads, self.trained_variables, strict=True))
         if self.critic is not None:
             self.critic.optimizer.apply_gradients(zip(critic_grads, self.critic.network.trainable_variables, strict=True))
         return terms, purified
