@@ -18,6 +18,7 @@ import dataclasses
 LAYER_WEIGHTINGS = ("unit", "balanced")  # see losses.objective.balanced_layer_weights
 LR_SCHEDULES = ("constant", "cosine")
 PAIRED_TARGETS = ("twin", "structure")  # the paired term's target (purify_tf.losses.paired)
+GAZE_READERS = ("cnn", "cnn+svr")  # the gaze-consistency term's readers (training.gaze_reader.load_gaze_readers)
 GAMMA = 0.0  # the luminance term: off (not in the paper)
 LAMBDA_G = 1.0  # global terms (paper Eq. 18-19)
 LAMBDA_L = 1.0  # local (masked) terms
@@ -91,6 +92,7 @@ class ShippedDefaults:
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
+    gaze_readers: str = "cnn"  # who reads for the gaze term: the small CNN alone (docs/DESIGN.md, "A kernel reader")
     pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
     patch_nce: float = 0.0  # PatchNCE beside or in place of the content term (docs/DESIGN.md, "PatchNCE")
     style_blocks: int = 4  # style Grams of VGG blocks 1-4 (the paper's reach block 5: 2x4 maps at 40x64)

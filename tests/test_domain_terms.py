@@ -508,6 +508,47 @@ def test_gaze_reader_is_fitted_once_saved_and_reloaded_frozen(tmp_path):
     assert not again.trainable_weights
 
 
+def test_kernel_reader_is_the_svr_estimator_in_tensorflow_saved_once_and_differentiable(tmp_path):
+    """KernelGazeReader predicts what the fitted SVRGaze predicts (the sklearn reference), is written once
+    to <model_dir>/gaze_reader_svr.npz and reloaded, and passes gradients to the eye."""
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.gaze.estimators import SVRGaze
+    from purify_tf.training.gaze_reader import (
+        KERNEL_READER_FILE,
+        KernelGazeReader,
+        load_or_fit_kernel_reader,
+        reader_inputs,
+    )
+    from purify_tf.vectors import angular_error_deg
+
+    train = render_eyes(120, H, W, domain="synthetic", seed=21)
+    test = reader_inputs(render_eyes(16, H, W, domain="real", seed=22)["image"])
+    estimator = SVRGaze(n_components=20).fit(reader_inputs(train["image"]), train["gaze"])
+    reader = KernelGazeReader.from_estimator(estimator)
+    got = reader(tf.constant(test)).numpy()
+    assert np.max(angular_error_deg(got, estimator.predict(test))) < 0.05
+    fitted = load_or_fit_kernel_reader(tmp_path, H, W, seed=0, n_eyes=60)
+    assert (tmp_path / KERNEL_READER_FILE).is_file()
+    again = load_or_fit_kernel_reader(tmp_path, H, W, seed=5, n_eyes=60)  # loads, does not refit
+    np.testing.assert_allclose(again(tf.constant(test)).numpy(), fitted(tf.constant(test)).numpy(), rtol=1e-6)
+    eyes = tf.Variable(test)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(reader(eyes)[:, 1])
+    grad = tape.gradient(value, eyes).numpy()
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+
+
+def test_gaze_term_with_two_readers_is_the_mean_of_their_terms():
+    from purify_tf.losses.gaze_consistency import gaze_consistency_loss
+
+    a_out, a_twin, b_out, b_twin = (_unit(RNG.normal(size=(4, 3))) for _ in range(4))
+    both = gaze_consistency_loss(tf.constant(np.stack([a_out, b_out], 1), tf.float32),
+                                 tf.constant(np.stack([a_twin, b_twin], 1), tf.float32)).numpy()
+    one = gaze_consistency_loss(tf.constant(a_out, tf.float32), tf.constant(a_twin, tf.float32)).numpy()
+    other = gaze_consistency_loss(tf.constant(b_out, tf.float32), tf.constant(b_twin, tf.float32)).numpy()
+    np.testing.assert_allclose(both, (one + other) / 2, rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------- pupil shift
 def _np_centres(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from purify_tf.conventions import PUPIL

@@ -146,13 +146,15 @@ def load_or_train_gaze_reader(model_dir, height, width, seed):
     return "reader"
 
 gaze_reader.load_or_train_gaze_reader = load_or_train_gaze_reader
+gaze_reader.load_or_fit_kernel_reader = lambda model_dir, height, width, seed: "kernel"
 
 class Trainer:
     def __init__(self, cfg, strategy, loss_network, source, style_images, style_masks, mask_fn=None, **kw):
         seen.update(use_masks=cfg.use_masks, style_masks=style_masks is not None, mask_fn=mask_fn is not None,
                     style_images=len(style_images), style=cfg.provenance["style"], progress=cfg.progress,
                     recorded_masks=cfg.provenance["content"]["masks"], gaze=cfg.gaze,
-                    reader_passed=kw.get("gaze_reader") == "reader", pupil=cfg.pupil, patch_nce=cfg.patch_nce, alpha=cfg.weights.alpha,
+                    reader_passed=kw.get("gaze_reader") == "reader", pupil=cfg.pupil,
+                    readers=getattr(kw.get("gaze_reader"), "readers", None), patch_nce=cfg.patch_nce, alpha=cfg.weights.alpha,
                     global_style=list(cfg.weights.layers["global_style"]), local_style=list(cfg.weights.layers["local_style"]),
                     fcn_passed=kw.get("pupil_network") == "fcn")
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
@@ -193,6 +195,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "no paired term": ["--paired=0"],  # the gaze term reads the paired term's twins: off with it
         "pupil term": ["--pupil=5"],
         "PatchNCE in place of the content term": ["--patch_nce=2", "--alpha=0"],
+        "two gaze readers": ["--gaze_readers=cnn+svr"],
         "paper's style taps": ["--style_blocks=5"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
@@ -221,6 +224,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     # The pupil-shift term reads the FCN the masks come from; off by default, and then no FCN is handed over for it.
     assert got["pupil term"]["pupil"] == 5 and got["pupil term"]["fcn_passed"]
     assert default["pupil"] == 0 and not default["fcn_passed"]
+    assert got["two gaze readers"]["readers"] == ["reader", "kernel"] and default["readers"] is None
     nce = got["PatchNCE in place of the content term"]
     assert nce["patch_nce"] == 2 and nce["alpha"] == 0 and default["patch_nce"] == 0
     # The shipped style taps stop at VGG block 4; --style_blocks=5 is the paper's.
@@ -286,7 +290,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 39  # --patch_nce (CUT's contrastive term, an ablation row) since 2026-12-05; --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 40  # --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from purify_tf.hyperparameters import LAYER_WEIGHTINGS, PURIFY, SHIPPED
+from purify_tf.hyperparameters import GAZE_READERS, LAYER_WEIGHTINGS, PURIFY, SHIPPED
 from purify_tf.training.style_source import STYLE_EXPECTED, STYLE_WORDS, style_arguments
 from trainers import common
 
@@ -46,6 +46,9 @@ flags.DEFINE_float("gaze", SHIPPED.gaze, "Weight of the gaze-consistency term (F
                    "fitted to synthetic renderer eyes (<model_dir>/gaze_reader.keras) reads f_W(real-domain render) and "
                    "its synthetic twin, and the term is their disagreement, 1 at 5 degrees (0: off; off with --paired=0, whose "
                    "twins it reads).")
+flags.DEFINE_enum("gaze_readers", SHIPPED.gaze_readers, GAZE_READERS, "Who reads the purified eye against its twin in the "
+                  "gaze-consistency term: cnn, the small gaze CNN; cnn+svr, beside it an RBF support vector regressor "
+                  "fitted to other synthetic renderer eyes (<model_dir>/gaze_reader_svr.npz), the term averaged over both.")
 flags.DEFINE_float("pupil", SHIPPED.pupil, "Weight of the pupil-shift term (not in the paper): the coarse FCN's soft pupil "
                    "centre on f_W's output against the content eye's, squared beyond a dead zone of 1 px (0: off; "
                    "needs --masks=fcn).")
@@ -179,10 +182,10 @@ def main(argv: list[str]) -> int:
     if FLAGS.gaze > 0 and not gaze_weight():
         logging.info("--gaze=%g is off with --paired=0: the term reads the paired term's twins", FLAGS.gaze)
     if gaze_weight() > 0:
-        from purify_tf.training.gaze_reader import load_or_train_gaze_reader
+        from purify_tf.training.gaze_reader import load_gaze_readers
 
         started = time.perf_counter()
-        gaze_reader = load_or_train_gaze_reader(model_dir, FLAGS.height, FLAGS.width, FLAGS.seed)
+        gaze_reader = load_gaze_readers(model_dir, FLAGS.height, FLAGS.width, FLAGS.seed, FLAGS.gaze_readers)
         reader_seconds = time.perf_counter() - started
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None

@@ -36,10 +36,12 @@ def gaze_network_input(images: tf.Tensor) -> tf.Tensor:
 
 
 def gaze_consistency_loss(gaze_out: tf.Tensor, gaze_twin: tf.Tensor) -> tf.Tensor:
-    """(B, 3) gaze read on the outputs and on their twins -> (B,) (see the module docstring).
+    """(B, 3) gaze read on the outputs and on their twins -> (B,) (see the module docstring); with
+    several readers, (B, k, 3) each -> (B,) the mean over the readers.
 
     Both are renormalised to unit length; the twins' reading is a target (no gradient)."""
     out = tf.math.l2_normalize(tf.cast(gaze_out, tf.float32), axis=-1)
     twin = tf.stop_gradient(tf.math.l2_normalize(tf.cast(gaze_twin, tf.float32), axis=-1))
     chord = 2.0 * math.sin(math.radians(GAZE_TOLERANCE_DEG) / 2.0)
-    return tf.reduce_sum(tf.square(out - twin), axis=-1) / (chord * chord)
+    per_reader = tf.reduce_sum(tf.square(out - twin), axis=-1) / (chord * chord)
+    return per_reader if per_reader.shape.rank == 1 else tf.reduce_mean(per_reader, axis=-1)

@@ -48,8 +48,11 @@ def _domain_terms(trainer: Any) -> dict[str, Any] | None:
     if domain.gaze > 0:
         from purify_tf.losses.gaze_consistency import GAZE_TOLERANCE_DEG
 
-        out["gaze"] = {"weight": domain.gaze, "tolerance_deg": GAZE_TOLERANCE_DEG,
-                       "reader": "gaze CNN fitted to synthetic renderer eyes (no real gaze label)"}
+        reader = "gaze CNN fitted to synthetic renderer eyes (no real gaze label)"
+        if hasattr(trainer.objective.gaze_network, "readers"):
+            reader = ("gaze CNN and RBF SVR, each fitted to synthetic renderer eyes (no real gaze label); the term is "
+                      "the mean of their disagreements")
+        out["gaze"] = {"weight": domain.gaze, "tolerance_deg": GAZE_TOLERANCE_DEG, "reader": reader}
     if domain.pupil > 0:
         from purify_tf.losses.pupil_shift import PUPIL_DEAD_ZONE_PX
 
