@@ -132,6 +132,10 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                           help="Comma-separated gaze estimators among cnn, knn, svr, rf, alr.")
     evaluate.add_argument("--cnn_epochs", type=_positive_int, default=10,
                           help="Gaze-CNN epochs at batch 128 (early stopping; default 10, as make report).")
+    evaluate.add_argument("--synthetic_draws", type=_positive_int, default=1,
+                          help="Synthetic training sets to fit the estimators on, each a new draw of the renderer; "
+                               "each row's error is the mean over them (a single set is one sample: SVR's raw error "
+                               "alone moves by up to a degree between draws). Costs the estimators' fits that many times.")
     evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
     evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")
 
@@ -378,7 +382,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
         result = evaluate_labelled(
             args.labels, purifiers, estimators=estimators, cnn_epochs=args.cnn_epochs, progress=progress,
             train_subjects=_names(args.train_subjects), eval_subjects=_names(args.eval_subjects),
-            test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed)
+            test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed,
+            synthetic_draws=args.synthetic_draws)
     except (ConfigError, DataError) as exc:
         _error(str(exc))
         return EXIT_USAGE

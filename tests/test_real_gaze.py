@@ -171,6 +171,29 @@ def test_estimators_read_gaze_on_real_domain_eyes(tmp_path):
     assert result["n_test"] == 40 and result["eval_subjects"] == ["c"]
 
 
+def test_synthetic_draws_average_the_per_eye_error_over_the_draws(tmp_path):
+    """With two synthetic draws each row's error is the mean over them: draw 0 is the single-set table
+    itself, draw 1 another render of the renderer, and the row keeps each draw's mean error."""
+    write_labelled(tmp_path, n_per_subject=30, subjects=("a", "b", "c"))
+    settings = dict(labels_dir=str(tmp_path), train_subjects=("a", "b"), test_per_subject=30, n_synthetic=120,
+                    n_floor=60, n_boot=50, synthetic_gaze="renderer")
+    knn = lambda: {"kNN": make_estimator("knn")}  # noqa: E731
+    both = rg.run_real_gaze(rg.RealGazeConfig(**settings, synthetic_draws=2), knn, {})
+    first = rg.run_real_gaze(rg.RealGazeConfig(**settings), knn, {})
+    with pytest.raises(Exception, match="synthetic_draws"):
+        rg.RealGazeConfig(**settings, synthetic_draws=0)
+    rows, single = ({r["row"]: r for r in result["rows"]} for result in (both, first))
+    for name in (rg.RAW, rg.MEAN_CONTRAST):
+        draws = rows[name]["per_draw_error_deg"]["kNN"]
+        assert len(draws) == 2 and draws[0] == pytest.approx(single[name]["mean_error_deg"]["kNN"], abs=1e-9)
+        assert draws[0] != draws[1]  # another synthetic set, other neighbours
+        assert rows[name]["mean_error_deg"]["kNN"] == pytest.approx(np.mean(draws), abs=1e-6)
+    # The floor and the mean-gaze reference do not depend on the synthetic sets.
+    assert both["per_eye"][rg.FLOOR] == first["per_eye"][rg.FLOOR]
+    assert "per_draw_error_deg" not in single[rg.RAW]
+    assert both["synthetic_draws"] == 2 and "mean over 2" in both["split"]
+
+
 def test_shared_mpiigaze_labels(shared_dir):
     path = shared_dir / "data" / "mpiigaze-gaze"
     if not (path / "labels.csv").is_file():

@@ -40,7 +40,10 @@ def what_works_table(card: dict[str, Any]) -> str:
             return text(est) if est in raw else "-"
 
         n, subjects = real["n_test"], ", ".join(real["eval_subjects"])
-        lines.append(f"| real eyes ({n} MPIIGaze left eyes of {subjects}, estimators trained on synthetic eyes): "
+        draws = real.get("synthetic_draws", 1)
+        trained = (f"estimators trained on {draws} synthetic sets, errors their mean" if draws > 1
+                   else "estimators trained on synthetic eyes")
+        lines.append(f"| real eyes ({n} MPIIGaze left eyes of {subjects}, {trained}): "
                      "error raw → purified (°) | " + " | ".join(
                          cell(e, lambda e: f"{raw[e]:.2f} → {pur['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
         lines.append("| change, 95% interval (°) | " + " | ".join(cell(e, lambda e: (
