@@ -59,6 +59,9 @@ flags.DEFINE_string("real_gaze_dir", None, "Labelled real eyes (labels.csv with 
                     "../shared/data/mpiigaze-gaze): the real_gaze section (synthetic-trained estimators on the "
                     "evaluation subjects' eyes, raw vs purified; the measure that decides) and the real content of "
                     "variants that train on real eyes (the training subjects' images only; skipped when absent).")
+flags.DEFINE_integer("real_gaze_draws", 1, "Synthetic training sets the real_gaze section fits its estimators on, "
+                     "each a new draw of the renderer; each eye's error is the mean over them (one set decides SVR "
+                     "by itself: docs/DESIGN.md, \"How much one synthetic set decides\").", lower_bound=1)
 common.define_loss_network_flags()
 common.define_runtime_flags(jit_compile=False)  # the report's rows train without XLA
 
@@ -98,7 +101,7 @@ def config_from_flags():
         curve_iterations=FLAGS.curve_iterations, gatys_init=FLAGS.gatys_init,
         speed_sizes=tuple(int(s) for s in FLAGS.speed_sizes), speed_gatys_iterations=FLAGS.speed_gatys_iterations,
         speed_repeats=FLAGS.speed_repeats, real_dir=FLAGS.real_dir, real_gaze_dir=FLAGS.real_gaze_dir,
-        seed=FLAGS.seed)
+        real_gaze_draws=FLAGS.real_gaze_draws, seed=FLAGS.seed)
 
 
 def main(argv: list[str]) -> int:

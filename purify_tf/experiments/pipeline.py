@@ -63,6 +63,7 @@ class ReportConfig:
     real_dir: str | None = None
     real_gaze_dir: str | None = None  # a labelled real-eye folder: the real_gaze section, and real content
     real_gaze_per_subject: int = 200  # test eyes per evaluation subject
+    real_gaze_draws: int = 1  # synthetic training sets of the real-gaze table, each eye's error their mean
     seed: int = 0
 
     def settings_for(self, name: str) -> TrainSettings:
@@ -177,7 +178,8 @@ def _real_gaze_data(cfg: ReportConfig, stage: Callable[[str], None]) -> tuple[An
         return None
     stage(f"real labelled eyes from {cfg.real_gaze_dir}")
     rg = RealGazeConfig(labels_dir=cfg.real_gaze_dir, test_per_subject=cfg.real_gaze_per_subject,
-                        n_synthetic=cfg.gaze_train_n, n_floor=cfg.gaze_train_n, seed=cfg.seed, n_boot=cfg.n_boot)
+                        n_synthetic=cfg.gaze_train_n, n_floor=cfg.gaze_train_n, seed=cfg.seed, n_boot=cfg.n_boot,
+                        synthetic_draws=cfg.real_gaze_draws)
     return rg, load_real_gaze_data(rg)
 
 
