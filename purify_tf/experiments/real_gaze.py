@@ -246,8 +246,7 @@ def real_gaze_table(
         if len(images) != n:
             raise DataError(f"real gaze: row {name!r} has {len(images)} eyes, the test set {n}")
         sets[name] = to_gaze_input(images)
-    errors: dict[str, dict[str, np.ndarray]] = {}
-    per_draw: dict[str, dict[str, list[float]]] = {}
+    by_draw: dict[str, dict[str, list[np.ndarray]]] = {}  # per-eye errors, one array per synthetic set
     correlation: dict[str, dict[str, dict[str, float]]] = {}
     spread: dict[str, dict[str, dict[str, float]]] = {}
     draws = data.synthetic_sets
@@ -258,13 +257,12 @@ def real_gaze_table(
             model.fit(X_fit, synthetic["gaze"])
             for name, X in sets.items():
                 pred = model.predict(X)
-                err = angular_error_deg(pred, test_gaze)
-                # The per-eye error of a row: its mean over the draws.
-                errors.setdefault(name, {})[est] = errors.get(name, {}).get(est, 0.0) + err / len(draws)
-                per_draw.setdefault(name, {}).setdefault(est, []).append(float(err.mean()))
+                by_draw.setdefault(name, {}).setdefault(est, []).append(angular_error_deg(pred, test_gaze))
                 if draw == 0:  # correlation and spread: of the first set's estimators
                     correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
                     spread.setdefault(name, {})[est] = axis_spread(pred)
+    # A row's per-eye error: its mean over the synthetic sets.
+    errors = {name: {est: np.mean(arrays, axis=0) for est, arrays in by_est.items()} for name, by_est in by_draw.items()}
     real_X = to_gaze_input(data.train["image"])
     for est, model in make_estimators().items():
         model.fit(real_X, data.train["gaze"])
@@ -285,8 +283,8 @@ def real_gaze_table(
             if name != RAW:
                 row["vs_raw"][est] = bootstrap_gap(errors[RAW][est], errors[FLOOR][est], err,
                                                    n_boot=n_boot, seed=seed)
-        if len(draws) > 1 and name in per_draw:
-            row["per_draw_error_deg"] = per_draw[name]
+        if len(draws) > 1 and name in by_draw:
+            row["per_draw_error_deg"] = {est: [float(e.mean()) for e in arrays] for est, arrays in by_draw[name].items()}
         if name in correlation:
             row["axis_correlation"] = correlation[name]
             row["axis_spread_deg"] = spread[name]
