@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE  # TensorFlow-free
 from purify_tf.inference.onednn import MODES as ONEDNN_MODES  # TensorFlow-free: parsing stays fast
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,6 +62,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
 
 
@@ -136,6 +147,10 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                           help="Synthetic training sets to fit the estimators on, each a new draw of the renderer; "
                                "each row's error is the mean over them (a single set is one sample: SVR's raw error "
                                "alone moves by up to a degree between draws). Costs the estimators' fits that many times.")
+    evaluate.add_argument("--synthetic_eye_scale", type=_positive_float, default=SYNTHETIC_EYE_SCALE,
+                          help=f"The synthetic training eyes' size in the crop, times the renderer's (default "
+                               f"{SYNTHETIC_EYE_SCALE:g}, the smaller eye real MPIIGaze crops show; 1 for the "
+                               "renderer's own).")
     evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
     evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")
 
@@ -383,7 +398,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             args.labels, purifiers, estimators=estimators, cnn_epochs=args.cnn_epochs, progress=progress,
             train_subjects=_names(args.train_subjects), eval_subjects=_names(args.eval_subjects),
             test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed,
-            synthetic_draws=args.synthetic_draws)
+            synthetic_draws=args.synthetic_draws, synthetic_eye_scale=args.synthetic_eye_scale)
     except (ConfigError, DataError) as exc:
         _error(str(exc))
         return EXIT_USAGE

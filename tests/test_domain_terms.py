@@ -204,6 +204,16 @@ def test_paired_source_yields_twins_with_identical_labels():
     assert set(next(iter(ds))) == {"image", "mask", "twin", "pair", "pair_mask", "pair_twin"}
 
 
+def test_paired_source_eye_scale_draws_the_same_eyes_smaller_in_both_domains():
+    """``--content_eye_scale``: the same pairs (gaze, step) with a smaller eye, twin and real alike."""
+    full, small = (PairedRendererSource(36, 60, seed=3, eye_scale=k).batch(5, 6) for k in (1.0, 0.75))
+    np.testing.assert_array_equal(full["gaze"], small["gaze"])
+    np.testing.assert_array_equal(small["mask"], small["twin_mask"])
+    area = lambda masks: (masks > 0).sum(axis=(1, 2))  # noqa: E731
+    assert (area(small["mask"]) < area(full["mask"])).all()
+    np.testing.assert_array_equal(PairedRendererSource(36, 60, seed=3).batch(5, 6)["image"], full["image"])
+
+
 # ---------------------------------------------------------------------------- trainer
 @pytest.fixture(scope="module")
 def loss_network():

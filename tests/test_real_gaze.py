@@ -19,6 +19,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments import real_gaze as rg
 from purify_tf.gaze.estimators import make_estimator
+from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
 
 
@@ -102,6 +103,23 @@ def test_gaze_overrides_follow_the_labels():
     assert "head_pitch" not in out
     eyes = rg.synthetic_training_set(8, 36, 60, seed=0, pitchyaw=labels)
     assert np.abs(eyes["pitchyaw"][:, 0] - (-0.15)).max() < 0.5
+
+
+def test_synthetic_eye_scale_shrinks_the_eye_and_keeps_the_default_set():
+    """At scale 1 the synthetic set is the renderer's own draw, bit for bit; below 1 the same eyes
+    (same gaze) are drawn smaller: a smaller iris and pupil in the mask."""
+    rng = np.random.default_rng(0)
+    labels = np.column_stack([rng.normal(-0.15, 0.08, 50), rng.normal(0.02, 0.14, 50)])
+    default = rg.synthetic_training_set(16, 36, 60, seed=3, pitchyaw=labels)
+    same = rg.synthetic_training_set(16, 36, 60, seed=3, pitchyaw=labels, eye_scale=1.0)
+    small = rg.synthetic_training_set(16, 36, 60, seed=3, pitchyaw=labels, eye_scale=0.7)
+    np.testing.assert_array_equal(default["image"], same["image"])
+    np.testing.assert_array_equal(default["gaze"], small["gaze"])
+    eye_area = lambda eyes: (eyes["mask"] > 0).sum(axis=(1, 2))  # noqa: E731
+    assert (eye_area(small) < eye_area(default)).mean() > 0.8
+    assert eye_area(small).mean() < 0.75 * eye_area(default).mean()
+    with pytest.raises(Exception, match="synthetic_eye_scale"):
+        rg.RealGazeConfig(labels_dir=".", synthetic_eye_scale=0.0)
 
 
 def test_axis_correlation_and_mean_prediction():
@@ -192,6 +210,9 @@ def test_synthetic_draws_average_the_per_eye_error_over_the_draws(tmp_path):
     assert both["per_eye"][rg.FLOOR] == first["per_eye"][rg.FLOOR]
     assert "per_draw_error_deg" not in single[rg.RAW]
     assert both["synthetic_draws"] == 2 and "mean over 2" in both["split"]
+    # The default synthetic eyes are drawn smaller than the renderer's own, and the split says so.
+    assert both["config"]["synthetic_eye_scale"] == SYNTHETIC_EYE_SCALE < 1
+    assert f"drawn at {SYNTHETIC_EYE_SCALE:g} of the renderer's eye size" in both["split"]
 
 
 def test_shared_mpiigaze_labels(shared_dir):
@@ -214,7 +235,7 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     write_labelled(tmp_path / "eyes", n_per_subject=20, subjects=("a", "b", "c", "d"))
     out = tmp_path / "result.json"
     args = ["evaluate", f"--labels={tmp_path / 'eyes'}", f"--model={keras_model_file[1]}", "--estimators=knn",
-            "--per_subject=10", "--synthetic_n=60", f"--json={out}"]
+            "--per_subject=10", "--synthetic_n=60", "--synthetic_eye_scale=0.9", f"--json={out}"]
     assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert "purify-tf evaluate [" in captured.err and "split: train subjects a, b" in captured.err
@@ -225,6 +246,7 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     assert "purify-tf: transformer: lower error than raw for" in captured.out
     saved = json.loads(out.read_text())
     assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20
+    assert saved["config"]["synthetic_eye_scale"] == 0.9
     assert len(saved["per_eye"]["raw"]["kNN"]) == 20
 
 
@@ -237,6 +259,10 @@ def test_evaluate_command_bad_usage(tmp_path, capsys):
     assert "none.keras" in capsys.readouterr().err
     assert cli.main(["evaluate", f"--labels={tmp_path}", "--estimators=knn"]) == 2
     assert "labels.csv" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", f"--labels={tmp_path}", "--synthetic_eye_scale=0"])
+    err = capsys.readouterr().err
+    assert "--synthetic_eye_scale" in err and "expected a positive number, got 0.0" in err
 
 
 def test_report_renders_the_real_gaze_section():

@@ -50,6 +50,12 @@ def define_content_flags() -> None:
     flags.DEFINE_integer("max_images", 20_000, "At most this many content images are loaded from a dataset reader.")
     flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
                       "training subjects of a subject-disjoint split; their labels are never read into the loss).")
+    flags.DEFINE_float("content_eye_scale", 1.0, "With --content=renderer: the rendered eyes' size in the crop, times "
+                       "the renderer's (below 1 a smaller eye, as real MPIIGaze crops show; their twins alike).")
+    flags.register_validator(
+        "content_eye_scale", lambda v: v is not None and 0 < v < float("inf"),
+        message="--content_eye_scale must be a positive number.",
+    )
     flags.register_validator(
         "max_images", lambda v: v is not None and v > 0,
         message="--max_images must be a positive integer.",
@@ -200,7 +206,7 @@ def content_source_from_flags(height: int, width: int, need_masks: bool = False,
     if FLAGS.content == "renderer":
         print("Content eyes: the built-in renderer's real domain (no dataset needed; "
               "--content=labelled|folder|... --content_dir=DIR trains on your own unlabelled eyes)")
-        return renderer_content(height, width, seed=FLAGS.seed, twins=twins)
+        return renderer_content(height, width, seed=FLAGS.seed, twins=twins, eye_scale=FLAGS.content_eye_scale)
     data = read_content(FLAGS.content, FLAGS.content_dir, limit=FLAGS.max_images,
                         subjects=FLAGS.content_subjects)
     masks = data.get("mask")

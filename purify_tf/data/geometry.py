@@ -132,13 +132,16 @@ def _param(name: str, n: int, overrides: dict[str, object], default: np.ndarray)
 
 
 def sample_geometry(
-    n: int, height: int, width: int, rng: np.random.Generator, **overrides: object
+    n: int, height: int, width: int, rng: np.random.Generator, eye_scale: float = 1.0, **overrides: object
 ) -> EyeGeometry:
     """Draw ``n`` eyes for an ``height`` x ``width`` frame from ``rng``.
 
     Every draw happens whether or not it is overridden, so overriding one parameter leaves the
-    others unchanged for the same seed (useful for controlled label tests).
+    others unchanged for the same seed (useful for controlled label tests). ``eye_scale`` scales
+    the drawn half-width: the same eyes, smaller (< 1) or larger in the frame (1.0: the renderer's).
     """
+    if not eye_scale > 0:
+        raise ConfigError(f"eye_scale must be > 0, got {eye_scale}")
     unknown = set(overrides) - set(SAMPLED_PARAMETERS)
     if unknown:
         raise ConfigError(
@@ -147,6 +150,8 @@ def sample_geometry(
     if n < 0:
         raise ConfigError(f"n must be >= 0, got {n}")
     drawn = _draw_parameters(n, rng, overrides)
+    if "half_width_fraction" not in overrides:
+        drawn["half_width_fraction"] = drawn["half_width_fraction"] * float(eye_scale)
     derived = _place_eye(drawn, height, width)
     return EyeGeometry(**{name: np.asarray(value, dtype=np.float32) for name, value in derived.items()})
 

@@ -288,6 +288,7 @@ def render_eyes_with_geometry(
     width: int = 96,
     domain: str = "synthetic",
     seed: int = 0,
+    eye_scale: float = 1.0,
     **overrides: Any,
 ) -> tuple[EyeBatch, geo.EyeGeometry]:
     """``render_eyes`` that also returns the sampled geometry (for writers of landmark files)."""
@@ -297,7 +298,7 @@ def render_eyes_with_geometry(
         raise ConfigError(f"image size must be at least {MIN_SIZE}, got {(height, width)}")
     geom_rng = np.random.default_rng([int(seed), 0])
     app_rng = np.random.default_rng([int(seed), 1 + DOMAINS.index(domain)])
-    g = geo.sample_geometry(int(n), int(height), int(width), geom_rng, **overrides)
+    g = geo.sample_geometry(int(n), int(height), int(width), geom_rng, eye_scale=eye_scale, **overrides)
     a = sample_appearance(int(n), domain, app_rng)
     images = np.empty((n, height, width, 3), np.uint8)
     masks = np.empty((n, height, width), np.uint8)
@@ -323,6 +324,7 @@ def render_eyes(
     width: int = 96,
     domain: str = "synthetic",
     seed: int = 0,
+    eye_scale: float = 1.0,
     **overrides: Any,
 ) -> EyeBatch:
     """Render ``n`` labelled eyes of ``height`` x ``width`` in ``domain``, deterministically.
@@ -330,6 +332,7 @@ def render_eyes(
     Returns ``image`` uint8 (n, H, W, 3) RGB, ``mask`` uint8 (n, H, W) (0 other, 1 iris,
     2 pupil), ``gaze`` float32 (n, 3) (MPIIGaze convention), ``pitchyaw`` float32 (n, 2) and
     ``pupil_center`` float32 (n, 2) (x, y) pixels. ``overrides`` fix geometry parameters
-    (see ``geometry.SAMPLED_PARAMETERS``), each a scalar or an (n,) array.
+    (see ``geometry.SAMPLED_PARAMETERS``), each a scalar or an (n,) array; ``eye_scale`` draws
+    the same eyes smaller (< 1) or larger in the frame.
     """
-    return render_eyes_with_geometry(n, height, width, domain, seed, **overrides)[0]
+    return render_eyes_with_geometry(n, height, width, domain, seed, eye_scale, **overrides)[0]

@@ -28,6 +28,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.gaze.evaluation import bootstrap_gap
+from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, vector_to_pitchyaw
 
 RAW = "raw"
@@ -64,13 +65,15 @@ class RealGazeConfig:
     # what "synthetic-trained" means, and SVR's raw error alone moves by 0.5-1 degree from one to the
     # next (docs/DESIGN.md, "How much one synthetic set decides").
     synthetic_draws: int = 1
+    # The synthetic eyes' size in the crop, times the renderer's (1.0: the renderer's own eyes).
+    synthetic_eye_scale: float = SYNTHETIC_EYE_SCALE
 
     def __post_init__(self) -> None:
         if self.test_set not in TEST_SETS:
             raise ConfigError(f"real gaze test_set must be one of {TEST_SETS}, got {self.test_set!r}")
         if self.synthetic_gaze not in SYNTHETIC_GAZE:
             raise ConfigError(f"real gaze synthetic_gaze must be one of {SYNTHETIC_GAZE}, got {self.synthetic_gaze!r}")
-        for name in ("test_per_subject", "n_synthetic", "n_floor", "synthetic_draws"):
+        for name in ("test_per_subject", "n_synthetic", "n_floor", "synthetic_draws", "synthetic_eye_scale"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"real gaze {name} must be > 0, got {getattr(self, name)}")
 
@@ -148,12 +151,14 @@ def gaze_overrides(pitchyaw: np.ndarray, head: np.ndarray | None, n: int,
 
 
 def synthetic_training_set(n: int, height: int, width: int, seed: int,
-                           pitchyaw: np.ndarray | None = None, head: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """``n`` synthetic renderer eyes; with ``pitchyaw`` their gaze (and head pose) follows those labels."""
+                           pitchyaw: np.ndarray | None = None, head: np.ndarray | None = None,
+                           eye_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """``n`` synthetic renderer eyes; with ``pitchyaw`` their gaze (and head pose) follows those
+    labels; ``eye_scale`` shrinks (< 1) or grows the eye in the crop against the renderer's range."""
     overrides: dict[str, np.ndarray] = {}
     if pitchyaw is not None:
         overrides = gaze_overrides(pitchyaw, head, n, np.random.default_rng([seed, 17]))
-    return dict(render_eyes(n, height, width, domain="synthetic", seed=seed + 101, **overrides))
+    return dict(render_eyes(n, height, width, domain="synthetic", seed=seed + 101, eye_scale=eye_scale, **overrides))
 
 
 def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
@@ -177,7 +182,8 @@ def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
     head = train["head_pitchyaw"] if np.isfinite(train["head_pitchyaw"]).all() else None
     synthetic = [synthetic_training_set(
         cfg.n_synthetic, cfg.height, cfg.width, cfg.seed + DRAW_SEED_STRIDE * draw,
-        pitchyaw=train["pitchyaw"] if cfg.synthetic_gaze == "labels" else None, head=head)
+        pitchyaw=train["pitchyaw"] if cfg.synthetic_gaze == "labels" else None, head=head,
+        eye_scale=cfg.synthetic_eye_scale)
         for draw in range(cfg.synthetic_draws)]
     return RealGazeData(train=train, test=test, synthetic=synthetic[0], train_subjects=train_subjects,
                         eval_subjects=eval_subjects, notes={"head_pose_resampled": head is not None},
@@ -334,6 +340,7 @@ def run_real_gaze(
         + (f" whose gaze{' and head pose' if data.notes.get('head_pose_resampled') else ''} is resampled from the "
            f"labels of {', '.join(data.train_subjects)}" if cfg.synthetic_gaze == "labels"
            else " in the renderer's own gaze range")
+        + (f", drawn at {cfg.synthetic_eye_scale:g} of the renderer's eye size" if cfg.synthetic_eye_scale != 1.0 else "")
         + draws
         + f"; the floor trained on {out['n_floor_train']} real left eyes of {', '.join(data.train_subjects)}; "
         f"tested on {out['n_test']} real {cfg.test_set.replace('_', ' ')} eyes of {', '.join(data.eval_subjects)} "

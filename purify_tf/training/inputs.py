@@ -40,15 +40,15 @@ class RendererSource:
 
     has_masks = True
 
-    def __init__(self, height: int, width: int, domain: str = "real", seed: int = 0) -> None:
-        self.height, self.width, self.domain, self.seed = height, width, domain, seed
+    def __init__(self, height: int, width: int, domain: str = "real", seed: int = 0, eye_scale: float = 1.0) -> None:
+        self.height, self.width, self.domain, self.seed, self.eye_scale = height, width, domain, seed, eye_scale
 
     def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
         from purify_tf.data.renderer import render_eyes
 
         eyes = render_eyes(
             batch_size, height=self.height, width=self.width, domain=self.domain,
-            seed=_step_seed(self.seed, step),
+            seed=_step_seed(self.seed, step), eye_scale=self.eye_scale,
         )
         return {"image": eyes["image"], "mask": eyes["mask"]}
 
@@ -61,26 +61,27 @@ class PairedRendererSource:
     has_masks = True
     twins = True
 
-    def __init__(self, height: int, width: int, seed: int = 1) -> None:
-        self.height, self.width, self.seed = height, width, seed
+    def __init__(self, height: int, width: int, seed: int = 1, eye_scale: float = 1.0) -> None:
+        self.height, self.width, self.seed, self.eye_scale = height, width, seed, eye_scale
         self.domain = "real -> synthetic twin"
 
     def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
         from purify_tf.data.renderer import render_eyes
 
         seed = _step_seed(self.seed, step)
-        real, twin = (render_eyes(batch_size, height=self.height, width=self.width, domain=d, seed=seed)
-                      for d in ("real", "synthetic"))
+        real, twin = (render_eyes(batch_size, height=self.height, width=self.width, domain=d, seed=seed,
+                                  eye_scale=self.eye_scale) for d in ("real", "synthetic"))
         return {"image": real["image"], "mask": real["mask"], "twin": twin["image"], "twin_mask": twin["mask"],
                 "gaze": real["gaze"], "twin_gaze": twin["gaze"]}
 
 
-def renderer_content(height: int, width: int, seed: int = 0, twins: bool = False) -> ContentSource:
+def renderer_content(height: int, width: int, seed: int = 0, twins: bool = False, eye_scale: float = 1.0) -> ContentSource:
     """The renderer's real-domain eyes as training content; with ``twins`` each comes with its
-    synthetic twin (the same eyes either way: the twins are rendered beside them)."""
+    synthetic twin (the same eyes either way: the twins are rendered beside them). ``eye_scale``
+    draws them smaller (< 1) or larger in the crop."""
     if twins:
-        return PairedRendererSource(height, width, seed=seed)
-    return RendererSource(height, width, domain="real", seed=seed)
+        return PairedRendererSource(height, width, seed=seed, eye_scale=eye_scale)
+    return RendererSource(height, width, domain="real", seed=seed, eye_scale=eye_scale)
 
 
 class ArraySource:
