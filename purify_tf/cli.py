@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE  # TensorFlow-free
+from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE  # TensorFlow-free
 from purify_tf.inference.onednn import MODES as ONEDNN_MODES  # TensorFlow-free: parsing stays fast
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -147,9 +147,9 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                           help="Synthetic training sets to fit the estimators on, each a new draw of the renderer; "
                                "each row's error is the mean over them (a single set is one sample: SVR's raw error "
                                "alone moves by up to a degree between draws). Costs the estimators' fits that many times.")
-    evaluate.add_argument("--synthetic_eye_scale", type=_positive_float, default=SYNTHETIC_EYE_SCALE,
+    evaluate.add_argument("--synthetic_eye_scale", type=_positive_float, default=REAL_CROP_EYE_SCALE,
                           help=f"The synthetic training eyes' size in the crop, times the renderer's (default "
-                               f"{SYNTHETIC_EYE_SCALE:g}, the smaller eye real MPIIGaze crops show; 1 for the "
+                               f"{REAL_CROP_EYE_SCALE:g}, the smaller eye real MPIIGaze crops show; 1 for the "
                                "renderer's own).")
     evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
     evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")

@@ -82,6 +82,13 @@ class DomainDefaults:
 DOMAIN = DomainDefaults()
 
 
+# The eye's size in real MPIIGaze crops, times the renderer's: the synthetic eyes of the real-eye gaze
+# table and the shipped purifier's content renders are drawn at it. At 0.87 every raw synthetic-trained
+# estimator reads real eyes better than at 1.0 on three test-eye draws, and purifiers trained on such
+# renders do better on real eyes (docs/DESIGN.md, "Which synthetic eyes the estimators learn from").
+REAL_CROP_EYE_SCALE = 0.87
+
+
 @dataclasses.dataclass(frozen=True)
 class ShippedDefaults:
     """trainers.purify's defaults beyond ``PURIFY``: the rest of the shipped configuration
@@ -97,16 +104,10 @@ class ShippedDefaults:
     patch_nce: float = 0.0  # PatchNCE beside or in place of the content term (docs/DESIGN.md, "PatchNCE")
     style_blocks: int = 4  # style Grams of VGG blocks 1-4 (the paper's reach block 5: 2x4 maps at 40x64)
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
+    content_eye_scale: float = REAL_CROP_EYE_SCALE  # --content_eye_scale: content renders with real crops' eye size
     fcn_steps: int = 300  # the coarse FCN trained first
     log_every: int = 10
     checkpoint_every: int = 250
 
 
 SHIPPED = ShippedDefaults()
-
-
-# The real-eye gaze table's synthetic training eyes are drawn at this size in the crop, times the
-# renderer's: real MPIIGaze crops show a smaller eye, and at 0.87 every raw synthetic-trained
-# estimator reads real eyes better than at 1.0 on three test-eye draws (docs/DESIGN.md, "Which
-# synthetic eyes the estimators learn from").
-SYNTHETIC_EYE_SCALE = 0.87

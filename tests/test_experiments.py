@@ -388,6 +388,9 @@ def test_variants_set_only_their_terms():
     assert weights.layers["global_style"][-1] == f"block{SHIPPED.style_blocks}_conv3"
     weights, _ = objective_weights(VARIANTS["paired_strong"], TrainSettings(height=40, width=64, steps=10))
     assert weights.layers["local_style"][-1] == "block5_conv1"
+    # Content renders at real crops' eye size in the shipped configuration's row only.
+    assert [n for n, v in VARIANTS.items() if v.content_eye_scale != 1.0] == ["paired_gaze"]
+    assert VARIANTS["paired_gaze"].content_eye_scale == SHIPPED.content_eye_scale < 1
 
 
 def test_scorecard_on_renderer_and_real_crops(tmp_path):

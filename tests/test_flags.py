@@ -230,8 +230,8 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert nce["patch_nce"] == 2 and nce["alpha"] == 0 and default["patch_nce"] == 0
     # The shipped style taps stop at VGG block 4; --style_blocks=5 is the paper's.
     assert default["global_style"][-1] == "block4_conv3" and default["local_style"][-1] == "block4_conv1"
-    # --content_eye_scale reaches the renderer's content pairs (1.0 by default: the renderer's own eyes).
-    assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 1.0
+    # --content_eye_scale reaches the renderer's content pairs (by default the shipped 0.87: real crops' eye size).
+    assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 0.87
     paper = got["paper's style taps"]
     assert paper["global_style"][-1] == "block5_conv3" and paper["local_style"][-1] == "block5_conv1"
 

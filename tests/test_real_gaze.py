@@ -19,7 +19,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments import real_gaze as rg
 from purify_tf.gaze.estimators import make_estimator
-from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE
+from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
 
 
@@ -211,8 +211,8 @@ def test_synthetic_draws_average_the_per_eye_error_over_the_draws(tmp_path):
     assert "per_draw_error_deg" not in single[rg.RAW]
     assert both["synthetic_draws"] == 2 and "mean over 2" in both["split"]
     # The default synthetic eyes are drawn smaller than the renderer's own, and the split says so.
-    assert both["config"]["synthetic_eye_scale"] == SYNTHETIC_EYE_SCALE < 1
-    assert f"drawn at {SYNTHETIC_EYE_SCALE:g} of the renderer's eye size" in both["split"]
+    assert both["config"]["synthetic_eye_scale"] == REAL_CROP_EYE_SCALE < 1
+    assert f"drawn at {REAL_CROP_EYE_SCALE:g} of the renderer's eye size" in both["split"]
 
 
 def test_shared_mpiigaze_labels(shared_dir):

@@ -43,6 +43,9 @@ def what_works_table(card: dict[str, Any]) -> str:
         draws = real.get("synthetic_draws", 1)
         trained = (f"estimators trained on {draws} synthetic sets, errors their mean" if draws > 1
                    else "estimators trained on synthetic eyes")
+        scale = real.get("config", {}).get("synthetic_eye_scale", 1.0)
+        if scale != 1.0:
+            trained += f"; synthetic eyes at {scale:g} of the renderer's size"
         lines.append(f"| real eyes ({n} MPIIGaze left eyes of {subjects}, {trained}): "
                      "error raw → purified (°) | " + " | ".join(
                          cell(e, lambda e: f"{raw[e]:.2f} → {pur['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")

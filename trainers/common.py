@@ -9,7 +9,7 @@ from pathlib import Path
 from absl import flags, logging
 
 from purify_tf.data.readers import KINDS as READER_KINDS
-from purify_tf.hyperparameters import FCN_BATCH_SIZE, LR_SCHEDULES, TrainingDefaults
+from purify_tf.hyperparameters import FCN_BATCH_SIZE, LR_SCHEDULES, SHIPPED, TrainingDefaults
 from purify_tf.inference.onednn import request_onednn
 
 # oneDNN's CPU kernels for training as for inference: TensorFlow turns them on by itself only on
@@ -50,8 +50,9 @@ def define_content_flags() -> None:
     flags.DEFINE_integer("max_images", 20_000, "At most this many content images are loaded from a dataset reader.")
     flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
                       "training subjects of a subject-disjoint split; their labels are never read into the loss).")
-    flags.DEFINE_float("content_eye_scale", 1.0, "With --content=renderer: the rendered eyes' size in the crop, times "
-                       "the renderer's (below 1 a smaller eye, as real MPIIGaze crops show; their twins alike).")
+    flags.DEFINE_float("content_eye_scale", SHIPPED.content_eye_scale, "With --content=renderer: the rendered eyes' "
+                       "size in the crop, times the renderer's (below 1 a smaller eye, as real MPIIGaze crops show; "
+                       "their twins alike; 1 for the renderer's own).")
     flags.register_validator(
         "content_eye_scale", lambda v: v is not None and 0 < v < float("inf"),
         message="--content_eye_scale must be a positive number.",

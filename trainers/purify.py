@@ -127,7 +127,8 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
         provenance={"flags": common.flag_settings(), "style": style_description,
-                    "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks}},
+                    "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks,
+                                **({"eye_scale": FLAGS.content_eye_scale} if FLAGS.content == "renderer" else {})}},
     )
 
 

@@ -44,6 +44,7 @@ class Variant:
     content: str = "renderer"  # content eyes: real-domain renders, or "real": the training subjects' real eyes
     gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN; needs paired)
     style_blocks: int = STYLE_BLOCKS  # VGG blocks of the style taps (losses.layers.style_layers): the paper's 5
+    content_eye_scale: float = 1.0  # renderer content drawn at this eye size (the shipped: real crops' 0.87)
 
 
 PAPER = Variant("paper", "paper-faithful: one style image, absolute output", residual=False, config="paper")
@@ -84,8 +85,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
     # FP-GAN's gaze consistency: a frozen gaze CNN fitted to synthetic eyes reads f_W's output as it reads the twin.
     Variant("paired_gaze", "paired_strong + gaze consistency (a frozen synthetic-trained gaze CNN reads the "
-            "purified eye as it reads the twin), style from VGG blocks 1-4", style_source="renderer", illumination=True, paired=10.0, gaze=SHIPPED.gaze,
-            style_blocks=SHIPPED.style_blocks),
+            "purified eye as it reads the twin), style from VGG blocks 1-4, content eyes at real crops' size",
+            style_source="renderer", illumination=True, paired=10.0, gaze=SHIPPED.gaze,
+            style_blocks=SHIPPED.style_blocks, content_eye_scale=SHIPPED.content_eye_scale),
 )}
 
 
@@ -146,7 +148,7 @@ def train_variant(
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name,
                     "content": {"content": "real eyes of the training subjects (images only)" if variant.content == "real"
-                                else "renderer"}},
+                                else "renderer", "eye_scale": variant.content_eye_scale}},
         adversarial=variant.adversarial, identity=variant.identity, paired=variant.paired,
         paired_target=variant.paired_target, gaze=variant.gaze,
     )
@@ -155,7 +157,8 @@ def train_variant(
             raise ConfigError(f"variant {variant.name!r} trains on real eyes: pass real_content")
         source = ArraySource(real_content, s.height, s.width, seed=s.seed)
     else:
-        source = renderer_content(s.height, s.width, s.seed, twins=variant.paired > 0)
+        source = renderer_content(s.height, s.width, s.seed, twins=variant.paired > 0,
+                                  eye_scale=variant.content_eye_scale)
     gaze_reader = None
     if variant.gaze > 0:
         from purify_tf.training.gaze_reader import load_or_train_gaze_reader

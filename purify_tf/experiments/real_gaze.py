@@ -28,7 +28,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.gaze.evaluation import bootstrap_gap
-from purify_tf.hyperparameters import SYNTHETIC_EYE_SCALE
+from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, vector_to_pitchyaw
 
 RAW = "raw"
@@ -66,7 +66,7 @@ class RealGazeConfig:
     # next (docs/DESIGN.md, "How much one synthetic set decides").
     synthetic_draws: int = 1
     # The synthetic eyes' size in the crop, times the renderer's (1.0: the renderer's own eyes).
-    synthetic_eye_scale: float = SYNTHETIC_EYE_SCALE
+    synthetic_eye_scale: float = REAL_CROP_EYE_SCALE
 
     def __post_init__(self) -> None:
         if self.test_set not in TEST_SETS:

@@ -21,7 +21,7 @@ def describe_source(source: Any) -> dict[str, Any]:
     if source is None:
         return {}
     out: dict[str, Any] = {"kind": type(source).__name__, "size": [source.height, source.width]}
-    for attr in ("domain", "seed", "has_masks"):
+    for attr in ("domain", "seed", "has_masks", "eye_scale"):
         if hasattr(source, attr):
             out[attr] = getattr(source, attr)
     if hasattr(source, "images"):
