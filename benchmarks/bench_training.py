@@ -42,13 +42,17 @@ from absl import app, flags
 from benchmarks import common
 from purify_tf.hyperparameters import PURIFY, SHIPPED
 
-VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "paper_layout")
+VARIANTS = ("float32", "mixed_bfloat16", "xla", "separate_pairs", "paper_layout", "block4_taps")
 # The former paired step, float32: the pairs as a second batch of renderer eyes beside the content
 # (f_W and the loss network over both), timed beside the step that pairs the content eyes with their twins.
 SEPARATE_PAIRS = "separate_pairs"
 # float32 with f_W in the paper's layout (one 32 px outer reflection pad, valid residual convolutions),
 # timed beside the configuration's own ('reflect' since 2026-12-03: every layer at the eye's size).
 PAPER_LAYOUT = "paper_layout"
+# float32 with the objective reading VGG block 4 as the shipped step did until 2026-12-04: style Grams of
+# blocks 1-4 and the local content at block4_conv2 (the paper's).
+BLOCK4_TAPS = "block4_taps"
+BLOCK4_SETTINGS = {"style_blocks": "4", "local_content_layers": "block4_conv2"}
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 TRAIN_CONFIGS = ("demo", "pretrained")
 flags.DEFINE_string("train_sizes", f"{PURIFY.height}x{PURIFY.width}", "Training image sizes to time (HxW or one "
@@ -60,7 +64,8 @@ flags.DEFINE_list("train_variants", ["float32", "mixed_bfloat16", "xla"], "Varia
                   "native), xla (jit_compile on the float32 gradient step), separate_pairs (float32 with the paired term on a "
                   "second batch of renderer pairs, as before the content eyes brought their own twins; only "
                   "for a configuration with the paired term), paper_layout (float32 with f_W in the paper's layout: one "
-                  "32 px outer reflection pad instead of the configuration's per-convolution padding).")
+                  "32 px outer reflection pad instead of the configuration's per-convolution padding), block4_taps (float32 "
+                  "with the objective reading VGG block 4: style from blocks 1-4, local content at block4_conv2).")
 flags.DEFINE_list("train_profile", [], "Variants of which one step is traced into a per-op profile "
                   "(default: none; e.g. float32).")
 flags.DEFINE_enum("train_config", "demo", list(TRAIN_CONFIGS), "The training configuration timed: "
@@ -173,7 +178,8 @@ def build_trainer(height: int, width: int, batch: int, variant: str, masks: str,
             model_dir=model_dir, config="paper" if variant == PAPER_LAYOUT else demo["config"], batch_size=batch,
             learning_rate=float(demo["learning_rate"]), lr_schedule=demo["lr_schedule"],
             train_steps=int(demo["train_steps"]),
-            weights=LossWeights.from_settings({"style_blocks": SHIPPED.style_blocks, **demo}),
+            weights=LossWeights.from_settings({"style_blocks": SHIPPED.style_blocks, **demo,
+                                               **(BLOCK4_SETTINGS if variant == BLOCK4_TAPS else {})}),
             use_masks=demo.get("masks", "fcn") != "none", layer_weighting=demo["layer_weighting"],
             illumination=_flag_bool(demo.get("illumination", "false")),
             residual=_flag_bool(demo.get("residual", "false")),

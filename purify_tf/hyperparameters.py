@@ -102,7 +102,10 @@ class ShippedDefaults:
     gaze_readers: str = "cnn"  # who reads for the gaze term: the small CNN alone (docs/DESIGN.md, "A kernel reader")
     pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
     patch_nce: float = 0.0  # PatchNCE beside or in place of the content term (docs/DESIGN.md, "PatchNCE")
-    style_blocks: int = 4  # style Grams of VGG blocks 1-4 (the paper's reach block 5: 2x4 maps at 40x64)
+    # The objective reads VGG blocks 1-3 only: style Grams of blocks 1-3 (the paper's reach block 5: 2x4
+    # maps at 40x64) and the local content at block3_conv3 (the paper's block4_conv2), so block 4 leaves the step.
+    style_blocks: int = 3
+    local_content_layers: tuple[str, ...] = ("block3_conv3",)
     style: str = "renderer"  # --style: mean Grams of the renderer's synthetic eyes
     content_eye_scale: float = REAL_CROP_EYE_SCALE  # --content_eye_scale: content renders with real crops' eye size
     fcn_steps: int = 300  # the coarse FCN trained first

@@ -113,8 +113,9 @@ def test_quick_training_section_times_the_shipped_configuration(tmp_path):
     outputs, forward and back, and over the twins), and separate_pairs the
     former step with a second batch of pairs (f_W and that part of the loss network 3x more), each
     counted in its own FLOPs; paper_layout (f_W with the paper's 32 px outer pad) costs more than one
-    f_W forward of the three a step runs on top; no per-op profile unless asked."""
-    results = run_quick(tmp_path, "training", "--train_variants=float32,separate_pairs,paper_layout",
+    f_W forward of the three a step runs on top; block4_taps (the objective reading VGG block 4, the
+    shipped step before its taps stopped at block 3) costs more; no per-op profile unless asked."""
+    results = run_quick(tmp_path, "training", "--train_variants=float32,separate_pairs,paper_layout,block4_taps",
                         "--train_config=pretrained",
                         env_extra={"PURIFY_NATIVE_BF16": "0"})
     training = results["training"]
@@ -130,6 +131,8 @@ def test_quick_training_section_times_the_shipped_configuration(tmp_path):
         shared + 3 * f["f_w_forward"] + 3 * f["loss_network_to_paired_layers"])
     assert variants["paper_layout"]["gflop_per_image_step"] > f["step"] + f["f_w_forward"]
     assert positive(variants["paper_layout"]["steps_per_s"])
+    assert variants["block4_taps"]["gflop_per_image_step"] > f["step"] + 0.1 * f["loss_network_forward"]
+    assert positive(variants["block4_taps"]["steps_per_s"])
     assert positive(entry["variants"]["float32"]["gflops"]) and entry["profile"] == {}
 
 

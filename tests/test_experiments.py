@@ -379,15 +379,19 @@ def test_variants_set_only_their_terms():
 
     assert [n for n, v in VARIANTS.items() if v.gaze > 0] == ["paired_gaze"]
     assert terms("paired_gaze") == (0.0, 0.0, SHIPPED.paired) and VARIANTS["paired_gaze"].gaze == SHIPPED.gaze
-    # The shipped configuration's style taps (blocks 1-4) in its row only; every other row keeps the paper's five.
+    # The shipped configuration's taps (style from blocks 1-3, local content at block3_conv3) in its row only;
+    # every other row keeps the paper's.
     from purify_tf.experiments.purifiers import TrainSettings, objective_weights
-    from purify_tf.losses.layers import STYLE_BLOCKS
+    from purify_tf.losses.layers import LOCAL_CONTENT_LAYERS, STYLE_BLOCKS
 
     assert [n for n, v in VARIANTS.items() if v.style_blocks != STYLE_BLOCKS] == ["paired_gaze"]
+    assert [n for n, v in VARIANTS.items() if v.local_content_layers != LOCAL_CONTENT_LAYERS] == ["paired_gaze"]
     weights, _ = objective_weights(VARIANTS["paired_gaze"], TrainSettings(height=40, width=64, steps=10))
     assert weights.layers["global_style"][-1] == f"block{SHIPPED.style_blocks}_conv3"
+    assert weights.layers["local_content"] == SHIPPED.local_content_layers == ("block3_conv3",)
     weights, _ = objective_weights(VARIANTS["paired_strong"], TrainSettings(height=40, width=64, steps=10))
     assert weights.layers["local_style"][-1] == "block5_conv1"
+    assert weights.layers["local_content"] == LOCAL_CONTENT_LAYERS == ("block4_conv2",)
     # Content renders at real crops' eye size in the shipped configuration's row only.
     assert [n for n, v in VARIANTS.items() if v.content_eye_scale != 1.0] == ["paired_gaze"]
     assert VARIANTS["paired_gaze"].content_eye_scale == SHIPPED.content_eye_scale < 1

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from purify_tf.hyperparameters import SHIPPED
+
 REPO = Path(__file__).resolve().parents[1]
 # Parsing fails before TensorFlow is imported; generous for a loaded shared machine.
 PARSE_SECONDS = 15.0
@@ -156,6 +158,7 @@ class Trainer:
                     reader_passed=kw.get("gaze_reader") == "reader", pupil=cfg.pupil,
                     readers=getattr(kw.get("gaze_reader"), "readers", None), patch_nce=cfg.patch_nce, alpha=cfg.weights.alpha,
                     global_style=list(cfg.weights.layers["global_style"]), local_style=list(cfg.weights.layers["local_style"]),
+                    local_content=list(cfg.weights.layers["local_content"]),
                     fcn_passed=kw.get("pupil_network") == "fcn", eye_scale=getattr(source, "eye_scale", None))
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
@@ -197,6 +200,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "PatchNCE in place of the content term": ["--patch_nce=2", "--alpha=0"],
         "two gaze readers": ["--gaze_readers=cnn+svr"],
         "paper's style taps": ["--style_blocks=5"],
+        "VGG blocks 1-3": ["--style_blocks=3", "--local_content_layers=block3_conv3"],
         "smaller content eyes": ["--content_eye_scale=0.8"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
@@ -234,12 +238,27 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 0.87
     paper = got["paper's style taps"]
     assert paper["global_style"][-1] == "block5_conv3" and paper["local_style"][-1] == "block5_conv1"
+    three = got["VGG blocks 1-3"]
+    assert three["global_style"][-1] == "block3_conv3" and three["local_content"] == ["block3_conv3"]
+    assert default["local_content"] == list(SHIPPED.local_content_layers)
 
 
 def test_pupil_term_needs_the_fcn(tmp_path):
     proc, seconds = run_trainer("--pupil=5", "--masks=oracle", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode != 0 and "--pupil > 0" in proc.stderr and "--masks=fcn" in proc.stderr
     assert seconds < PARSE_SECONDS
+
+
+def test_local_content_layers_must_be_loss_network_taps(tmp_path):
+    """A malformed name fails at parsing; a VGG layer the loss network does not tap fails before anything is
+    written, both naming the flag."""
+    proc, seconds = run_trainer("--local_content_layers=conv9", f"--model_dir={tmp_path / 'a'}", cwd=tmp_path)
+    assert proc.returncode != 0 and "--local_content_layers" in proc.stderr and "blockK_convJ" in proc.stderr
+    assert seconds < PARSE_SECONDS
+    proc, _ = run_trainer("--local_content_layers=block5_conv2", f"--model_dir={tmp_path / 'b'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "--local_content_layers=block5_conv2" in proc.stderr
+    assert "not among the loss network's taps" in proc.stderr and "Traceback" not in proc.stderr
+    assert_nothing_written(tmp_path / "b")
 
 
 def test_model_dir_that_is_a_file(tmp_path):
@@ -293,7 +312,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 41  # --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 42  # --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -14,6 +14,7 @@ checkpoint in ``--model_dir``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -53,9 +54,12 @@ flags.DEFINE_float("pupil", SHIPPED.pupil, "Weight of the pupil-shift term (not 
                    "centre on f_W's output against the content eye's, squared beyond a dead zone of 1 px (0: off; "
                    "needs --masks=fcn).")
 flags.DEFINE_integer("style_blocks", SHIPPED.style_blocks, "VGG blocks whose Grams enter the global and local style "
-                     "terms: 5 = the paper's taps (block1-block5); 4 leaves out block 5, whose maps are 2x4 at 40x64 "
-                     "(1.16x faster on AVX2, the same on real eyes within the intervals; docs/DESIGN.md).",
+                     "terms: 5 = the paper's taps (block1-block5); 3, with --local_content_layers=block3_conv3, leaves VGG block "
+                     "4 and 5 out of the step (block 5's maps are 2x4 at 40x64; docs/BENCHMARKS.md, \"VGG blocks 1-3\").",
                      lower_bound=1, upper_bound=5)
+flags.DEFINE_list("local_content_layers", list(SHIPPED.local_content_layers), "VGG layers of the local (masked) "
+                  "content term: block4_conv2 is the paper's; block3_conv3 with --style_blocks=3 leaves VGG block 4 "
+                  "out of the step.")
 flags.DEFINE_float("patch_nce", SHIPPED.patch_nce, "Weight of PatchNCE (CUT; not in the paper): each patch of f_W's "
                    "output must be told apart as the content eye's patch at the same place among that eye's others, on "
                    "VGG features through projection heads trained with f_W (0: off; with --alpha=0 it replaces the "
@@ -98,6 +102,11 @@ flags.register_multi_flags_validator(
     message="--masks=oracle needs a rendered style set (--style=renderer or --style=render); "
             "use --masks=fcn with an image or folder --style.",
 )
+
+
+flags.register_validator(
+    "local_content_layers", lambda names: bool(names) and all(re.fullmatch(r"block[1-5]_conv[1-4]", n) for n in names),
+    message="--local_content_layers must name VGG convolutions as blockK_convJ, e.g. block4_conv2.")
 flags.register_multi_flags_validator(
     ["masks", "pupil"], lambda d: d["pupil"] == 0 or d["masks"] == "fcn",
     message="--pupil > 0 reads the coarse FCN's pupil: it needs --masks=fcn.",
@@ -136,6 +145,7 @@ def main(argv: list[str]) -> int:
     del argv
     from purify_tf.errors import ConfigError
     from purify_tf.gaze.monitor import gaze_monitor
+    from purify_tf.losses.layers import LOSS_LAYERS
     from purify_tf.training.purify_loop import (
         NonFiniteLossError,
         PurifyTrainer,
@@ -147,6 +157,11 @@ def main(argv: list[str]) -> int:
 
     runtime = common.setup_runtime()
     strategy = runtime.strategy
+    untapped = [name for name in FLAGS.local_content_layers if name not in LOSS_LAYERS]
+    if untapped:
+        print(f"error: --local_content_layers={','.join(FLAGS.local_content_layers)}: {untapped} are not among the "
+              f"loss network's taps ({','.join(LOSS_LAYERS)})", file=sys.stderr)
+        return 2
     # A weights file with the wrong layers is only found when it is loaded: do that before
     # anything is written or trained.
     try:

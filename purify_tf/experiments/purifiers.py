@@ -16,7 +16,7 @@ from typing import Any
 
 from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import REPORT, SHIPPED
-from purify_tf.losses.layers import STYLE_BLOCKS, style_layers
+from purify_tf.losses.layers import LOCAL_CONTENT_LAYERS, STYLE_BLOCKS, style_layers
 from purify_tf.losses.objective import DomainWeights, LossWeights
 from purify_tf.training.inputs import ArraySource, renderer_content
 from purify_tf.training.style_source import load_style_set
@@ -44,6 +44,7 @@ class Variant:
     content: str = "renderer"  # content eyes: real-domain renders, or "real": the training subjects' real eyes
     gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN; needs paired)
     style_blocks: int = STYLE_BLOCKS  # VGG blocks of the style taps (losses.layers.style_layers): the paper's 5
+    local_content_layers: tuple[str, ...] = LOCAL_CONTENT_LAYERS  # the local content taps: the paper's
     content_eye_scale: float = 1.0  # renderer content drawn at this eye size (the shipped: real crops' 0.87)
 
 
@@ -85,9 +86,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
     # FP-GAN's gaze consistency: a frozen gaze CNN fitted to synthetic eyes reads f_W's output as it reads the twin.
     Variant("paired_gaze", "paired_strong + gaze consistency (a frozen synthetic-trained gaze CNN reads the "
-            "purified eye as it reads the twin), style from VGG blocks 1-4, content eyes at real crops' size",
+            "purified eye as it reads the twin), the loss network read to VGG block 3, content eyes at real crops' size",
             style_source="renderer", illumination=True, paired=10.0, gaze=SHIPPED.gaze,
-            style_blocks=SHIPPED.style_blocks, content_eye_scale=SHIPPED.content_eye_scale),
+            style_blocks=SHIPPED.style_blocks, local_content_layers=SHIPPED.local_content_layers,
+            content_eye_scale=SHIPPED.content_eye_scale),
 )}
 
 
@@ -116,7 +118,8 @@ def objective_weights(variant: Variant, settings: TrainSettings) -> tuple[LossWe
     """The objective's weights that ``variant``'s row trains with (alpha = beta = 0 without the
     perceptual terms): the trainer's and Fig. 8's."""
     zeroed = {} if variant.perceptual else {"alpha": 0.0, "beta": 0.0}
-    weights = LossWeights.from_settings(settings, gamma=variant.gamma, layers=style_layers(variant.style_blocks), **zeroed)
+    layers = {**style_layers(variant.style_blocks), "local_content": variant.local_content_layers}
+    weights = LossWeights.from_settings(settings, gamma=variant.gamma, layers=layers, **zeroed)
     return weights, DomainWeights.from_settings(variant)
 
 
