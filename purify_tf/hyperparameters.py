@@ -95,6 +95,7 @@ class ShippedDefaults:
     (configs/base.flags and configs/paired.flags; docs/DESIGN.md says why each part is there)."""
 
     config: str = "reflect"  # f_W: the paper's layers, each convolution reflection-padded (models.transformer)
+    upsample: str = "deconv"  # f_W's upsampling: the paper's transposed convolutions
     illumination: bool = True  # the illumination-normalising front end
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins

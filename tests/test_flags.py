@@ -158,7 +158,7 @@ class Trainer:
                     reader_passed=kw.get("gaze_reader") == "reader", pupil=cfg.pupil,
                     readers=getattr(kw.get("gaze_reader"), "readers", None), patch_nce=cfg.patch_nce, alpha=cfg.weights.alpha,
                     global_style=list(cfg.weights.layers["global_style"]), local_style=list(cfg.weights.layers["local_style"]),
-                    local_content=list(cfg.weights.layers["local_content"]),
+                    local_content=list(cfg.weights.layers["local_content"]), upsample=cfg.upsample,
                     fcn_passed=kw.get("pupil_network") == "fcn", eye_scale=getattr(source, "eye_scale", None))
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
@@ -201,6 +201,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "two gaze readers": ["--gaze_readers=cnn+svr"],
         "paper's style taps": ["--style_blocks=5"],
         "VGG blocks 1-3": ["--style_blocks=3", "--local_content_layers=block3_conv3"],
+        "resize-convolution": ["--upsample=resize"],
         "smaller content eyes": ["--content_eye_scale=0.8"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
@@ -232,8 +233,8 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert got["two gaze readers"]["readers"] == ["reader", "kernel"] and default["readers"] is None
     nce = got["PatchNCE in place of the content term"]
     assert nce["patch_nce"] == 2 and nce["alpha"] == 0 and default["patch_nce"] == 0
-    # The shipped style taps stop at VGG block 4; --style_blocks=5 is the paper's.
-    assert default["global_style"][-1] == "block4_conv3" and default["local_style"][-1] == "block4_conv1"
+    # The shipped style taps stop at VGG block 3; --style_blocks=5 is the paper's.
+    assert default["global_style"][-1] == "block3_conv3" and default["local_style"][-1] == "block3_conv1"
     # --content_eye_scale reaches the renderer's content pairs (by default the shipped 0.87: real crops' eye size).
     assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 0.87
     paper = got["paper's style taps"]
@@ -241,6 +242,7 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     three = got["VGG blocks 1-3"]
     assert three["global_style"][-1] == "block3_conv3" and three["local_content"] == ["block3_conv3"]
     assert default["local_content"] == list(SHIPPED.local_content_layers)
+    assert got["resize-convolution"]["upsample"] == "resize" and default["upsample"] == SHIPPED.upsample
 
 
 def test_pupil_term_needs_the_fcn(tmp_path):
@@ -312,7 +314,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 42  # --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 43  # --upsample (resize-convolution against the checkerboard) since 2026-12-04 (evening); --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -34,6 +34,9 @@ flags.DEFINE_enum("config", SHIPPED.config, ["paper", "reflect", "johnson"],
                   "Transformer architecture: 'reflect' (the paper's layers, each convolution reflection-padded, "
                   "so every layer runs at the eye's size: 2.3x fewer FLOPs at 48x72), the paper's (one 32 px "
                   "outer reflection pad eaten by valid convolutions) or Johnson et al.'s.")
+flags.DEFINE_enum("upsample", SHIPPED.upsample, ["deconv", "resize"], "f_W's two x2 upsamplings: deconv = the paper's "
+                  "4x4 stride-2 transposed convolutions; resize = nearest x2 then a 3x3 convolution (resize-convolution, "
+                  "Odena et al.; pytorch/examples fast_neural_style), which cannot print a checkerboard.")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
 flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "
@@ -127,7 +130,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
 
     weights = LossWeights.from_settings(FLAGS)
     return PurifyTrainConfig(
-        model_dir=str(model_dir), config=FLAGS.config, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        model_dir=str(model_dir), config=FLAGS.config, upsample=FLAGS.upsample, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
