@@ -105,8 +105,6 @@ flags.register_multi_flags_validator(
     message="--masks=oracle needs a rendered style set (--style=renderer or --style=render); "
             "use --masks=fcn with an image or folder --style.",
 )
-
-
 flags.register_validator(
     "local_content_layers", lambda names: bool(names) and all(re.fullmatch(r"block[1-5]_conv[1-4]", n) for n in names),
     message="--local_content_layers must name VGG convolutions as blockK_convJ, e.g. block4_conv2.")
@@ -158,13 +156,14 @@ def main(argv: list[str]) -> int:
     from purify_tf.training.segment_loop import TrainingStopped, predict_fn
     from purify_tf.training.style_source import load_style_set
 
-    runtime = common.setup_runtime()
-    strategy = runtime.strategy
+    # Before the runtime is set up: a flag error costs no start-up.
     untapped = [name for name in FLAGS.local_content_layers if name not in LOSS_LAYERS]
     if untapped:
         print(f"error: --local_content_layers={','.join(FLAGS.local_content_layers)}: {untapped} are not among the "
               f"loss network's taps ({','.join(LOSS_LAYERS)})", file=sys.stderr)
         return 2
+    runtime = common.setup_runtime()
+    strategy = runtime.strategy
     # A weights file with the wrong layers is only found when it is loaded: do that before
     # anything is written or trained.
     try:
