@@ -12,7 +12,7 @@ from purify_tf.data.image_io import interpolation_for, resize_images, resize_pai
 from purify_tf.data.readers import KINDS, detect_kind, read_dataset
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import DataError
-from purify_tf.training.inputs import ArraySource, step_dataset
+from purify_tf.training.inputs import ArraySource, step_dataset, take_batches
 
 
 def test_to_gaze_input_numpy():
@@ -58,6 +58,23 @@ def test_registry_detects_and_reads_written_datasets(tmp_path):
     batches = list(step_dataset(src, 2, 0, 2))
     assert [tuple(b["image"].shape) for b in batches] == [(2, 24, 40, 3)] * 2
     assert batches[0]["mask"].dtype.name == "int32"
+
+
+def test_take_batches_never_asks_for_the_end():
+    """The training loops know their step count; asking a MirroredStrategy iterator for its end
+    costs seconds, so ``take_batches`` stops after ``count`` without another ``next``."""
+    asked = []
+
+    def stream():
+        for i in range(5):
+            asked.append(i)
+            yield i
+        raise AssertionError("the end of the stream was asked for")
+
+    assert list(take_batches(stream(), 5)) == [0, 1, 2, 3, 4]
+    assert asked == [0, 1, 2, 3, 4]
+    assert list(take_batches(iter([1, 2]), 4)) == [1, 2]  # a shorter stream ends the loop cleanly
+    assert list(take_batches([1, 2], 0)) == []
 
 
 def test_missing_and_unknown_sources(tmp_path):

@@ -123,7 +123,8 @@ def define_runtime_flags(jit_compile: bool = True) -> None:
     """Distribution, precision and seed; ``jit_compile``: also --jit_compile (for the entry points
     that read it). Progress has no flag (``PROGRESS``)."""
     flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "default"],
-                      "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored.")
+                      "Distribution: auto = MultiWorkerMirrored when TF_CONFIG names a cluster, else Mirrored over "
+                      "several local devices (GPUs, or --cpu_replicas), else TF's default strategy on the one device.")
     flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (MirroredStrategy without GPUs).")
     flags.DEFINE_bool("mixed_precision", None, "Mixed precision (float16 on GPU, bfloat16 on CPU). Unset: on "
                       "where the CPU computes bfloat16 natively (AVX512_BF16, AMX) and no GPU is used, else "

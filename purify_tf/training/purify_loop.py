@@ -36,6 +36,7 @@ from purify_tf.training.inputs import (
     ContentSource,
     PairedRendererSource,
     step_dataset,
+    take_batches,
 )
 from purify_tf.training.strategy import is_chief, loss_scaled_adam, replica_loss, worker_id
 from purify_tf.training.summaries import SummaryLogger
@@ -408,7 +409,7 @@ class PurifyTrainer:
         last_time, last_step = time.perf_counter(), start
         traced = False
         with StopSignal() as stop, StepProgress(total, start, cfg.progress, prefix="purifier ") as progress:
-            for batch in self.distributed_dataset(start, total):
+            for batch in take_batches(self.distributed_dataset(start, total), total - start):
                 if not traced:
                     self.summaries.trace_on()
                 terms = self.train_step(batch)

@@ -22,7 +22,7 @@ from purify_tf.hyperparameters import FCN_BATCH_SIZE
 from purify_tf.models.segmentation import build_fcn, predict_masks
 from purify_tf.progress import StepProgress
 from purify_tf.training.checkpoints import CheckpointKeeper, StopSignal, TrainingStopped
-from purify_tf.training.inputs import ContentSource, step_dataset
+from purify_tf.training.inputs import ContentSource, step_dataset, take_batches
 from purify_tf.training.strategy import is_chief, loss_scaled_adam, replica_loss, worker_id
 
 FCN_CHECKPOINT_EVERY = 50  # FCN steps between checkpoints: a kill costs at most 1/12 of the default 600
@@ -121,7 +121,7 @@ def train_fcn(
     # Without checkpoints there is nothing to save on a signal: leave the signals alone.
     signals = StopSignal() if keeper is not None else StopSignal(signals=())
     with signals as stop, StepProgress(end, start, cfg.progress, prefix="fcn ") as progress:
-        for batch in batches:
+        for batch in take_batches(batches, end - start):
             loss = float(step_fn(batch))
             step.assign_add(1)
             current = int(step.numpy())

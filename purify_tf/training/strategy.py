@@ -1,7 +1,10 @@
 """Distribution strategy and precision selection shared by every trainer.
 
-MirroredStrategy is the default (all local GPUs, else the CPU) so one code path serves laptops and
-multi-GPU hosts; MultiWorkerMirroredStrategy is chosen when ``TF_CONFIG`` names a cluster.
+One code path serves laptops and multi-GPU hosts: MirroredStrategy over the local devices when there
+are several (GPUs, else logical CPUs), TensorFlow's default strategy on one device (a one-replica
+MirroredStrategy trained the shipped configuration 1.2x slower on a 2-core AVX2 CPU and waits up to a
+minute at a dataset's end: docs/BENCHMARKS.md, "Native AVX2"), and MultiWorkerMirroredStrategy when
+``TF_CONFIG`` names a cluster.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ def select_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     else:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        if kind == "auto" and len(devices) == 1:
+            strategy = tf.distribute.get_strategy()  # same arithmetic, bit for bit; less overhead
+        else:
+            strategy = tf.distribute.MirroredStrategy(devices=devices)
     logging.info(
         "Strategy %s with %d replica(s) in sync", type(strategy).__name__, strategy.num_replicas_in_sync
     )
