@@ -11,6 +11,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("PURIFY_VGG_WEIGHTS", None)
 os.environ["PURIFY_OFFLINE"] = "1"  # never download loss-network weights in tests
 
+# The trainers ask for TensorFlow's oneDNN kernels before importing it (trainers.common); the tests
+# do too, and the trainer subprocesses they start inherit the setting, so that a library call here,
+# a trainer and a fault-injection wrapper that imports TensorFlow first all compute with the same
+# kernels: TensorFlow turns oneDNN on by itself only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX, and
+# on an AVX2 CPU its kernels and Eigen's differ in the last bits (a resumed run then missed the
+# straight run's weights).
+from purify_tf.inference.onednn import request_onednn  # noqa: E402  (TensorFlow-free)
+
+request_onednn("auto")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
