@@ -74,6 +74,9 @@ flags.DEFINE_enum("train_config", "demo", list(TRAIN_CONFIGS), "The training con
 flags.DEFINE_enum("train_masks", "fcn", ["fcn", "oracle"], "Masks of the step: fcn = an FCN forward per step as "
                   "configs/demo.flags trains (random FCN weights); oracle = the renderer's labels, no FCN.")
 flags.DEFINE_integer("pipeline_batches", 20, "Batches drained from the input pipeline per size.", lower_bound=1)
+flags.DEFINE_integer("train_sustained_steps", 100, "Steps of the first variant timed in a row from the live "
+                     "input pipeline, as a training loop runs them (the rate make demo's closing line reports; "
+                     "the round-robin median of single steps can overstate it); 0: not timed.", lower_bound=0)
 flags.DEFINE_integer("train_matmul_n", 2048, "Side of the square matrices of the peak-GFLOP/s matmuls.",
                      lower_bound=64)
 
@@ -241,7 +244,8 @@ def float32_matmul(n: int) -> tuple[int, Any]:
 
 
 def time_size(height: int, width: int, batch: int, variants: list[str], masks: str, quick: bool,
-              config: str = "demo", pipeline_batches: int = 20, matmul_n: int = 2048) -> dict[str, Any]:
+              config: str = "demo", pipeline_batches: int = 20, matmul_n: int = 2048,
+              sustained_steps: int = 0) -> dict[str, Any]:
     """Every variant at one size, round-robin with a float32 matmul; steps/s, images/s, GFLOP/s, the
     per-op profiles and the input pipeline of the first trainer drained alone."""
     n_warmup, n_repeats = common.warmup(), common.repeats()
@@ -286,7 +290,29 @@ def time_size(height: int, width: int, batch: int, variants: list[str], masks: s
                 entry["profile"][variant] = common.profile_ops(steps[variant], top=PROFILE_TOP)
         if trainers:
             entry["pipeline"] = time_pipeline(trainers[0], batch, pipeline_batches)
+        if trainers and sustained_steps:
+            entry["sustained"] = {"variant": next(iter(steps)), **time_sustained(trainers[0], batch, sustained_steps)}
     return entry
+
+
+SUSTAINED_FIRST_STEP = 100_000  # the sustained run's batches: steps no other measurement here draws
+
+
+def time_sustained(trainer: Any, batch: int, n_steps: int) -> dict[str, Any]:
+    """Steps/s of ``n_steps`` steps in a row from the trainer's live input pipeline (rendering on the
+    same cores), as a training loop runs them. On a 2-core AMD EPYC the round-robin median of single
+    steps between matmuls said 4.2-4.8 steps/s and training loops sustained 3.2-3.4
+    (docs/BENCHMARKS.md, "Native AVX2"): this is the figure to expect of ``make demo``."""
+    from purify_tf.training.inputs import take_batches
+
+    first = SUSTAINED_FIRST_STEP
+    batches = take_batches(trainer.distributed_dataset(first, first + n_steps + 1), n_steps + 1)
+    trainer.train_step(next(batches))  # fills the pipeline's prefetch buffer; not timed
+    start = time.perf_counter()
+    for b in batches:
+        trainer.train_step(b)
+    seconds = time.perf_counter() - start
+    return {"steps": n_steps, "steps_per_s": n_steps / seconds, "images_per_s": n_steps * batch / seconds}
 
 
 def time_pipeline(trainer: Any, batch: int, n_batches: int) -> dict[str, Any]:
@@ -325,7 +351,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     for h, w in sizes:
         entry = time_size(h, w, batch, variants, FLAGS.train_masks, quick, FLAGS.train_config,
-                          3 if quick else FLAGS.pipeline_batches, matmul_n)
+                          3 if quick else FLAGS.pipeline_batches, matmul_n,
+                          3 if quick else FLAGS.train_sustained_steps)
         entry["skipped"].update(not_run)
         if entry["variants"] and "pipeline" in entry:
             best = max(entry["variants"].values(), key=lambda v: v["images_per_s"])
@@ -367,6 +394,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         for name, p in e["profile"].items():
             top = ", ".join(f"{r['op']} {100 * r['share']:.0f}%" for r in p["by_type"][:5])
             out.append((where, f"profile {name}", f"{common.fmt(p['wall_ms'])} ms step: {top}"))
+        if "sustained" in e:
+            t = e["sustained"]
+            out.append((where, f"{t['variant']} sustained", f"{common.fmt(t['steps_per_s'])} steps/s, "
+                        f"{t['steps']} steps in a row from the live input pipeline (what a training loop runs at)"))
         if "pipeline_over_training_ratio" in e:
             out.append((where, "input pipeline alone", f"{common.fmt(e['pipeline']['images_per_s'])} images/s = "
                         f"{e['pipeline_over_training_ratio']:.1f}x training consumption"))

@@ -104,6 +104,10 @@ def test_quick_training_section_without_native_bf16(tmp_path):
     ratio = entry["pipeline"]["images_per_s"] / train["images_per_s"]
     assert entry["pipeline_over_training_ratio"] == pytest.approx(ratio)
     assert results["targets"]["pipeline_over_training"]["measured"] == entry["pipeline_over_training_ratio"]
+    sustained = entry["sustained"]  # steps in a row from the live pipeline, beside the round-robin median
+    assert sustained["variant"] == "float32" and sustained["steps"] == 3 and positive(sustained["steps_per_s"])
+    assert sustained["images_per_s"] == pytest.approx(entry["batch"] * sustained["steps_per_s"])
+    assert any("float32 sustained" in line for line in printed)
 
 
 @pytest.mark.slow
