@@ -171,9 +171,9 @@ def step_dataset(
 def take_batches(batches: Iterable, count: int) -> Iterator:
     """Exactly ``count`` batches of ``batches`` (fewer if it ends first), without asking it for more.
 
-    A loop that knows its step count stops by itself: a MirroredStrategy iterator (the trainers'
-    default) took 5-62 s to report the end of its sequence on a 2-core AVX2 CPU (idle, after the
-    last step), a wait every training stage paid (docs/BENCHMARKS.md, "Native AVX2")."""
+    A loop that knows its step count stops by itself: a one-replica MirroredStrategy iterator took
+    5 to 62 s to report the end of its sequence on a 2-core AVX2 CPU (idle, after the last step), a
+    wait every training stage paid while the trainers used it (docs/BENCHMARKS.md, "Native AVX2")."""
     iterator = iter(batches)
     for _ in range(max(int(count), 0)):
         try:

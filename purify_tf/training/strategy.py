@@ -1,9 +1,9 @@
 """Distribution strategy and precision selection shared by every trainer.
 
 One code path serves laptops and multi-GPU hosts: MirroredStrategy over the local devices when there
-are several (GPUs, else logical CPUs), TensorFlow's default strategy on one device (a one-replica
-MirroredStrategy trained the shipped configuration 1.2x slower on a 2-core AVX2 CPU and waits up to a
-minute at a dataset's end: docs/BENCHMARKS.md, "Native AVX2"), and MultiWorkerMirroredStrategy when
+are several (GPUs, else logical CPUs), TensorFlow's default strategy on one device (the same
+arithmetic; a one-replica MirroredStrategy ran the shipped step 1.03x slower on a 2-core AVX2 CPU and
+waited seconds at a dataset's end: docs/BENCHMARKS.md, "Native AVX2"), and MultiWorkerMirroredStrategy when
 ``TF_CONFIG`` names a cluster.
 """
 
