@@ -11,6 +11,11 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
+# The quick suite runs on one pytest worker per core (pytest-xdist), at most four: a single pytest process
+# keeps about one core busy (tracing and building models is Python), and idle workers take tests queued
+# on busy ones (worksteal: a few tests take 10-30 s, most well under one).
+TEST_WORKERS ?= -n auto --maxprocesses=4 --dist worksteal
+
 .PHONY: venv test slow demo report pretrained bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
@@ -23,7 +28,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(TEST_WORKERS)
 
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -111,6 +111,7 @@ def _run_entry_point(args, cwd):
                           capture_output=True, text=True, timeout=240, env=env)
 
 
+@pytest.mark.slow
 def test_entry_point_passes_runner_options_through(keras_model_file, eye_folder, tmp_path):
     src, _ = eye_folder
     result = _run_entry_point(

@@ -108,6 +108,7 @@ def _run_cli(args, env_extra, **kwargs):
                           timeout=180, env=env, **kwargs)
 
 
+@pytest.mark.slow
 def test_piped_run_has_no_tensorflow_noise_and_plain_progress(pretrained_dir, folder, tmp_path):
     """Default model, stderr not a terminal: only failure and progress lines, no ANSI or redraws."""
     result = _run_cli(["purify", f"--input={folder}", f"--output={tmp_path / 'out'}"],

@@ -28,6 +28,7 @@ def _quiet_env() -> dict:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
+@pytest.mark.slow
 def test_fresh_process_load_matches_keras(keras_model_file, saved_model_dir, tmp_path):
     model, _ = keras_model_file
     inputs = {f"{h}x{w}": random_images(2, h, w, seed=h) for h, w in SIZES}

@@ -176,6 +176,7 @@ for line in sys.argv[1:]:
 """
 
 
+@pytest.mark.slow
 def test_merged_flags_reach_the_trainer(tmp_path):
     """--masks=none: the plain perceptual loss (use_masks False) and no FCN trained or loaded; --style:
     the renderer's set, one render, an image file or a folder of synthetic eyes."""
@@ -251,6 +252,7 @@ def test_pupil_term_needs_the_fcn(tmp_path):
     assert seconds < PARSE_SECONDS
 
 
+@pytest.mark.slow
 def test_local_content_layers_must_be_loss_network_taps(tmp_path):
     """A malformed name fails at parsing; a VGG layer the loss network does not tap fails before anything is
     written, both naming the flag."""
@@ -282,6 +284,7 @@ def test_flagfile_values_are_validated_too(tmp_path):
     assert_nothing_written(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_weights_file_with_wrong_layers_names_vgg_weights(tmp_path):
     """Only loading finds this: the trainer must do it before creating or training anything."""
     import keras
@@ -363,6 +366,7 @@ print([f.name for f in dataclasses.fields(want) if f.name not in skip and getatt
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(DEFAULTS))
 def test_flag_defaults_are_the_config_defaults(module):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))

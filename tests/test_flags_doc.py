@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tools import flags_doc
 
 
+@pytest.mark.slow  # one subprocess per entry point (every trainer imports TensorFlow): about 20 s
 def test_flags_page_is_up_to_date():
     assert flags_doc.OUT.read_text() == flags_doc.render(), "run: python -m tools.flags_doc"
 

@@ -2,9 +2,10 @@
 
 The wheel holds ``purify_tf`` alone (the entry points ``trainers``, ``export``, ``tools`` and
 ``benchmarks`` run from a checkout) and the report's plotting is an extra, so the command must
-run without matplotlib and without the checkout. The fast test checks this in a subprocess that
-cannot import them; the slow one builds the wheel, installs it into a clean virtual environment
-and runs the command there.
+run without matplotlib and without the checkout. One test checks this in a subprocess that
+cannot import them; another builds the wheel, installs it into a clean virtual environment
+and runs the command there. Both start Python processes that import TensorFlow, so both are slow
+tests; the quick suite checks the imports statically.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def test_library_imports_matplotlib_only_inside_functions():
     assert not found, f"module-level matplotlib imports: {found}"
 
 
+@pytest.mark.slow
 def test_purify_command_runs_without_matplotlib_or_entry_points(tmp_path):
     """The shipped purifier on two eyes, with matplotlib and the checkout's entry points blocked."""
     folder, out = _eye_folder(tmp_path), tmp_path / "out"

@@ -239,6 +239,9 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert "purify-tf evaluate [" in captured.err and "split: train subjects a, b" in captured.err
+    # A line after each fit: the synthetic set's, then the floor's.
+    assert "synthetic set 1/1: kNN fitted, 4 image sets tested" in captured.err  # raw, match, front end, f_W
+    assert "floor: kNN fitted on real training eyes" in captured.err
     table = [line for line in captured.out.splitlines() if line.startswith("| ")]
     assert table[0] == "| eyes | kNN |"
     assert [line.split(" | ")[0][2:] for line in table[1:]] == [

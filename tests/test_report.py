@@ -395,6 +395,7 @@ def test_report_flag_names_every_ablation_variant():
     assert tuple(VARIANT_NAMES) == tuple(VARIANTS)
 
 
+@pytest.mark.slow  # a report purifier traced and trained twice: about 25 s of the quick suite
 def test_an_interrupted_report_purifier_is_checkpointed_not_scored(tmp_path, monkeypatch):
     """SIGTERM while the report trains a purifier: a checkpoint and ``TrainingStopped``, no
     ``purifier.keras`` to score; the rerun resumes and finishes it."""

@@ -240,10 +240,13 @@ def real_gaze_table(
     candidates: Mapping[str, np.ndarray],
     n_boot: int = 2000,
     seed: int = 0,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Fit each estimator on the synthetic eyes and (a fresh one) on the training subjects' real
     eyes; test both on the evaluation eyes. ``candidates`` maps a row name to the test eyes
-    transformed (same eyes, same order, any size). Returns the JSON block of the table."""
+    transformed (same eyes, same order, any size). Returns the JSON block of the table.
+    ``progress`` gets a line after each fit: with the CNN and several synthetic sets the fits take
+    tens of minutes on two cores."""
     test_gaze = data.test["gaze"]
     n = len(test_gaze)
     synthetic_X = to_gaze_input(data.synthetic["image"])
@@ -267,6 +270,7 @@ def real_gaze_table(
                 if draw == 0:  # correlation and spread: of the first set's estimators
                     correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
                     spread.setdefault(name, {})[est] = axis_spread(pred)
+            progress(f"synthetic set {draw + 1}/{len(draws)}: {est} fitted, {len(sets)} image sets tested")
     # A row's per-eye error: its mean over the synthetic sets.
     errors = {name: {est: np.mean(arrays, axis=0) for est, arrays in by_est.items()} for name, by_est in by_draw.items()}
     real_X = to_gaze_input(data.train["image"])
@@ -276,6 +280,7 @@ def real_gaze_table(
         errors.setdefault(FLOOR, {})[est] = angular_error_deg(pred, test_gaze)
         correlation.setdefault(FLOOR, {})[est] = axis_correlation(pred, test_gaze)
         spread.setdefault(FLOOR, {})[est] = axis_spread(pred)
+        progress(f"floor: {est} fitted on real training eyes")
     reach = synthetic_reach(synthetic_X, sets)
     mean_err = angular_error_deg(mean_gaze_prediction(data.train["gaze"], n), test_gaze)
     errors[MEAN_GAZE] = {est: mean_err for est in synthetic_models}
@@ -318,10 +323,12 @@ def run_real_gaze(
     purifiers: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     front_end: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     data: RealGazeData | None = None,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """The whole experiment: data (unless given), baselines, purifiers, the table and the split
     stated. ``purifiers`` map a row name to a function of uint8 test eyes; ``front_end(images,
-    synthetic)`` is the illumination front end alone with its prior fitted on the synthetic set."""
+    synthetic)`` is the illumination front end alone with its prior fitted on the synthetic set;
+    ``progress`` gets a line per fit."""
     from purify_tf.experiments.real_eyes import mean_contrast_match
 
     data = data or load_real_gaze_data(cfg)
@@ -331,7 +338,7 @@ def run_real_gaze(
         candidates[FRONT_END_ONLY] = front_end(raw, data.synthetic["image"])
     for name, fn in purifiers.items():
         candidates[name] = fn(raw)
-    out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed)
+    out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed, progress=progress)
     out["config"] = asdict(cfg)
     out["notes"] = dict(data.notes)
     draws = f" (each error the mean over {cfg.synthetic_draws} such sets, each its own draw)" if cfg.synthetic_draws > 1 else ""
@@ -396,11 +403,11 @@ def evaluate_labelled(
     progress(f"split: train subjects {', '.join(data.train_subjects)} (floor, gaze distribution); "
              f"evaluation subjects {', '.join(data.eval_subjects)} ({len(data.test['image'])} {cfg.test_set} eyes)")
     rows = {name: keras_purifier(model) for name, model in purifiers.items()}
-    progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {2 + len(rows)} "
-             "image sets")
+    progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {3 + len(rows)} "
+             "image sets (raw, mean/contrast match, front end, each purifier)")
     result = run_real_gaze(
         cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
-                                     n_jobs=2), rows, front_end=front_end_only, data=data)
+                                     n_jobs=2), rows, front_end=front_end_only, data=data, progress=progress)
     result["estimator_settings"] = {"cnn_epochs": cnn_epochs, "cnn_batch_size": cnn_batch_size}
     return result
 
