@@ -234,13 +234,17 @@ def synthetic_reach(synthetic_X: np.ndarray, sets: Mapping[str, np.ndarray],
     return {name: float(index.kneighbors(features.transform(X))[0].mean()) for name, X in sets.items()}
 
 
+def _no_progress(line: str) -> None:
+    """The default ``progress`` of the functions below: library calls print nothing."""
+
+
 def real_gaze_table(
     make_estimators: Callable[[], Mapping[str, Any]],
     data: RealGazeData,
     candidates: Mapping[str, np.ndarray],
     n_boot: int = 2000,
     seed: int = 0,
-    progress: Callable[[str], None] = lambda line: None,
+    progress: Callable[[str], None] = _no_progress,
 ) -> dict[str, Any]:
     """Fit each estimator on the synthetic eyes and (a fresh one) on the training subjects' real
     eyes; test both on the evaluation eyes. ``candidates`` maps a row name to the test eyes
@@ -323,7 +327,7 @@ def run_real_gaze(
     purifiers: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     front_end: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     data: RealGazeData | None = None,
-    progress: Callable[[str], None] = lambda line: None,
+    progress: Callable[[str], None] = _no_progress,
 ) -> dict[str, Any]:
     """The whole experiment: data (unless given), baselines, purifiers, the table and the split
     stated. ``purifiers`` map a row name to a function of uint8 test eyes; ``front_end(images,
@@ -388,7 +392,7 @@ def evaluate_labelled(
     estimators: Sequence[str] = ("cnn", "knn", "svr", "rf", "alr"),
     cnn_epochs: int = 10,
     cnn_batch_size: int = 128,
-    progress: Callable[[str], None] = lambda line: None,
+    progress: Callable[[str], None] = _no_progress,
     **config: Any,
 ) -> dict[str, Any]:
     """``purify-tf evaluate``: does purification help my estimators on my labelled eyes? The
