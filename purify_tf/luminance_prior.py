@@ -81,7 +81,9 @@ class LuminancePrior:
     ``mean`` (D,), ``precision`` (D, D) (inverse of the covariance plus ``ridge`` * I), ``grid``
     (rows, cols) with D = rows * cols, ``mean_luminance``: the set's mean luminance in [0, 255]
     (the exposure the front end restores), ``log_contrast``: the set's mean per-image standard
-    deviation of log(Y + 8) (the contrast the front end moves towards).
+    deviation of log(Y + 8) (the contrast the front end moves towards), ``channel_mean`` and
+    ``channel_std``: the set's per-channel (3,) mean of each image's channel mean and standard
+    deviation (:func:`channel_moments`; the front end's linear tone step sets each eye's to them).
     """
 
     mean: np.ndarray
@@ -90,17 +92,22 @@ class LuminancePrior:
     mean_luminance: float
     num_images: int
     log_contrast: float = 0.0
+    channel_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    channel_std: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "precision": self.precision.tolist(), "grid": list(self.grid),
                 "mean_luminance": self.mean_luminance, "num_images": self.num_images,
-                "log_contrast": self.log_contrast}
+                "log_contrast": self.log_contrast, "channel_mean": list(self.channel_mean),
+                "channel_std": list(self.channel_std)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LuminancePrior:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["precision"], np.float32),
                    tuple(int(v) for v in data["grid"]), float(data["mean_luminance"]), int(data["num_images"]),
-                   float(data.get("log_contrast", 0.0)))
+                   float(data.get("log_contrast", 0.0)),
+                   tuple(float(v) for v in data.get("channel_mean", (0.0, 0.0, 0.0))),
+                   tuple(float(v) for v in data.get("channel_std", (0.0, 0.0, 0.0))))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -125,6 +132,16 @@ def fit_luminance_prior(
     cov = np.cov((maps - mean).T) + ridge * np.eye(dim)
     y = images.astype(np.float32) @ np.asarray(LUMA, np.float32)
     contrast = float(np.mean(np.log(y + LOG_OFFSET).std(axis=(1, 2))))
+    channel_mean, channel_std = channel_moments(images)
     return LuminancePrior(mean.astype(np.float32), np.linalg.inv(cov).astype(np.float32),
-                          (int(grid[0]), int(grid[1])), float(y.mean()), int(len(images)), contrast)
+                          (int(grid[0]), int(grid[1])), float(y.mean()), int(len(images)), contrast,
+                          tuple(float(v) for v in channel_mean), tuple(float(v) for v in channel_std))
+
+
+def channel_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (3,) mean over (N, H, W, 3) images of each image's channel mean, and of its
+    channel standard deviation: the synthetic set's tone, as the linear tone step and the
+    mean/contrast-match baseline use it."""
+    x = np.asarray(images, np.float64)
+    return x.mean(axis=(1, 2)).mean(axis=0), x.std(axis=(1, 2)).mean(axis=0)
 

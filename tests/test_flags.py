@@ -317,7 +317,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 43  # --upsample (resize-convolution against the checkerboard) since 2026-12-04 (evening); --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 44  # --illumination_tone (the front end's linear tone step, shipped) since 2026-12-04 (night); --upsample (resize-convolution against the checkerboard) since 2026-12-04 (evening); --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -96,6 +96,55 @@ def test_front_end_removes_a_light_gradient_and_keeps_the_pupil(synthetic_set):
     assert np.all(means <= prior.mean_luminance + 0.5) and np.median(means) > 0.97 * prior.mean_luminance
 
 
+def test_linear_tone_is_the_mean_contrast_match_after_the_gain(tmp_path, synthetic_set):
+    """tone="linear": each channel's mean and std become the synthetic set's (the NumPy reference:
+    per-channel standardisation); with the gain off (a huge lambda) it is the mean/contrast match."""
+    prior = fit_luminance_prior(synthetic_set)
+    x = synthetic_set.astype(np.float64)
+    np.testing.assert_allclose(prior.channel_mean, x.mean(axis=(1, 2)).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(prior.channel_std, x.std(axis=(1, 2)).mean(0), rtol=1e-6)
+    again = LuminancePrior.from_dict(prior.to_dict())
+    assert again.channel_mean == prior.channel_mean and again.channel_std == prior.channel_std
+    eyes = render_eyes(6, 32, 48, domain="real", seed=21)["image"].astype(np.float32)
+    eyes[0, ..., 2] = 90.0  # a flat channel maps to the synthetic mean
+    layer = IlluminationNormalization(strength=1e12, tone="linear")
+    layer.set_prior(prior)
+    out = layer(tf.constant(eyes)).numpy().astype(np.float64)
+    m, s = eyes.mean(axis=(1, 2), keepdims=True), eyes.std(axis=(1, 2), keepdims=True)
+    want = np.where(s > 1e-3, (eyes - m) / np.maximum(s, 1e-3), 0.0) * np.asarray(prior.channel_std) + np.asarray(
+        prior.channel_mean)
+    np.testing.assert_allclose(out, np.clip(want, 0, 255), atol=0.05)
+    np.testing.assert_allclose(out[0, ..., 2], prior.channel_mean[2], atol=1e-3)
+    # With the gain on, the tone still sets the moments (up to clipping) and the light gradient goes.
+    lit = IlluminationNormalization(tone="linear")
+    lit.set_prior(prior)
+    ramp = np.linspace(0.35, 1.0, 48, dtype=np.float32)[None, None, :, None]
+    shaded = np.clip(synthetic_set[:8].astype(np.float32) * ramp, 0, 255)
+    got = lit(tf.constant(shaded)).numpy()
+    np.testing.assert_allclose(got.mean(axis=(1, 2)).mean(0), prior.channel_mean, rtol=0.05)
+    before = luminance_prior_loss(tf.constant(shaded), prior).numpy().mean()
+    assert luminance_prior_loss(tf.constant(got), prior).numpy().mean() < 0.5 * before
+    # It saves and loads with its tone; a purifier saved without the option reads as log_contrast.
+    model = build_transformer("paper", residual=True, illumination=True, illumination_tone="linear")
+    front_end_of(model).set_prior(prior)
+    model.save(tmp_path / "linear.keras")
+    loaded = keras.saving.load_model(tmp_path / "linear.keras")
+    assert front_end_of(loaded).tone == "linear"
+    np.testing.assert_allclose(loaded(tf.constant(eyes)).numpy(), model(tf.constant(eyes)).numpy(), atol=1e-3)
+    config = IlluminationNormalization().get_config()
+    del config["tone"]
+    assert IlluminationNormalization.from_config(config).tone == "log_contrast"
+
+
+def test_linear_tone_needs_channel_moments_and_a_known_tone(synthetic_set):
+    with pytest.raises(ValueError, match="tone must be one of"):
+        IlluminationNormalization(tone="gamma")
+    old = fit_luminance_prior(synthetic_set).to_dict()
+    del old["channel_mean"], old["channel_std"]
+    with pytest.raises(ValueError, match="channel moments"):
+        IlluminationNormalization(tone="linear").set_prior(LuminancePrior.from_dict(old))
+
+
 def test_prior_grid_must_match_the_layer(synthetic_set):
     with pytest.raises(ValueError, match="grid"):
         IlluminationNormalization(grid=(2, 3)).set_prior(fit_luminance_prior(synthetic_set, grid=(4, 6)))

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from purify_tf.hyperparameters import GAZE_READERS, LAYER_WEIGHTINGS, PURIFY, SHIPPED
+from purify_tf.hyperparameters import (
+    GAZE_READERS,
+    ILLUMINATION_TONES,
+    LAYER_WEIGHTINGS,
+    PURIFY,
+    SHIPPED,
+)
 from purify_tf.training.style_source import STYLE_EXPECTED, STYLE_WORDS, style_arguments
 from trainers import common
 
@@ -41,6 +47,10 @@ flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
 flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "
                   "gradients and exposure with the style set's luminance prior; not in the paper).")
+flags.DEFINE_enum("illumination_tone", SHIPPED.illumination_tone, list(ILLUMINATION_TONES), "The front end's tone "
+                  "step after its smooth gain: log_contrast = log-luminance contrast and mean luminance moved to the "
+                  "style set's; linear = each channel's mean and standard deviation set to the style set's (the "
+                  "mean/contrast match).")
 flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
 flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs (the content eyes and their twins with "
@@ -131,6 +141,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         model_dir=str(model_dir), config=FLAGS.config, upsample=FLAGS.upsample, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
+        illumination_tone=FLAGS.illumination_tone,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
         pupil=FLAGS.pupil, patch_nce=FLAGS.patch_nce,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,

@@ -18,6 +18,7 @@ from purify_tf.errors import ConfigError
 from purify_tf.hyperparameters import REPORT, SHIPPED
 from purify_tf.losses.layers import LOCAL_CONTENT_LAYERS, STYLE_BLOCKS, style_layers
 from purify_tf.losses.objective import DomainWeights, LossWeights
+from purify_tf.models.illumination import DEFAULT_TONE
 from purify_tf.training.inputs import ArraySource, renderer_content
 from purify_tf.training.style_source import load_style_set
 
@@ -31,6 +32,7 @@ class Variant:
     style_source: str = "image"  # image | renderer (see training.style_source)
     style_mode: str = "mean"
     illumination: bool = False
+    illumination_tone: str = DEFAULT_TONE  # the front end's tone step (models.illumination)
     gamma: float = 0.0
     residual: bool = True
     config: str = SHIPPED.config  # f_W's layout: the product's, unless the row is the paper's or Johnson's
@@ -86,10 +88,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
     # FP-GAN's gaze consistency: a frozen gaze CNN fitted to synthetic eyes reads f_W's output as it reads the twin.
     Variant("paired_gaze", "paired_strong + gaze consistency (a frozen synthetic-trained gaze CNN reads the "
-            "purified eye as it reads the twin), the loss network read to VGG block 3, content eyes at real crops' size",
-            style_source="renderer", illumination=True, paired=10.0, gaze=SHIPPED.gaze,
-            style_blocks=SHIPPED.style_blocks, local_content_layers=SHIPPED.local_content_layers,
-            content_eye_scale=SHIPPED.content_eye_scale),
+            "purified eye as it reads the twin), the loss network read to VGG block 3, content eyes at real crops' "
+            "size, the front end's tone step linear (the shipped configuration)",
+            style_source="renderer", illumination=True, illumination_tone=SHIPPED.illumination_tone,
+            paired=10.0, gaze=SHIPPED.gaze, style_blocks=SHIPPED.style_blocks,
+            local_content_layers=SHIPPED.local_content_layers, content_eye_scale=SHIPPED.content_eye_scale),
 )}
 
 
@@ -146,7 +149,7 @@ def train_variant(
         model_dir=str(model_dir), config=variant.config, batch_size=s.batch_size, learning_rate=s.learning_rate,
         lr_schedule=s.lr_schedule, train_steps=s.steps, weights=weights, use_masks=variant.use_masks,
         layer_weighting=s.layer_weighting, style_mode=variant.style_mode, illumination=variant.illumination,
-        residual=variant.residual, raw_beside=variant.raw_beside,
+        illumination_tone=variant.illumination_tone, residual=variant.residual, raw_beside=variant.raw_beside,
         checkpoint_every=max(s.steps // 4, 1), log_every=max(1, s.steps // 20), image_every=max(s.steps, 1),
         histogram_every=0, eval_every=s.eval_every, seed=s.seed, progress=s.progress,
         provenance={"style": style.description, "report_variant": variant.name,

@@ -33,6 +33,7 @@ from purify_tf.experiments.pupil import (
     detector_agreement,
     detector_shift,
 )
+from purify_tf.luminance_prior import channel_moments
 from purify_tf.palette import as_rgb_uint8
 
 RAW = "raw"
@@ -49,16 +50,10 @@ def load_eye_folder(path: str | Path, height: int, width: int, limit: int | None
     return np.stack([resize_images(im[None], height, width)[0] for im in images])
 
 
-def channel_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (3,) mean over images of each image's channel mean, and of its channel std."""
-    x = as_rgb_uint8(images).astype(np.float64)
-    return x.mean(axis=(1, 2)).mean(axis=0), x.std(axis=(1, 2)).mean(axis=0)
-
-
 def mean_contrast_match(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """The trivial baseline: each image's per-channel mean and std set to the reference set's
     (:func:`channel_moments`); a flat channel keeps its flatness at the reference mean."""
-    mu, sd = channel_moments(reference)
+    mu, sd = channel_moments(as_rgb_uint8(reference))
     x = as_rgb_uint8(images).astype(np.float64)
     m, s = x.mean(axis=(1, 2), keepdims=True), x.std(axis=(1, 2), keepdims=True)
     out = (x - m) / np.maximum(s, 1e-6) * sd + mu

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from purify_tf.models.illumination import IlluminationNormalization
+from purify_tf.models.illumination import DEFAULT_TONE, IlluminationNormalization
 
 _PACKAGE = "purify_tf"
 
@@ -231,13 +231,15 @@ def build_transformer(
     illumination: bool = False,
     residual: bool = False,
     raw_beside: bool = False,
+    illumination_tone: str = DEFAULT_TONE,
 ) -> keras.Model:
     """Build f_W: (N, H, W, 3) float RGB in [0, 255] -> same shape in [0, 255].
 
     ``input_shape`` may fix (H, W) (both divisible by 4) for FLOP counting or TFLite; the default
     is dynamic. ``dropout_rate`` overrides the preset's rate. ``illumination`` puts the
     illumination-normalising front end (:mod:`purify_tf.models.illumination`, layer name
-    ``illumination``) before the network; load its prior with ``set_prior`` before training.
+    ``illumination``) before the network; load its prior with ``set_prior`` before training;
+    ``illumination_tone`` is its tone step (``hyperparameters.ILLUMINATION_TONES``).
     ``raw_beside`` (with ``illumination``) feeds f_W the raw eye beside the front end's output
     (6 channels): the front end is a fixed smooth gain, and only with the raw eye can f_W tell
     what it removed, e.g. undo it on an eye that was already clean (the identity term).
@@ -261,7 +263,7 @@ def build_transformer(
     inputs = keras.Input(shape=(*input_shape, 3), name="image")
     x = inputs
     if illumination:
-        x = IlluminationNormalization(name=ILLUMINATION_LAYER)(x)
+        x = IlluminationNormalization(tone=illumination_tone, name=ILLUMINATION_LAYER)(x)
     base = x
     if raw_beside:
         x = layers.Concatenate(name="raw_beside")([x, inputs])

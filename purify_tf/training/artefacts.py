@@ -84,6 +84,7 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
         "style_images": int(len(trainer.style_image)),
         "style_image": provenance.pop("style", None),
         "illumination": cfg.illumination,
+        "illumination_tone": cfg.illumination_tone,
         "residual": cfg.residual,
         "raw_beside": cfg.raw_beside,
         "lr_schedule": cfg.lr_schedule,

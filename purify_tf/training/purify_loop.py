@@ -26,6 +26,7 @@ from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PAPE
 from purify_tf.losses.objective import DomainWeights, LossWeights, build_objective
 from purify_tf.losses.patch_nce import NCE_LAYERS, build_nce_heads
 from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
+from purify_tf.models.illumination import DEFAULT_TONE
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
 from purify_tf.progress import StepProgress
@@ -82,6 +83,7 @@ class PurifyTrainConfig:
     # no better and twice as slow: only the report's ablation row uses it).
     style_mode: str = "mean"
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
+    illumination_tone: str = DEFAULT_TONE  # its tone step: hyperparameters.ILLUMINATION_TONES
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output (needs illumination)
     lr_schedule: str = PAPER.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
@@ -197,6 +199,7 @@ class PurifyTrainer:
             self.model = build_transformer(
                 cfg.config, norm=cfg.norm, upsample=cfg.upsample, dropout_rate=cfg.dropout_rate,
                 illumination=cfg.illumination, residual=cfg.residual, raw_beside=cfg.raw_beside,
+                illumination_tone=cfg.illumination_tone,
             )
             self.front_end = front_end_of(self.model)  # fixed (no trainable weights); None without one
             self.nce_heads = build_nce_heads(loss_network, cfg.nce_layers) if cfg.patch_nce > 0 else {}
