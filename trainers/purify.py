@@ -50,7 +50,7 @@ flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalisin
 flags.DEFINE_enum("illumination_tone", SHIPPED.illumination_tone, list(ILLUMINATION_TONES), "The front end's tone "
                   "step after its smooth gain: log_contrast = log-luminance contrast and mean luminance moved to the "
                   "style set's; linear = each channel's mean and standard deviation set to the style set's (the "
-                  "mean/contrast match).")
+                  "mean/contrast match; lowers SVR's real error but moves the pupil on real eyes: docs/DESIGN.md).")
 flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
 flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs (the content eyes and their twins with "

@@ -88,8 +88,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "pairs as the auxiliary term)", style_source="renderer", illumination=True, paired=10.0, content="real"),
     # FP-GAN's gaze consistency: a frozen gaze CNN fitted to synthetic eyes reads f_W's output as it reads the twin.
     Variant("paired_gaze", "paired_strong + gaze consistency (a frozen synthetic-trained gaze CNN reads the "
-            "purified eye as it reads the twin), the loss network read to VGG block 3, content eyes at real crops' "
-            "size, the front end's tone step linear (the shipped configuration)",
+            "purified eye as it reads the twin), the loss network read to VGG block 3, content eyes at real crops' size",
             style_source="renderer", illumination=True, illumination_tone=SHIPPED.illumination_tone,
             paired=10.0, gaze=SHIPPED.gaze, style_blocks=SHIPPED.style_blocks,
             local_content_layers=SHIPPED.local_content_layers, content_eye_scale=SHIPPED.content_eye_scale),

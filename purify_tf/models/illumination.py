@@ -18,8 +18,10 @@ illumination explicitly and in closed form, with the synthetic domain's
      luminance;
    * ``linear``: each channel's mean and standard deviation are set to the synthetic set's
      (``LuminancePrior.channel_mean`` / ``channel_std``), the mean/contrast match after the gain.
-     On real labelled eyes it beats ``log_contrast`` for kNN, SVR, RF and ALR alike
-     (docs/DESIGN.md, "The front end's tone step").
+     Alone it beats ``log_contrast`` for kNN, SVR, RF and ALR on real labelled eyes, and the
+     network trained on it is the first to lower SVR's real error, but that network moves the
+     pupil on real eyes far past the guard, so it does not ship (docs/DESIGN.md, "The front
+     end's tone step: linear").
 
 It has no trainable weights; the prior is stored in the layer's (non-trainable) weights, so a
 saved purifier carries it.
