@@ -56,17 +56,16 @@ def purify(
     return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)
 
 
-def front_end_only(images: np.ndarray, prior_images: np.ndarray, tone: str | None = None) -> np.ndarray:
+def front_end_only(images: np.ndarray, prior_images: np.ndarray) -> np.ndarray:
     """The illumination front end alone (no network), its prior fitted on ``prior_images``
-    (synthetic eyes): what the classical step buys by itself. ``tone``: its tone step (default:
-    the shipped purifier's, ``SHIPPED.illumination_tone``)."""
+    (synthetic eyes), with the shipped purifier's tone step: what the classical step buys by itself."""
     import tensorflow as tf
 
     from purify_tf.hyperparameters import SHIPPED
     from purify_tf.luminance_prior import fit_luminance_prior
     from purify_tf.models.illumination import IlluminationNormalization
 
-    layer = IlluminationNormalization(tone=tone or SHIPPED.illumination_tone)
+    layer = IlluminationNormalization(tone=SHIPPED.illumination_tone)
     layer.set_prior(fit_luminance_prior(prior_images))
     out = np.concatenate([layer(tf.constant(images[i : i + 256], tf.float32)).numpy()
                           for i in range(0, len(images), 256)])
