@@ -377,7 +377,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
             _error(f"--model: {model} is not a .keras file")
             return EXIT_USAGE
     start_tensorflow(args.verbose)
-    from purify_tf.experiments.real_gaze import evaluate_labelled, real_gaze_markdown, summary_line
+    from purify_tf.experiments.real_gaze import (
+        OFFSET_HEADING,
+        evaluate_labelled,
+        offset_markdown,
+        real_gaze_markdown,
+        summary_line,
+    )
     from purify_tf.model_io import load_keras_model
 
     started = time.perf_counter()
@@ -404,6 +410,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(result["split"])
     print(real_gaze_markdown(result))
+    print(f"\n{OFFSET_HEADING}:\n{offset_markdown(result)}\n")
     if args.json:
         from purify_tf.atomic import atomic_write_bytes
 

@@ -72,6 +72,7 @@ class DomainDefaults:
     paired_target: str = "twin"  # the exact twin, or "structure": the twin at the front end's colour moments
     gaze: float = 0.0  # weight of the gaze-consistency term (a frozen synthetic-trained gaze CNN on f(x) vs the twin)
     pupil: float = 0.0  # weight of the pupil-shift term (the FCN's soft pupil centre on f(x) vs x, beyond a dead zone)
+    pupil_contrast: float = 0.0  # weight of the pupil-contrast term (the FCN pupil's Weber contrast on f(x) >= on x)
     patch_nce: float = 0.0  # weight of PatchNCE (CUT): each output patch matched to its own content patch
     critic_learning_rate: float = 2e-4  # Adam, beta_1 = 0.5 (the LSGAN / DCGAN setting)
     critic_filters: int = 32  # channels of the critic's first conv (doubled once)
@@ -109,6 +110,7 @@ class ShippedDefaults:
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)
     gaze_readers: str = "cnn"  # who reads for the gaze term: the small CNN alone (docs/DESIGN.md, "A kernel reader")
     pupil: float = 0.0  # the pupil-shift term with its dead zone (docs/DESIGN.md, "Pupil shift")
+    pupil_contrast: float = 0.0  # the pupil kept as dark against its surround (docs/DESIGN.md, "Pupil contrast")
     patch_nce: float = 0.0  # PatchNCE beside or in place of the content term (docs/DESIGN.md, "PatchNCE")
     # The objective reads VGG blocks 1-3 only: style Grams of blocks 1-3 (the paper's reach block 5: 2x4
     # maps at 40x64) and the local content at block3_conv3 (the paper's block4_conv2), so block 4 leaves the step.

@@ -751,3 +751,98 @@ def test_patch_nce_trains_its_heads_lowers_and_resumes(tmp_path, loss_network):
                     strict=True):
         np.testing.assert_array_equal(a, b)
     assert "patch_nce" in objective.of_one_image()[1]
+
+
+# ---------------------------------------------------------------------------- pupil contrast
+def _np_pupil_weber(images: np.ndarray, pupil: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy reference: luminance, a separable Gaussian surround normalised inside the image, the
+    Weber contrast averaged over the pupil mask."""
+    from purify_tf.conventions import LUMA
+    from purify_tf.losses.pupil_contrast import SURROUND_SIGMA_FRAC, WEBER_OFFSET
+
+    sigma = SURROUND_SIGMA_FRAC * images.shape[2]
+    radius = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+
+    def same(r):  # zero padding, the output the input's size (the kernel may be longer than the image)
+        return np.convolve(r, taps, mode="full")[radius:radius + len(r)]
+
+    def blur(x):
+        return np.apply_along_axis(same, 1, np.apply_along_axis(same, 0, x))
+
+    out, area = [], []
+    for img, m in zip(images.astype(np.float64), pupil.astype(np.float64), strict=True):
+        y = img @ np.asarray(LUMA, np.float64)
+        s = blur(y) / blur(np.ones_like(y))
+        w = (y - s) / (s + WEBER_OFFSET)
+        area.append(m.sum())
+        out.append((w * m).sum() / max(m.sum(), 1e-6))
+    return np.array(out), np.array(area)
+
+
+def test_pupil_weber_contrast_and_its_loss_match_numpy():
+    from purify_tf.conventions import PUPIL
+    from purify_tf.losses.pupil_contrast import (
+        PUPIL_CONTRAST_TOLERANCE,
+        pupil_contrast_loss,
+        pupil_mask_of,
+        pupil_weber_contrast,
+    )
+    from purify_tf.losses.pupil_shift import MIN_PUPIL_AREA_PX
+
+    images, labels = disc_eyes(4)
+    labels = np.asarray(labels).copy()
+    labels[3] = np.where(labels[3] == PUPIL, 0, labels[3])  # the last eye has no pupil
+    mask = pupil_mask_of(tf.constant(labels))
+    np.testing.assert_array_equal(mask.numpy(), (labels == PUPIL).astype(np.float32))
+    one_hot = tf.one_hot(labels, int(labels.max()) + 2)
+    np.testing.assert_array_equal(pupil_mask_of(one_hot).numpy(), mask.numpy())
+    got, area = pupil_weber_contrast(tf.constant(images, tf.float32), mask)
+    want, want_area = _np_pupil_weber(np.asarray(images, np.float64), labels == PUPIL)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(area.numpy(), want_area)
+    assert np.all(got.numpy()[:3] < -0.05)  # the disc eyes' pupils are dark against their surround
+
+    # Lighter pupils cost (1 at the tolerance), darker ones do not, an eye without a pupil adds 0.
+    ref = tf.constant([-0.5, -0.5, -0.5, -0.5])
+    ref_area = tf.constant([20.0, 20.0, 20.0, MIN_PUPIL_AREA_PX / 2])
+    out = tf.Variable([-0.5 + PUPIL_CONTRAST_TOLERANCE, -0.8, -0.5 + 2 * PUPIL_CONTRAST_TOLERANCE, 0.0])
+    r = tf.Variable(ref)
+    with tf.GradientTape() as tape:
+        loss = pupil_contrast_loss(out, r, ref_area)
+        total = tf.reduce_sum(loss)
+    np.testing.assert_allclose(loss.numpy(), [1.0, 0.0, 4.0, 0.0], rtol=1e-5)
+    g_out, g_ref = tape.gradient(total, [out, r])
+    assert g_ref is None and g_out.numpy()[0] > 0 and g_out.numpy()[1] == 0 and g_out.numpy()[3] == 0
+
+    # Lightening the pupil of an image raises its contrast, so the loss sees it.
+    lighter = np.asarray(images, np.float32).copy()
+    lighter[labels == PUPIL] += 60.0
+    raised, _ = pupil_weber_contrast(tf.constant(lighter), mask)
+    assert np.all(raised.numpy()[:3] > got.numpy()[:3] + 0.1)
+
+
+def test_pupil_contrast_term_lowers_on_fixed_eyes_and_enters_the_total(tmp_path, loss_network):
+    """With the pupil contrast as the only weighted term, a few steps lower it; the trainer's term is the
+    loss of the purified eyes' pupil contrast against the content eyes', over the content masks."""
+    from purify_tf.losses.objective import DomainWeights, PurificationObjective
+    from purify_tf.losses.pupil_contrast import pupil_contrast_loss, pupil_mask_of, pupil_weber_contrast
+
+    with pytest.raises(Exception, match="needs use_masks"):
+        PurificationObjective(loss_network, tiny_weights(), use_masks=False, domain=DomainWeights(pupil_contrast=1.0))
+    trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=0.0, pupil_contrast=1.0,
+                             learning_rate=1e-2, weights=tiny_weights(alpha=0.0, beta=0.0, theta=0.0))
+    batch = next(iter(trainer.distributed_dataset(0, 1)))
+    _, _, terms, purified = trainer.gradients(batch)
+    mask = pupil_mask_of(tf.constant(batch["mask"]))
+    ref, area = pupil_weber_contrast(tf.constant(batch["image"], tf.float32), mask)
+    expected = pupil_contrast_loss(pupil_weber_contrast(purified, mask)[0], ref, area)
+    np.testing.assert_allclose(float(terms["pupil_contrast"]), float(tf.reduce_mean(expected)), rtol=1e-4)
+    np.testing.assert_allclose(float(terms["total"]), float(terms["perceptual"] + terms["pupil_contrast"]), rtol=1e-5)
+    assert float(terms["pupil_contrast"]) > 0.1
+    assert any(t.role == "pupil_contrast" for t in trainer.objective.terms())
+    history = trainer.train(train_steps=10)
+    first, last = history[0]["pupil_contrast"], history[-1]["pupil_contrast"]
+    assert last < 0.5 * first, (first, last)
+    assert trainer.metadata()["domain_terms"]["pupil_contrast"]["weight"] == 1.0

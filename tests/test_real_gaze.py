@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -131,6 +132,10 @@ def test_axis_correlation_and_mean_prediction():
     spread = rg.axis_spread(pitchyaw_to_vector(truth))
     assert spread["pitch"] == pytest.approx(np.degrees(truth[:, 0].std()), rel=0.02)
     assert spread["yaw"] == pytest.approx(np.degrees(truth[:, 1].std()), rel=0.02)
+    shifted = truth + np.radians([2.0, -3.0])
+    bias = rg.axis_bias(pitchyaw_to_vector(shifted), pitchyaw_to_vector(truth))
+    assert bias["pitch"] == pytest.approx(2.0, abs=0.05) and bias["yaw"] == pytest.approx(-3.0, abs=0.1)
+    assert rg.axis_bias(pitchyaw_to_vector(truth), pitchyaw_to_vector(truth)) == pytest.approx({"pitch": 0, "yaw": 0})
     mean = rg.mean_gaze_prediction(pitchyaw_to_vector(truth), 3)
     assert mean.shape == (3, 3) and np.allclose(np.linalg.norm(mean, axis=1), 1)
 
@@ -173,6 +178,7 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
     # The exact twins lie on the synthetic set's manifold: nearer to its eyes than the raw eyes are.
     assert 0 <= rows["twins"]["synthetic_reach"] < rows[rg.RAW]["synthetic_reach"]
     assert rows["twins"]["axis_spread_deg"]["oracle"] == pytest.approx(result["truth_spread_deg"], rel=1e-3)
+    assert rows["twins"]["axis_bias_deg"]["oracle"] == pytest.approx({"pitch": 0, "yaw": 0}, abs=1e-3)
     assert "twins" in rg.real_gaze_markdown(result)
     assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
 
@@ -242,10 +248,16 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     # A line after each fit: the synthetic set's, then the floor's.
     assert "synthetic set 1/1: kNN fitted, 4 image sets tested" in captured.err  # raw, match, front end, f_W
     assert "floor: kNN fitted on real training eyes" in captured.err
-    table = [line for line in captured.out.splitlines() if line.startswith("| ")]
+    errors, offsets = captured.out.split(rg.OFFSET_HEADING)
+    table = [line for line in errors.splitlines() if line.startswith("| ")]
     assert table[0] == "| eyes | kNN |"
     assert [line.split(" | ")[0][2:] for line in table[1:]] == [
         rg.MEAN_GAZE, rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
+    # The offsets: every row the estimators predicted (not the mean gaze), "pitch / yaw" per cell.
+    offset_rows = [line for line in offsets.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[0][2:] for line in offset_rows] == [
+        rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
+    assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \|", line) for line in offset_rows), offset_rows
     assert "purify-tf: transformer: lower error than raw for" in captured.out
     saved = json.loads(out.read_text())
     assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20

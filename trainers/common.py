@@ -50,7 +50,8 @@ def define_content_flags() -> None:
     flags.DEFINE_integer("max_images", 20_000, "At most this many content images are loaded from a dataset reader.")
     flags.DEFINE_list("content_subjects", None, "With --content=labelled: only these subjects' images (e.g. the "
                       "training subjects of a subject-disjoint split; their labels are never read into the loss).")
-    flags.DEFINE_float("content_eye_scale", SHIPPED.content_eye_scale, "With --content=renderer: the rendered eyes' "
+    flags.DEFINE_float("content_eye_scale", SHIPPED.content_eye_scale, "The renderer's eyes of the training stream "
+                       "(--content=renderer, or the paired term's renderer pairs beside a dataset's content): their "
                        "size in the crop, times the renderer's (below 1 a smaller eye, as real MPIIGaze crops show; "
                        "their twins alike; 1 for the renderer's own).")
     flags.register_validator(

@@ -66,6 +66,9 @@ flags.DEFINE_enum("gaze_readers", SHIPPED.gaze_readers, GAZE_READERS, "Who reads
 flags.DEFINE_float("pupil", SHIPPED.pupil, "Weight of the pupil-shift term (not in the paper): the coarse FCN's soft pupil "
                    "centre on f_W's output against the content eye's, squared beyond a dead zone of 1 px (0: off; "
                    "needs --masks=fcn).")
+flags.DEFINE_float("pupil_contrast", SHIPPED.pupil_contrast, "Weight of the pupil-contrast term (not in the "
+                   "paper): the Weber contrast of the content eye's pupil (its mask) to its surround may not rise "
+                   "(the pupil may not lighten) from the content eye to f_W's output; 1 at 0.1 lighter (0: off; needs masks).")
 flags.DEFINE_integer("style_blocks", SHIPPED.style_blocks, "VGG blocks whose Grams enter the global and local style "
                      "terms: 5 = the paper's taps (block1-block5); 3, with --local_content_layers=block3_conv3, leaves VGG block "
                      "4 and 5 out of the step (block 5's maps are 2x4 at 40x64; docs/BENCHMARKS.md, \"VGG blocks 1-3\").",
@@ -106,6 +109,7 @@ common.require_non_negative("eval_every")
 common.require_non_negative("paired")
 common.require_non_negative("gaze")
 common.require_non_negative("pupil")
+common.require_non_negative("pupil_contrast")
 common.require_non_negative("patch_nce")
 common.require_not_a_file("model_dir")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
@@ -118,6 +122,10 @@ flags.register_multi_flags_validator(
 flags.register_validator(
     "local_content_layers", lambda names: bool(names) and all(re.fullmatch(r"block[1-5]_conv[1-4]", n) for n in names),
     message="--local_content_layers must name VGG convolutions as blockK_convJ, e.g. block4_conv2.")
+flags.register_multi_flags_validator(
+    ["masks", "pupil_contrast"], lambda d: d["pupil_contrast"] == 0 or d["masks"] != "none",
+    message="--pupil_contrast > 0 reads the content eye's pupil mask: it needs --masks=fcn or oracle.",
+)
 flags.register_multi_flags_validator(
     ["masks", "pupil"], lambda d: d["pupil"] == 0 or d["masks"] == "fcn",
     message="--pupil > 0 reads the coarse FCN's pupil: it needs --masks=fcn.",
@@ -143,7 +151,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
         illumination_tone=FLAGS.illumination_tone,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
-        pupil=FLAGS.pupil, patch_nce=FLAGS.patch_nce,
+        pupil=FLAGS.pupil, pupil_contrast=FLAGS.pupil_contrast, patch_nce=FLAGS.patch_nce,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
@@ -218,9 +226,16 @@ def main(argv: list[str]) -> int:
         reader_seconds = time.perf_counter() - started
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
+    pair_source = None  # content eyes without twins (a dataset): renderer pairs at the content eye scale
+    if FLAGS.paired > 0 and not getattr(source, "twins", False):
+        from purify_tf.training.inputs import PairedRendererSource
+
+        pair_source = PairedRendererSource(FLAGS.height, FLAGS.width, seed=FLAGS.seed + 1,
+                                           eye_scale=FLAGS.content_eye_scale)
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
-                            monitor=monitor, gaze_reader=gaze_reader, pupil_network=fcn if FLAGS.pupil > 0 else None)
+                            monitor=monitor, gaze_reader=gaze_reader, pair_source=pair_source,
+                            pupil_network=fcn if FLAGS.pupil > 0 else None)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

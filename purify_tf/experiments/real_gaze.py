@@ -219,6 +219,15 @@ def axis_spread(pred: np.ndarray) -> dict[str, float]:
     return {"pitch": float(p[:, 0].std()), "yaw": float(p[:, 1].std())}
 
 
+def axis_bias(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Mean predicted minus mean true pitch and yaw (degrees): an offset that every eye of a set
+    shares. Beside correlation and spread it tells an estimator that reads an image set better from
+    one whose predictions were only moved towards where the test subjects look."""
+    p, t = (np.degrees(vector_to_pitchyaw(np.asarray(x))) for x in (pred, true))
+    d = p.mean(axis=0) - t.mean(axis=0)
+    return {"pitch": float(d[0]), "yaw": float(d[1])}
+
+
 def synthetic_reach(synthetic_X: np.ndarray, sets: Mapping[str, np.ndarray],
                     k: int = REACH_NEIGHBOURS) -> dict[str, float]:
     """Per image set, the mean distance of an eye to its ``k`` nearest synthetic training eyes in
@@ -262,6 +271,7 @@ def real_gaze_table(
     by_draw: dict[str, dict[str, list[np.ndarray]]] = {}  # per-eye errors, one array per synthetic set
     correlation: dict[str, dict[str, dict[str, float]]] = {}
     spread: dict[str, dict[str, dict[str, float]]] = {}
+    bias: dict[str, dict[str, dict[str, float]]] = {}
     draws = data.synthetic_sets
     for draw, synthetic in enumerate(draws):
         synthetic_models = make_estimators()
@@ -274,6 +284,7 @@ def real_gaze_table(
                 if draw == 0:  # correlation and spread: of the first set's estimators
                     correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
                     spread.setdefault(name, {})[est] = axis_spread(pred)
+                    bias.setdefault(name, {})[est] = axis_bias(pred, test_gaze)
             progress(f"synthetic set {draw + 1}/{len(draws)}: {est} fitted, {len(sets)} image sets tested")
     # A row's per-eye error: its mean over the synthetic sets.
     errors = {name: {est: np.mean(arrays, axis=0) for est, arrays in by_est.items()} for name, by_est in by_draw.items()}
@@ -284,6 +295,7 @@ def real_gaze_table(
         errors.setdefault(FLOOR, {})[est] = angular_error_deg(pred, test_gaze)
         correlation.setdefault(FLOOR, {})[est] = axis_correlation(pred, test_gaze)
         spread.setdefault(FLOOR, {})[est] = axis_spread(pred)
+        bias.setdefault(FLOOR, {})[est] = axis_bias(pred, test_gaze)
         progress(f"floor: {est} fitted on real training eyes")
     reach = synthetic_reach(synthetic_X, sets)
     mean_err = angular_error_deg(mean_gaze_prediction(data.train["gaze"], n), test_gaze)
@@ -303,6 +315,7 @@ def real_gaze_table(
         if name in correlation:
             row["axis_correlation"] = correlation[name]
             row["axis_spread_deg"] = spread[name]
+            row["axis_bias_deg"] = bias[name]
         if name in reach:
             row["synthetic_reach"] = reach[name]
         rows.append(row)
@@ -375,6 +388,24 @@ def real_gaze_markdown(result: Mapping[str, Any]) -> str:
     lines = ["| eyes | " + " | ".join(ests) + " |", "|---|" + "---|" * len(ests)]
     for row in result["rows"]:
         lines.append(f"| {row['row']} | " + " | ".join(_cell(row, e) for e in ests) + " |")
+    return "\n".join(lines)
+
+
+OFFSET_HEADING = ("Prediction offset, mean predicted minus mean true pitch / yaw in degrees (the first synthetic "
+                  "set's estimators): a shift every eye shares; a row that lowers the error by moving it alone "
+                  "reads the eyes no better")
+
+
+def offset_markdown(result: Mapping[str, Any]) -> str:
+    """Each row's ``axis_bias_deg`` as a table (pitch / yaw per estimator): whether a change of error
+    against raw is a change of reading (correlation, spread) or of where the predictions sit."""
+    ests = result["estimators"]
+    lines = ["| eyes | " + " | ".join(ests) + " |", "|---|" + "---|" * len(ests)]
+    for row in result["rows"]:
+        bias = row.get("axis_bias_deg")
+        if bias:
+            cells = (f"{bias[e]['pitch']:+.1f} / {bias[e]['yaw']:+.1f}" if e in bias else "-" for e in ests)
+            lines.append(f"| {row['row']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -29,6 +29,8 @@ objective: ``total = perceptual + adversarial * l_adv + identity * l_id + paired
   reading of f_W's output with its reading of the twin (:mod:`purify_tf.losses.gaze_consistency`);
 * ``l_pupil``: the coarse FCN's soft pupil centre on f_W's output against the content eye's, beyond
   a dead zone of about a pixel (:mod:`purify_tf.losses.pupil_shift`);
+* ``l_pc``: the Weber contrast of the content eye's pupil (its mask) to its surround may not rise from
+  the content eye to f_W's output: the pupil stays as dark (:mod:`purify_tf.losses.pupil_contrast`);
 * ``l_nce``: PatchNCE between the output's and the content eye's loss-network patches, through
   projection heads trained with f_W (:mod:`purify_tf.losses.patch_nce`).
 """
@@ -55,6 +57,12 @@ from purify_tf.losses.luminance import luminance_prior_loss
 from purify_tf.losses.masks import mask_areas
 from purify_tf.losses.paired import paired_target
 from purify_tf.losses.patch_nce import NCE_LAYERS, NCE_PATCHES, NCE_TEMPERATURE, patch_nce_term
+from purify_tf.losses.pupil_contrast import (
+    PUPIL_CONTRAST_TOLERANCE,
+    pupil_contrast_loss,
+    pupil_mask_of,
+    pupil_weber_contrast,
+)
 from purify_tf.losses.pupil_shift import PUPIL_DEAD_ZONE_PX, pupil_shift_loss, soft_pupil_centre
 from purify_tf.losses.roles import ROLE_RECORDS, Role, as_one_hot, layer_masks
 from purify_tf.losses.style import AREA_EPS
@@ -110,6 +118,9 @@ class PurificationObjective:
             raise ConfigError(f"the pupil-shift term (pupil={self.domain.pupil}) needs a pupil_network: the coarse "
                               "FCN (masks from the FCN, --masks=fcn)")
         self.pupil_network = pupil_network
+        if self.domain.pupil_contrast > 0 and not use_masks:
+            raise ConfigError(f"the pupil-contrast term (pupil_contrast={self.domain.pupil_contrast}) reads the content "
+                              "eyes' pupil masks: it needs use_masks (--masks=fcn or oracle)")
         if self.domain.patch_nce > 0 and not nce_heads:
             raise ConfigError(f"PatchNCE (patch_nce={self.domain.patch_nce}) needs nce_heads: one projection head per "
                               f"layer of {list(NCE_LAYERS)} (losses.patch_nce.build_nce_heads)")
@@ -223,6 +234,8 @@ class PurificationObjective:
         )
         if self.domain.pupil > 0:
             targets["pupil"] = self.pupil_centre(contents)
+        if self.domain.pupil_contrast > 0:
+            targets["pupil_contrast"] = pupil_weber_contrast(contents, pupil_mask_of(content_masks))
         return targets
 
     # ------------------------------------------------------------------ loss
@@ -258,6 +271,11 @@ class PurificationObjective:
         if d.pupil > 0:
             rows.append(Term("pupil", "coarse FCN's pupil probability", float(d.pupil), pupil_shift_loss.__name__,
                              f"l_pupil = max(0, ||c(O) - c(I)|| - {PUPIL_DEAD_ZONE_PX:g} px)^2, c: soft pupil centre"))
+        if d.pupil_contrast > 0:
+            rows.append(Term("pupil_contrast", "luminance over the content eye's pupil mask", float(d.pupil_contrast),
+                             pupil_contrast_loss.__name__,
+                             f"l_pc = (max(0, w(O) - w(I)) / {PUPIL_CONTRAST_TOLERANCE:g})^2, w: the pupil's Weber "
+                             "contrast to its surround"))
         if d.patch_nce > 0:
             rows.append(Term("patch_nce", ", ".join(self.nce_heads), float(d.patch_nce), patch_nce_term.__name__,
                              f"l_nce = mean_layers,i -log softmax_j(H(F[O])_i . H(F[I])_j / {NCE_TEMPERATURE:g})_i, "
@@ -351,6 +369,10 @@ class PurificationObjective:
             out["gaze"] = _mean(gaze_consistency_loss(read, pair_targets["gaze"]))
         if self.domain.pupil > 0:
             out["pupil"] = _mean(self.pupil_loss(outputs, contents, content_targets))
+        if self.domain.pupil_contrast > 0:
+            ref, area = content_targets["pupil_contrast"]
+            out["pupil_contrast"] = _mean(pupil_contrast_loss(pupil_weber_contrast(outputs, pupil_mask_of(one_hot))[0],
+                                                              ref, area))
         if self.domain.patch_nce > 0:
             seed = tf.zeros([2], tf.int64) if seed is None else seed
             out["patch_nce"] = _mean(patch_nce_term(out_f, in_f, self.nce_heads, seed))

@@ -24,7 +24,7 @@ from purify_tf.losses.layers import (
 
 ROLES = ("global_content", "local_content", "global_style", "local_style")
 # The terms beyond the perceptual objective, in the order they enter the total.
-DOMAIN_TERMS = ("adversarial", "identity", "paired", "gaze", "pupil", "patch_nce")
+DOMAIN_TERMS = ("adversarial", "identity", "paired", "gaze", "pupil", "pupil_contrast", "patch_nce")
 _SCALARS = ("alpha", "beta", "theta", "gamma", "lambda_g", "lambda_l")
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
     "global_content": GLOBAL_CONTENT_LAYERS,
@@ -106,6 +106,7 @@ class DomainWeights:
     paired_target: str = DOMAIN.paired_target
     gaze: float = DOMAIN.gaze
     pupil: float = DOMAIN.pupil
+    pupil_contrast: float = DOMAIN.pupil_contrast
     patch_nce: float = DOMAIN.patch_nce
 
     def __post_init__(self) -> None:
@@ -122,9 +123,10 @@ class DomainWeights:
     @classmethod
     def from_settings(cls, settings: Any) -> DomainWeights:
         """From anything with ``adversarial``, ``identity``, ``paired``, ``paired_target`` attributes
-        (and ``gaze``, ``pupil``, ``patch_nce``, 0 where absent)."""
+        (and ``gaze``, ``pupil``, ``pupil_contrast``, ``patch_nce``, 0 where absent)."""
         return cls(adversarial=float(settings.adversarial), identity=float(settings.identity),
                    paired=float(settings.paired), paired_target=settings.paired_target,
                    gaze=float(getattr(settings, "gaze", DOMAIN.gaze)),
                    pupil=float(getattr(settings, "pupil", DOMAIN.pupil)),
+                   pupil_contrast=float(getattr(settings, "pupil_contrast", DOMAIN.pupil_contrast)),
                    patch_nce=float(getattr(settings, "patch_nce", DOMAIN.patch_nce)))

@@ -58,6 +58,12 @@ def _domain_terms(trainer: Any) -> dict[str, Any] | None:
 
         out["pupil"] = {"weight": domain.pupil, "dead_zone_px": PUPIL_DEAD_ZONE_PX,
                         "locator": "the coarse FCN's soft pupil centre, f_W's output against the content eye"}
+    if domain.pupil_contrast > 0:
+        from purify_tf.losses.pupil_contrast import PUPIL_CONTRAST_TOLERANCE, SURROUND_SIGMA_FRAC
+
+        out["pupil_contrast"] = {"weight": domain.pupil_contrast, "tolerance": PUPIL_CONTRAST_TOLERANCE,
+                                 "surround_sigma_frac": SURROUND_SIGMA_FRAC,
+                                 "mask": "the coarse FCN's pupil on the content eye; f_W's output against the content"}
     if domain.patch_nce > 0:
         from purify_tf.losses.patch_nce import NCE_HEAD_UNITS, NCE_PATCHES, NCE_TEMPERATURE
 

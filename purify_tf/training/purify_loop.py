@@ -94,6 +94,7 @@ class PurifyTrainConfig:
     paired_target: str = DOMAIN.paired_target  # "twin" | "structure" (losses.paired)
     gaze: float = DOMAIN.gaze  # the gaze-consistency term (losses.gaze_consistency); needs a gaze_reader
     pupil: float = DOMAIN.pupil  # the pupil-shift term (losses.pupil_shift); needs the FCN as pupil_network
+    pupil_contrast: float = DOMAIN.pupil_contrast  # the pupil-contrast term (losses.pupil_contrast); needs masks
     patch_nce: float = DOMAIN.patch_nce  # PatchNCE (losses.patch_nce); its projection heads train with f_W
     nce_layers: tuple[str, ...] = NCE_LAYERS  # the loss-network taps PatchNCE matches patches at
     critic_learning_rate: float = DOMAIN.critic_learning_rate
