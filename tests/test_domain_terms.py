@@ -827,7 +827,11 @@ def test_pupil_contrast_term_lowers_on_fixed_eyes_and_enters_the_total(tmp_path,
     """With the pupil contrast as the only weighted term, a few steps lower it; the trainer's term is the
     loss of the purified eyes' pupil contrast against the content eyes', over the content masks."""
     from purify_tf.losses.objective import DomainWeights, PurificationObjective
-    from purify_tf.losses.pupil_contrast import pupil_contrast_loss, pupil_mask_of, pupil_weber_contrast
+    from purify_tf.losses.pupil_contrast import (
+        pupil_contrast_loss,
+        pupil_mask_of,
+        pupil_weber_contrast,
+    )
 
     with pytest.raises(Exception, match="needs use_masks"):
         PurificationObjective(loss_network, tiny_weights(), use_masks=False, domain=DomainWeights(pupil_contrast=1.0))
