@@ -136,6 +136,11 @@ def test_axis_correlation_and_mean_prediction():
     bias = rg.axis_bias(pitchyaw_to_vector(shifted), pitchyaw_to_vector(truth))
     assert bias["pitch"] == pytest.approx(2.0, abs=0.05) and bias["yaw"] == pytest.approx(-3.0, abs=0.1)
     assert rg.axis_bias(pitchyaw_to_vector(truth), pitchyaw_to_vector(truth)) == pytest.approx({"pitch": 0, "yaw": 0})
+    # A constant shift is all offset: removed, the error is 0; a noisy prediction keeps its noise.
+    assert rg.offset_removed_error(pitchyaw_to_vector(shifted), pitchyaw_to_vector(truth)) < 0.2
+    noisy = truth + np.radians(rng.normal(0, 3.0, truth.shape)) + np.radians([2.0, 0.0])
+    kept = rg.offset_removed_error(pitchyaw_to_vector(noisy), pitchyaw_to_vector(truth))
+    assert 2.5 < kept < angular_error_deg(pitchyaw_to_vector(noisy), pitchyaw_to_vector(truth)).mean()
     mean = rg.mean_gaze_prediction(pitchyaw_to_vector(truth), 3)
     assert mean.shape == (3, 3) and np.allclose(np.linalg.norm(mean, axis=1), 1)
 
@@ -178,7 +183,8 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
     # The exact twins lie on the synthetic set's manifold: nearer to its eyes than the raw eyes are.
     assert 0 <= rows["twins"]["synthetic_reach"] < rows[rg.RAW]["synthetic_reach"]
     assert rows["twins"]["axis_spread_deg"]["oracle"] == pytest.approx(result["truth_spread_deg"], rel=1e-3)
-    assert rows["twins"]["axis_bias_deg"]["oracle"] == pytest.approx({"pitch": 0, "yaw": 0}, abs=1e-3)
+    assert rows["twins"]["axis_bias_deg"]["oracle"] == pytest.approx(
+        {"pitch": 0, "yaw": 0, "offset_removed_error": 0}, abs=1e-3)
     assert "twins" in rg.real_gaze_markdown(result)
     assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
 
@@ -257,7 +263,7 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     offset_rows = [line for line in offsets.splitlines() if line.startswith("| ")][1:]
     assert [line.split(" | ")[0][2:] for line in offset_rows] == [
         rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
-    assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \|", line) for line in offset_rows), offset_rows
+    assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \(\d+\.\d\d\) \|", line) for line in offset_rows), offset_rows
     assert "purify-tf: transformer: lower error than raw for" in captured.out
     saved = json.loads(out.read_text())
     assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20
@@ -284,13 +290,15 @@ def test_report_renders_the_real_gaze_section():
     from purify_tf.experiments.report import _real_gaze_md
 
     result = {"split": "subject-disjoint: ...", "estimators": ["kNN"], "labels": {"front_end": "front end"},
-              "rows": [{"row": rg.RAW, "kind": "raw", "mean_error_deg": {"kNN": 9.0}, "vs_raw": {}},
+              "rows": [{"row": rg.RAW, "kind": "raw", "mean_error_deg": {"kNN": 9.0}, "vs_raw": {},
+                        "axis_bias_deg": {"kNN": {"pitch": 2.66, "yaw": -0.04, "offset_removed_error": 8.5}}},
                        {"row": "front_end", "kind": "candidate", "mean_error_deg": {"kNN": 8.0},
                         "vs_raw": {"kNN": {"delta_deg": -1.0, "delta_lo": -1.5, "delta_hi": -0.5, "gap_share": 0.5,
                                            "gap_share_lo": 0.25, "gap_share_hi": 0.75}}}]}
     md = "\n".join(_real_gaze_md(result))
     assert "| front_end | 8.00 (-1.00 [-1.50, -0.50]; 50% [25, 75]) |" in md
     assert "| raw | 9.00 |" in md
+    assert rg.OFFSET_HEADING in md and "| raw | +2.7 / -0.0 (8.50) |" in md
     assert _real_gaze_md({"skipped": "no folder"})[-1] == "Skipped: no folder"
 
 

@@ -324,17 +324,18 @@ def _speed_md(s: dict[str, Any], pngs: dict[str, str]) -> list[str]:
 
 def _real_gaze_md(real_gaze: dict[str, Any] | None) -> list[str]:
     """The measure that decides (docs/DESIGN.md): real labelled eyes of subjects no purifier saw."""
-    from purify_tf.experiments.real_gaze import real_gaze_markdown
+    from purify_tf.experiments.real_gaze import OFFSET_HEADING, offset_markdown, real_gaze_markdown
 
     md = ["", "## Real labelled eyes: gaze error (the measure that decides)", ""]
     if not real_gaze:
         return md + ["Not run."]
     if "skipped" in real_gaze:
         return md + [f"Skipped: {real_gaze['skipped']}"]
-    return md + [real_gaze["split"], "",
+    return (md + [real_gaze["split"], "",
                  "Each cell: mean angular error in degrees; for image sets, (change against raw [95% paired "
                  "bootstrap interval over the test eyes]; share of the raw → floor gap closed [95% interval]).", "",
-                 real_gaze_markdown(real_gaze), ""] + [f"- {n}: {label}" for n, label in real_gaze.get("labels", {}).items()]
+                 real_gaze_markdown(real_gaze), "", f"{OFFSET_HEADING}:", "", offset_markdown(real_gaze), ""]
+            + [f"- {n}: {label}" for n, label in real_gaze.get("labels", {}).items()])
 
 
 def _real_eyes_md(real: dict[str, Any] | None, results: dict[str, Any]) -> list[str]:
