@@ -159,7 +159,8 @@ class Trainer:
                     readers=getattr(kw.get("gaze_reader"), "readers", None), patch_nce=cfg.patch_nce, alpha=cfg.weights.alpha,
                     global_style=list(cfg.weights.layers["global_style"]), local_style=list(cfg.weights.layers["local_style"]),
                     local_content=list(cfg.weights.layers["local_content"]), upsample=cfg.upsample,
-                    fcn_passed=kw.get("pupil_network") == "fcn", eye_scale=getattr(source, "eye_scale", None))
+                    fcn_passed=kw.get("pupil_network") == "fcn", eye_scale=getattr(source, "eye_scale", None),
+                    pupil_contrast=cfg.pupil_contrast, pair_eye_scale=getattr(kw.get("pair_source"), "eye_scale", None))
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
     def train(self):
@@ -204,6 +205,8 @@ def test_merged_flags_reach_the_trainer(tmp_path):
         "VGG blocks 1-3": ["--style_blocks=3", "--local_content_layers=block3_conv3"],
         "resize-convolution": ["--upsample=resize"],
         "smaller content eyes": ["--content_eye_scale=0.8"],
+        "pupil contrast": ["--pupil_contrast=5"],
+        "folder content, renderer pairs": ["--content=folder", f"--content_dir={folder}", "--content_eye_scale=0.8"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), PURIFY_OFFLINE="1",
                CUDA_VISIBLE_DEVICES="")
@@ -238,6 +241,10 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert default["global_style"][-1] == "block3_conv3" and default["local_style"][-1] == "block3_conv1"
     # --content_eye_scale reaches the renderer's content pairs (by default the shipped 0.87: real crops' eye size).
     assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 0.87
+    # Beside a dataset's content (no twins) the paired term's renderer pairs are drawn at --content_eye_scale;
+    # renderer content is its own pairs (none handed over).
+    assert got["folder content, renderer pairs"]["pair_eye_scale"] == 0.8 and default["pair_eye_scale"] is None
+    assert got["pupil contrast"]["pupil_contrast"] == 5 and default["pupil_contrast"] == 0
     paper = got["paper's style taps"]
     assert paper["global_style"][-1] == "block5_conv3" and paper["local_style"][-1] == "block5_conv1"
     three = got["VGG blocks 1-3"]
@@ -250,6 +257,13 @@ def test_pupil_term_needs_the_fcn(tmp_path):
     proc, seconds = run_trainer("--pupil=5", "--masks=oracle", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode != 0 and "--pupil > 0" in proc.stderr and "--masks=fcn" in proc.stderr
     assert seconds < PARSE_SECONDS
+
+
+def test_pupil_contrast_term_needs_masks(tmp_path):
+    proc, seconds = run_trainer("--pupil_contrast=5", "--masks=none", f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode != 0 and "--pupil_contrast > 0" in proc.stderr and "--masks=fcn or oracle" in proc.stderr
+    assert seconds < PARSE_SECONDS
+    assert_nothing_written(tmp_path / "run")
 
 
 @pytest.mark.slow
