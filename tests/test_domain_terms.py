@@ -300,6 +300,15 @@ def test_paired_structure_term_lowers_and_is_recorded(tmp_path, loss_network):
         domain_trainer(tmp_path / "bad", loss_network, paired=1.0, paired_target="exact")
 
 
+def test_renderer_pairs_beside_content_without_twins_are_drawn_at_the_pair_eye_scale(tmp_path, loss_network):
+    """Dataset content has no twins: the paired term reads a second stream of renderer pairs, drawn at
+    ``pair_eye_scale`` (trainers.purify passes --content_eye_scale) and recorded in the metadata."""
+    trainer = domain_trainer(tmp_path, loss_network, adversarial=0.0, identity=0.0, paired=1.0, pair_eye_scale=0.8)
+    assert not trainer.pairs_in_content and isinstance(trainer.pair_source, PairedRendererSource)
+    assert trainer.pair_source.eye_scale == 0.8
+    assert trainer.metadata()["pair_stream"]["eye_scale"] == 0.8
+
+
 def test_content_with_twins_serves_the_paired_term_in_one_pass(tmp_path, loss_network):
     """Renderer content that comes with its twins: the paired term reads the purified content eyes
     (f_W runs on the content batch alone) against those eyes' own twins."""

@@ -160,7 +160,7 @@ class Trainer:
                     global_style=list(cfg.weights.layers["global_style"]), local_style=list(cfg.weights.layers["local_style"]),
                     local_content=list(cfg.weights.layers["local_content"]), upsample=cfg.upsample,
                     fcn_passed=kw.get("pupil_network") == "fcn", eye_scale=getattr(source, "eye_scale", None),
-                    pupil_contrast=cfg.pupil_contrast, pair_eye_scale=getattr(kw.get("pair_source"), "eye_scale", None))
+                    pupil_contrast=cfg.pupil_contrast, pair_eye_scale=cfg.pair_eye_scale)
         self.step = types.SimpleNamespace(numpy=lambda: cfg.train_steps)
 
     def train(self):
@@ -241,9 +241,8 @@ def test_merged_flags_reach_the_trainer(tmp_path):
     assert default["global_style"][-1] == "block3_conv3" and default["local_style"][-1] == "block3_conv1"
     # --content_eye_scale reaches the renderer's content pairs (by default the shipped 0.87: real crops' eye size).
     assert got["smaller content eyes"]["eye_scale"] == 0.8 and default["eye_scale"] == 0.87
-    # Beside a dataset's content (no twins) the paired term's renderer pairs are drawn at --content_eye_scale;
-    # renderer content is its own pairs (none handed over).
-    assert got["folder content, renderer pairs"]["pair_eye_scale"] == 0.8 and default["pair_eye_scale"] is None
+    # Beside a dataset's content (no twins) the paired term's renderer pairs are drawn at --content_eye_scale.
+    assert got["folder content, renderer pairs"]["pair_eye_scale"] == 0.8 and default["pair_eye_scale"] == 0.87
     assert got["pupil contrast"]["pupil_contrast"] == 5 and default["pupil_contrast"] == 0
     paper = got["paper's style taps"]
     assert paper["global_style"][-1] == "block5_conv3" and paper["local_style"][-1] == "block5_conv1"

@@ -152,6 +152,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         illumination_tone=FLAGS.illumination_tone,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
         pupil=FLAGS.pupil, pupil_contrast=FLAGS.pupil_contrast, patch_nce=FLAGS.patch_nce,
+        pair_eye_scale=FLAGS.content_eye_scale,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
         jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
@@ -226,16 +227,9 @@ def main(argv: list[str]) -> int:
         reader_seconds = time.perf_counter() - started
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
-    pair_source = None  # content eyes without twins (a dataset): renderer pairs at the content eye scale
-    if FLAGS.paired > 0 and not getattr(source, "twins", False):
-        from purify_tf.training.inputs import PairedRendererSource
-
-        pair_source = PairedRendererSource(FLAGS.height, FLAGS.width, seed=FLAGS.seed + 1,
-                                           eye_scale=FLAGS.content_eye_scale)
     trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
                             mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
-                            monitor=monitor, gaze_reader=gaze_reader, pair_source=pair_source,
-                            pupil_network=fcn if FLAGS.pupil > 0 else None)
+                            monitor=monitor, gaze_reader=gaze_reader, pupil_network=fcn if FLAGS.pupil > 0 else None)
     try:
         history = trainer.train()
     except NonFiniteLossError as err:

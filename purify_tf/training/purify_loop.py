@@ -92,6 +92,8 @@ class PurifyTrainConfig:
     identity: float = DOMAIN.identity
     paired: float = DOMAIN.paired
     paired_target: str = DOMAIN.paired_target  # "twin" | "structure" (losses.paired)
+    # The eye size (times the renderer's) of the renderer pairs drawn beside content eyes without twins.
+    pair_eye_scale: float = 1.0
     gaze: float = DOMAIN.gaze  # the gaze-consistency term (losses.gaze_consistency); needs a gaze_reader
     pupil: float = DOMAIN.pupil  # the pupil-shift term (losses.pupil_shift); needs the FCN as pupil_network
     pupil_contrast: float = DOMAIN.pupil_contrast  # the pupil-contrast term (losses.pupil_contrast); needs masks
@@ -178,7 +180,8 @@ class PurifyTrainer:
         self.pairs_in_content = cfg.paired > 0 and pair_source is None and getattr(source, "twins", False)
         self.pair_source = pair_source
         if self.pair_source is None and cfg.paired > 0 and not self.pairs_in_content:
-            self.pair_source = PairedRendererSource(source.height, source.width, seed=cfg.seed + 1)
+            self.pair_source = PairedRendererSource(source.height, source.width, seed=cfg.seed + 1,
+                                                    eye_scale=cfg.pair_eye_scale)
         self.checkpoints = CheckpointKeeper(
             self.model_dir, cfg.keep_checkpoints, chief=self.chief, worker_id=worker_id(strategy),
             model=self.model, optimizer=self.optimizer, step=self.step,
