@@ -237,6 +237,11 @@ def offset_removed_error(pred: np.ndarray, true: np.ndarray) -> float:
     return float(angular_error_deg(moved, np.asarray(true)).mean())
 
 
+def axis_offset(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """A row's ``axis_bias_deg`` entry: :func:`axis_bias` and :func:`offset_removed_error` together."""
+    return {**axis_bias(pred, true), "offset_removed_error": offset_removed_error(pred, true)}
+
+
 def synthetic_reach(synthetic_X: np.ndarray, sets: Mapping[str, np.ndarray],
                     k: int = REACH_NEIGHBOURS) -> dict[str, float]:
     """Per image set, the mean distance of an eye to its ``k`` nearest synthetic training eyes in
@@ -293,8 +298,7 @@ def real_gaze_table(
                 if draw == 0:  # correlation and spread: of the first set's estimators
                     correlation.setdefault(name, {})[est] = axis_correlation(pred, test_gaze)
                     spread.setdefault(name, {})[est] = axis_spread(pred)
-                    bias.setdefault(name, {})[est] = {**axis_bias(pred, test_gaze),
-                                                      "offset_removed_error": offset_removed_error(pred, test_gaze)}
+                    bias.setdefault(name, {})[est] = axis_offset(pred, test_gaze)
             progress(f"synthetic set {draw + 1}/{len(draws)}: {est} fitted, {len(sets)} image sets tested")
     # A row's per-eye error: its mean over the synthetic sets.
     errors = {name: {est: np.mean(arrays, axis=0) for est, arrays in by_est.items()} for name, by_est in by_draw.items()}
@@ -305,8 +309,7 @@ def real_gaze_table(
         errors.setdefault(FLOOR, {})[est] = angular_error_deg(pred, test_gaze)
         correlation.setdefault(FLOOR, {})[est] = axis_correlation(pred, test_gaze)
         spread.setdefault(FLOOR, {})[est] = axis_spread(pred)
-        bias.setdefault(FLOOR, {})[est] = {**axis_bias(pred, test_gaze),
-                                           "offset_removed_error": offset_removed_error(pred, test_gaze)}
+        bias.setdefault(FLOOR, {})[est] = axis_offset(pred, test_gaze)
         progress(f"floor: {est} fitted on real training eyes")
     reach = synthetic_reach(synthetic_X, sets)
     mean_err = angular_error_deg(mean_gaze_prediction(data.train["gaze"], n), test_gaze)

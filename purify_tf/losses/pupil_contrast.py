@@ -27,8 +27,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from purify_tf.conventions import LUMA, PUPIL
+from purify_tf.conventions import PUPIL
 from purify_tf.losses.pupil_shift import MIN_PUPIL_AREA_PX
+from purify_tf.luminance_prior import luminance as to_luminance
 
 SURROUND_SIGMA_FRAC = 0.125  # the surround's Gaussian sigma, times the image width (8 px at 64)
 WEBER_OFFSET = 8.0  # added to the surround (0-255 luminance), so that a black surround does not divide by 0
@@ -57,8 +58,7 @@ def surround_luminance(luminance: tf.Tensor, sigma: float) -> tf.Tensor:
 def pupil_weber_contrast(images: tf.Tensor, pupil_mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(B, H, W, 3) RGB [0, 255], (B, H, W) pupil mask in [0, 1] -> ((B,) the pupil's mean Weber
     contrast to its surround (negative: darker), (B,) the mask's area in px)."""
-    images = tf.cast(images, tf.float32)
-    luminance = tf.reduce_sum(images * tf.constant(LUMA, tf.float32), axis=-1, keepdims=True)
+    luminance = to_luminance(images)[..., None]
     sigma = SURROUND_SIGMA_FRAC * float(images.shape[2])
     surround = surround_luminance(luminance, sigma)
     weber = ((luminance - surround) / (surround + WEBER_OFFSET))[..., 0]
