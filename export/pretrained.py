@@ -4,8 +4,10 @@ r"""Ship a trained purifier as the package's pretrained model: ``make pretrained
 
 Scores the model on fresh renderer eyes (gap share per estimator, pupil shift), then writes it
 with float16 variables to ``purify_tf/pretrained/purifier.keras`` with a signed card
-(``purifier.json``: how it was trained, the scores, sha256). Only renderer-trained models belong
-there: the real crops of ../shared are used to *measure* the pupil shift, never to train.
+(``purifier.json``: how it was trained, the scores, sha256). f_W is trained on the renderer only:
+the real crops of ../shared are used to *measure* the pupil shift, never to train. With
+``--centre_dir`` the front end is centred on the unlabelled eyes of the real-gaze table's training
+subjects (images only; ``purify_tf.inference.centre``), and the card names that dataset and its licence.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ flags.DEFINE_string("real_gaze_dir", None, "A labelled real-eye folder (labels.c
                     "subjects, raw vs purified; measured only).")
 flags.DEFINE_list("real_gaze_eval_subjects", None, "Evaluation subjects of --real_gaze_dir (default: the second half "
                   "of the sorted subjects); a model trained on real eyes must not have seen them.")
+flags.DEFINE_string("centre_dir", None, "Unlabelled real eyes to centre the front end on (a folder, or a labelled folder "
+                    "whose labels are not read; e.g. ../shared/data/mpiigaze-gaze): the shipped file's centre.")
+flags.DEFINE_list("centre_subjects", None, "With a labelled --centre_dir: the subjects whose images give the centre "
+                  "(default: the first half of the sorted subjects, the real-gaze table's training subjects); "
+                  "never the evaluation subjects.")
 flags.DEFINE_string("command", None, "The command that trained the model (recorded in the card).")
 flags.DEFINE_bool("update_card", False, "Measure --real_gaze_dir for the already shipped purifier (--out_dir's, "
                   "default the package's) and add the table and the datasets/licence to its card, leaving the "
@@ -37,23 +44,70 @@ flags.register_multi_flags_validator(
     ["model", "update_card", "real_gaze_dir"],
     lambda f: (f["update_card"] and bool(f["real_gaze_dir"])) or (not f["update_card"] and bool(f["model"])),
     message="give --model (to ship a trained purifier), or --update_card with --real_gaze_dir.")
+flags.register_multi_flags_validator(
+    ["centre_subjects", "real_gaze_eval_subjects"],
+    lambda f: not set(f["centre_subjects"] or ()) & set(f["real_gaze_eval_subjects"] or ()),
+    message="--centre_subjects must not include --real_gaze_eval_subjects: the centre reads the training subjects' eyes.")
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
 
 
+def centre_subjects() -> list[str] | None:
+    """--centre_subjects, or for a labelled --centre_dir the first half of its sorted subjects."""
+    if FLAGS.centre_subjects:
+        return list(FLAGS.centre_subjects)
+    from purify_tf.data.readers import detect_kind
+
+    if detect_kind(FLAGS.centre_dir) != "labelled":
+        return None
+    from purify_tf.data.labelled import read_labels
+    from purify_tf.experiments.real_gaze import split_subjects
+
+    train, _ = split_subjects([row["subject"] for row in read_labels(FLAGS.centre_dir)],
+                              evaluate=FLAGS.real_gaze_eval_subjects)
+    return list(train)
+
+
+def centre(model) -> dict:
+    """Centre ``model``'s front end on --centre_dir's eyes; the card's record of it."""
+    from purify_tf.inference.centre import centre_purifier, centre_record, read_centre_eyes
+
+    subjects = centre_subjects()
+    images = read_centre_eyes(FLAGS.centre_dir, subjects)
+    record = centre_record(FLAGS.centre_dir, subjects, len(images), centre_purifier(model, images))
+    print(f"Front end centred on {len(images)} eyes of {FLAGS.centre_dir}"
+          + (f" (subjects {', '.join(subjects)}; images only)" if subjects else " (images only)"))
+    return record
+
+
 def update_card() -> int:
-    """The shipped card gains the real-eye gaze table (and what it was trained on); same weights."""
+    """The shipped card gains the real-eye gaze table (and what it was trained on); same f_W. With
+    --centre_dir the front end is centred first (the file is rewritten), the renderer scores are
+    measured again, and the earlier ones are kept as ``scores_before_centre``."""
     from purify_tf.experiments.real_gaze import card_scores
+    from purify_tf.inference.centre import CENTRE_KEY
     from purify_tf.model_io import read_card, trained_on, write_model_metadata
-    from purify_tf.pretrained import card_path, load_pretrained, pretrained_path
+    from purify_tf.pretrained import card_path, load_pretrained, pretrained_path, save_pretrained
 
     path = pretrained_path(FLAGS.out_dir)
     _, card = read_card(path)
     card = dict(card or {})
-    card.setdefault("scores", {})["real_gaze"] = card_scores(load_pretrained(FLAGS.out_dir), FLAGS.real_gaze_dir,
-                                                             FLAGS.real_gaze_eval_subjects)
-    card["trained_on"] = trained_on(card.get("training") or {})
-    write_model_metadata(path, card, card_path(FLAGS.out_dir))
-    print(json.dumps(card["scores"]["real_gaze"], indent=1))
+    model = load_pretrained(FLAGS.out_dir)
+    if FLAGS.centre_dir:
+        from purify_tf.experiments.scorecard import score_purifier
+
+        card["scores_before_centre"] = {k: v for k, v in card.get("scores", {}).items() if k != "real_gaze"}
+        card[CENTRE_KEY] = centre(model)
+        card["scores"] = score_purifier(model, *card["image_size"], n_test=FLAGS.test_n, estimators=FLAGS.estimators,
+                                        real_dir=FLAGS.real_dir)
+    card.setdefault("scores", {})["real_gaze"] = card_scores(model, FLAGS.real_gaze_dir, FLAGS.real_gaze_eval_subjects)
+    card["trained_on"] = trained_on(card.get("training") or {}, card.get(CENTRE_KEY))
+    if FLAGS.centre_dir:
+        for stale in ("sha256", "file_bytes", "signed_at", "model_file", "storage_dtype"):
+            card.pop(stale, None)
+        save_pretrained(model, card, FLAGS.out_dir)
+    else:
+        write_model_metadata(path, card, card_path(FLAGS.out_dir))
+    print(json.dumps(card["scores"], indent=1))
     return 0
 
 
@@ -72,14 +126,20 @@ def main(argv: list[str]) -> int:
     if size is None:
         print(f"error: {meta_path} has no image_size; export a model trained by trainers.purify", file=sys.stderr)
         return 2
+    from purify_tf.inference.centre import CENTRE_KEY
+
+    card: dict = {}
+    if FLAGS.centre_dir:  # the renderer scores as trained, then the front end centred on the real eyes
+        card["scores_before_centre"] = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators)
+        card[CENTRE_KEY] = centre(model)
     scores = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators,
                             real_dir=FLAGS.real_dir)
     if FLAGS.real_gaze_dir:
         from purify_tf.experiments.real_gaze import card_scores
 
         scores["real_gaze"] = card_scores(model, FLAGS.real_gaze_dir, FLAGS.real_gaze_eval_subjects)
-    card = {"training": training, "scores": scores, "trained_on": trained_on(training),
-            "command": FLAGS.command, "image_size": list(size)}
+    card.update({"training": training, "scores": scores, "trained_on": trained_on(training, card.get(CENTRE_KEY)),
+                 "command": FLAGS.command, "image_size": list(size)})
     path = save_pretrained(model, card, FLAGS.out_dir)
     print(f"Pretrained purifier written: {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(json.dumps(scores, indent=1))

@@ -4,6 +4,7 @@
         [--batch_size=N] [--precision=auto] [--runtime=auto] [--jit=auto] [--onednn=auto] [--overwrite] [--format=png] [--quiet] [--verbose]
     purify-tf info [--model=transformer.keras] [--json]
     purify-tf evaluate --labels=eyes/ [--model=transformer.keras ...] [--train_subjects=p00,p01] [--json=out.json]
+    purify-tf centre --eyes=my_eyes/ --out=centred.keras [--model=transformer.keras] [--subjects=p00,p01]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
 Serving ``<name>/`` directory: the latest version is used); without it the pretrained purifier
@@ -40,6 +41,7 @@ EPILOG = """examples:
   purify-tf info                                  # the pretrained purifier shipped with the package
   purify-tf info --model=runs/demo/purifier.keras --json
   purify-tf evaluate --labels=my_eyes/            # does purification help gaze on my labelled eyes?
+  purify-tf centre --eyes=my_eyes/ --out=mine.keras   # the front end centred on my (unlabelled) eyes
 
 dataset scale (Apache Beam, pip install 'purify-tf[beam]'):
   python -m trainers.purify_beam --input='eyes/*.png' --output=purified/
@@ -114,7 +116,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_evaluate_arguments(evaluate)
     _add_verbose(evaluate)
+    centre = commands.add_parser(
+        "centre",
+        help="Centre a purifier's illumination front end on your own unlabelled eyes (writes a copy).",
+        description="The front end's gain pulls each eye's coarse luminance map towards a centre. This writes "
+        "a copy of the purifier whose centre is the mean map of your eyes (images only; no label is read), "
+        "so that the gain removes each eye's own lighting and keeps what all your eyes share. Use eyes of "
+        "the people and camera you will purify, not the ones you evaluate on.",
+    )
+    centre.add_argument("--eyes", required=True,
+                        help="A folder of eye images (any reader's layout; a labelled folder's labels are not read).")
+    centre.add_argument("--out", required=True, help="Where to write the centred copy (.keras; its card beside it).")
+    centre.add_argument("--model", default=None,
+                        help="The .keras purifier to centre (default: the pretrained purifier).")
+    centre.add_argument("--subjects", default=None,
+                        help="With a labelled folder: only these comma-separated subjects' images.")
+    _add_verbose(centre)
     return parser
+
+
+def centre_command(args: argparse.Namespace) -> int:
+    """``purify-tf centre``: a copy of the purifier centred on ``--eyes`` (images only)."""
+    from purify_tf.errors import ConfigError, DataError
+
+    if args.model is not None and not Path(args.model).is_file():
+        _error(f"--model: {args.model} is not a .keras file")
+        return EXIT_USAGE
+    if not Path(args.eyes).exists():
+        _error(f"--eyes: {args.eyes} does not exist")
+        return EXIT_USAGE
+    start_tensorflow(args.verbose)
+    from purify_tf.inference.centre import CENTRE_KEY, centre_file
+
+    try:
+        card = centre_file(_model_path(args.model), args.eyes, args.out, subjects=_names(args.subjects))
+    except (ConfigError, DataError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    record = card[CENTRE_KEY]
+    print(f"purify-tf: wrote {args.out}: front end centred on {record['n_eyes']} eyes from {args.eyes} "
+          f"(images only); licence of the copy: {card['trained_on']['licence']}")
+    return EXIT_OK
 
 
 def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
@@ -431,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         return info_command(args)
     if args.command == "evaluate":
         return evaluate_command(args)
+    if args.command == "centre":
+        return centre_command(args)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 

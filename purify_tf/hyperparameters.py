@@ -92,6 +92,9 @@ REAL_CROP_EYE_SCALE = 0.87
 # The illumination front end's tone steps (models.illumination): the log-luminance contrast and mean
 # luminance moved to the synthetic set's, or each channel's mean and std set to the synthetic set's.
 ILLUMINATION_TONES = ("log_contrast", "linear")
+# What the front end's smooth gain pulls each eye's coarse log-luminance map towards (models.illumination):
+# the synthetic set's mean map, or the mean map of the eyes being purified (the content domain's).
+ILLUMINATION_CENTRES = ("synthetic", "content")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +108,8 @@ class ShippedDefaults:
     # Its tone step (ILLUMINATION_TONES): log-luminance contrast and exposure. "linear" lowers SVR's real
     # error below raw but its purifiers move the pupil on real eyes (docs/DESIGN.md, "The front end's tone step").
     illumination_tone: str = "log_contrast"
+    # What its gain pulls towards (ILLUMINATION_CENTRES): the synthetic set's mean coarse map (docs/DESIGN.md).
+    illumination_centre: str = "synthetic"
     residual: bool = True  # identity-initialised residual output
     paired: float = 10.0  # the paired term on the renderer's twins
     gaze: float = 3.0  # gaze consistency on the same twins (a frozen synthetic-trained gaze CNN; docs/DESIGN.md)

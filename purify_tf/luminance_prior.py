@@ -74,6 +74,20 @@ def coarse_log_luminance(images: tf.Tensor, grid: tuple[int, int] = DEFAULT_GRID
     return flat - tf.reduce_mean(flat, axis=1, keepdims=True)
 
 
+def mean_coarse_map(images: np.ndarray, grid: tuple[int, int] = DEFAULT_GRID, batch: int = 1024) -> np.ndarray:
+    """(N, H, W, 3) RGB [0, 255] -> (rows * cols,) mean centred coarse log-luminance map of a set of
+    eyes: the front end's centre when it pulls each eye towards its own domain's mean (its gain then
+    removes each eye's illumination, not what the domain's eyes have in common)."""
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"mean_coarse_map needs a non-empty (N, H, W, 3) image array, got {images.shape}")
+    total = np.zeros(grid[0] * grid[1], np.float64)
+    for start in range(0, len(images), batch):
+        chunk = tf.constant(images[start:start + batch], tf.float32)
+        total += coarse_log_luminance(chunk, grid).numpy().sum(axis=0)
+    return (total / len(images)).astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class LuminancePrior:
     """Gaussian over centred coarse log-luminance maps of a synthetic eye set.

@@ -248,9 +248,10 @@ def scores_summary(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def trained_on(training: dict[str, Any]) -> dict[str, Any]:
+def trained_on(training: dict[str, Any], centre: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every dataset the weights saw, with its licence (weights trained on MPIIGaze images carry
-    CC BY-NC-SA 4.0), read from the training metadata's content source."""
+    CC BY-NC-SA 4.0), read from the training metadata's content source and, when the front end
+    was centred on a dataset's eyes (``inference.centre``), from that ``centre`` record."""
     content = (training.get("content_source") or training.get("provenance", {}).get("content") or {})
     flags_seen = training.get("flags") or training.get("provenance", {}).get("flags") or {}
     kind = content.get("content") or flags_seen.get("content") or "renderer"
@@ -259,13 +260,21 @@ def trained_on(training: dict[str, Any]) -> dict[str, Any]:
     if (training.get("domain_terms") or {}).get("gaze"):
         out["datasets"][0] = ("purify-tf built-in renderer (synthetic eyes, style set and twins; the gaze reader's "
                               "synthetic eyes and their rendered gaze)")
+    seen = []  # (where, what) of each real dataset
     if kind != "renderer":
         where = content.get("content_dir") or flags_seen.get("content_dir")
         subjects = flags_seen.get("content_subjects")
-        out["datasets"].append(f"{kind} images from {where}" + (f", subjects {', '.join(subjects)}" if subjects
-                                                               else "") + " (unlabelled: images only)")
+        seen.append((where, f"{kind} images from {where}" + (f", subjects {', '.join(subjects)}" if subjects
+                                                            else "") + " (unlabelled: images only)"))
+    if centre:
+        subjects = centre.get("subjects")
+        seen.append((centre.get("eyes"), f"the front end's centre: the mean coarse luminance map of {centre.get('n_eyes')} "
+                     f"eyes from {centre.get('eyes')}" + (f", subjects {', '.join(subjects)}" if subjects else "")
+                     + " (unlabelled: images only)"))
+    for where, what in seen:
+        out["datasets"].append(what)
         if "mpiigaze" in str(where).lower():
             out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
-        else:
-            out["licence"] = "that of the content dataset named above"
+        elif not out["licence"].startswith("CC BY-NC-SA"):
+            out["licence"] = "that of the datasets named above"
     return out

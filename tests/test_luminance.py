@@ -16,6 +16,7 @@ from purify_tf.luminance_prior import (
     LuminancePrior,
     coarse_log_luminance,
     fit_luminance_prior,
+    mean_coarse_map,
 )
 from purify_tf.models.illumination import IlluminationNormalization
 from purify_tf.models.transformer import build_transformer, front_end_of, with_precision
@@ -94,6 +95,34 @@ def test_front_end_removes_a_light_gradient_and_keeps_the_pupil(synthetic_set):
     # Exposure: the output's mean luminance is the synthetic set's (less where bright pixels clip).
     means = gray.mean(axis=(1, 2))
     assert np.all(means <= prior.mean_luminance + 0.5) and np.median(means) > 0.97 * prior.mean_luminance
+
+
+def test_mean_coarse_map_is_the_sets_mean_map():
+    images = np.random.default_rng(3).uniform(0, 255, (7, 35, 55, 3)).astype(np.float32)
+    np.testing.assert_allclose(mean_coarse_map(images, (3, 3), batch=3), np_coarse(images, (3, 3)).mean(0),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="non-empty"):
+        mean_coarse_map(np.zeros((0, 8, 8, 3)))
+
+
+def test_content_centre_leaves_an_eye_at_the_centre_ungained(synthetic_set):
+    """set_centre: the gain pulls towards the given map, so an eye whose coarse map is the centre
+    gets no gain (the output is the tone step alone: the layer with a zero gain matrix), while the
+    synthetic centre does gain it."""
+    prior = fit_luminance_prior(synthetic_set)
+    eye = render_eyes(1, 32, 48, domain="real", seed=41)["image"].astype(np.float32)
+    centred, synthetic, tone_only = (IlluminationNormalization() for _ in range(3))
+    for layer in (centred, synthetic, tone_only):
+        layer.set_prior(prior)
+    centred.set_centre(mean_coarse_map(eye))
+    tone_only.gain.assign(np.zeros_like(tone_only.gain.numpy()))
+    want = tone_only(tf.constant(eye)).numpy()
+    np.testing.assert_allclose(centred(tf.constant(eye)).numpy(), want, atol=1e-3)
+    assert np.abs(synthetic(tf.constant(eye)).numpy() - want).max() > 1.0
+    with pytest.raises(ValueError, match="3x3 coarse map"):
+        centred.set_centre(np.zeros(4))
+    with pytest.raises(ValueError, match="non-finite"):
+        centred.set_centre(np.full(9, np.nan))
 
 
 def test_linear_tone_is_the_mean_contrast_match_after_the_gain(tmp_path, synthetic_set):

@@ -252,17 +252,17 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "purify-tf evaluate [" in captured.err and "split: train subjects a, b" in captured.err
     # A line after each fit: the synthetic set's, then the floor's.
-    assert "synthetic set 1/1: kNN fitted, 4 image sets tested" in captured.err  # raw, match, front end, f_W
+    assert "synthetic set 1/1: kNN fitted, 5 image sets tested" in captured.err  # raw, match, 2 front ends, f_W
     assert "floor: kNN fitted on real training eyes" in captured.err
     errors, offsets = captured.out.split(rg.OFFSET_HEADING)
     table = [line for line in errors.splitlines() if line.startswith("| ")]
     assert table[0] == "| eyes | kNN |"
     assert [line.split(" | ")[0][2:] for line in table[1:]] == [
-        rg.MEAN_GAZE, rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
+        rg.MEAN_GAZE, rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, rg.FRONT_END_CENTRED, "transformer"]
     # The offsets: every row the estimators predicted (not the mean gaze), "pitch / yaw" per cell.
     offset_rows = [line for line in offsets.splitlines() if line.startswith("| ")][1:]
     assert [line.split(" | ")[0][2:] for line in offset_rows] == [
-        rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, "transformer"]
+        rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, rg.FRONT_END_CENTRED, "transformer"]
     assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \(\d+\.\d\d\) \|", line) for line in offset_rows), offset_rows
     assert "purify-tf: transformer: lower error than raw for" in captured.out
     saved = json.loads(out.read_text())
@@ -313,7 +313,13 @@ def test_card_names_every_dataset_and_its_licence():
     assert len(real["datasets"]) == 2 and "subjects p00, p01" in real["datasets"][1]
     assert real["licence"] == "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
     own = trained_on({"content_source": {"content": "folder", "content_dir": "/data/my_eyes"}})
-    assert "/data/my_eyes" in own["datasets"][1] and "content dataset" in own["licence"]
+    assert "/data/my_eyes" in own["datasets"][1] and "datasets named above" in own["licence"]
+    # A front end centred on a dataset's eyes has seen that dataset's images (and carries its licence).
+    centred = trained_on({"content_source": {"content": "renderer"}},
+                         {"eyes": "../shared/data/mpiigaze-gaze", "subjects": ["p00"], "n_eyes": 40})
+    assert len(centred["datasets"]) == 2 and "centre" in centred["datasets"][1] and "subjects p00" in centred["datasets"][1]
+    assert centred["licence"] == "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
+    assert "datasets named above" in trained_on({}, {"eyes": "/data/my_eyes", "n_eyes": 40})["licence"]
     # The gaze-consistency term's reader learnt from the renderer's synthetic eyes and gaze, no real label.
     reader = trained_on({"content_source": {"content": "renderer"}, "domain_terms": {"gaze": {"weight": 1.0}}})
     assert len(reader["datasets"]) == 1 and "gaze reader's synthetic eyes" in reader["datasets"][0]

@@ -238,7 +238,8 @@ def test_trainers_report_end_to_end(tmp_path):
     # The measure that decides: every row on the evaluation subjects' labelled eyes, the split stated.
     real_gaze = _tables(_section(text, "## Real labelled eyes: gaze error (the measure that decides)"))[0]
     assert [row[0] for row in real_gaze] == ["eyes", "predicting the mean gaze", "trained on real eyes (the floor)", "raw",
-                                             "mean/contrast match", "front end only", "paper", "front_end",
+                                             "mean/contrast match", "front end only",
+                                             "front end only, centred on training eyes", "paper", "front_end",
                                              "style_per_batch", "real_paired", "shipped (pretrained)"]
     assert json.loads((out / "results.json").read_text())["real_gaze"]["eval_subjects"] == ["c", "d"]
     real_table = _tables(_section(text, "## Real eyes, no labels"))[0]  # measured, not skipped

@@ -461,6 +461,35 @@ def test_style_set_front_end_luminance_and_per_batch_style_train(tmp_path, loss_
     assert meta["style_mode"] == "per_batch" and meta["illumination"] and meta["residual"]
 
 
+def test_content_centre_is_the_content_eyes_mean_map(tmp_path, loss_network):
+    """illumination_centre="content": the front end's centre is the mean coarse map of CENTRE_EYES
+    content eyes (a pure function of the source), recorded in the metadata; an unknown centre is refused."""
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.luminance_prior import mean_coarse_map
+    from purify_tf.training.inputs import PREVIEW_STEP
+    from purify_tf.training.purify_loop import CENTRE_EYES
+
+    images, masks = disc_eyes(8)
+    styles = render_eyes(8, H, W, domain="synthetic", seed=11)
+    prior = render_eyes(64, H, W, domain="synthetic", seed=12)["image"]
+    source = ArraySource(images, H, W, masks=masks)
+
+    def trainer_with(centre: str) -> PurifyTrainer:
+        cfg = PurifyTrainConfig(model_dir=str(tmp_path / centre), config="tiny", batch_size=4, progress=False,
+                                weights=tiny_weights(), illumination=True, residual=True, illumination_centre=centre)
+        return PurifyTrainer(cfg, tf.distribute.get_strategy(), loss_network, source, styles["image"],
+                             styles["mask"], prior_images=prior)
+
+    content, synthetic = trainer_with("content"), trainer_with("synthetic")
+    want = mean_coarse_map(source.batch(PREVIEW_STEP + 1, CENTRE_EYES)["image"])
+    np.testing.assert_allclose(content.front_end.prior_mean.numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(synthetic.front_end.prior_mean.numpy(), synthetic.luminance_prior.mean, atol=1e-6)
+    assert np.abs(want - synthetic.luminance_prior.mean).max() > 0.05
+    assert content.metadata()["illumination_centre"] == "content"
+    with pytest.raises(ValueError, match="illumination_centre"):
+        trainer_with("bogus")
+
+
 def test_gaze_monitor_scores_during_training(tmp_path, loss_network):
     from purify_tf.data.image_io import to_gaze_input
     from purify_tf.data.renderer import render_eyes

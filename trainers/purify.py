@@ -23,6 +23,7 @@ from absl import app, flags, logging
 
 from purify_tf.hyperparameters import (
     GAZE_READERS,
+    ILLUMINATION_CENTRES,
     ILLUMINATION_TONES,
     LAYER_WEIGHTINGS,
     PURIFY,
@@ -51,6 +52,10 @@ flags.DEFINE_enum("illumination_tone", SHIPPED.illumination_tone, list(ILLUMINAT
                   "step after its smooth gain: log_contrast = log-luminance contrast and mean luminance moved to the "
                   "style set's; linear = each channel's mean and standard deviation set to the style set's (the "
                   "mean/contrast match; lowers SVR's real error but moves the pupil on real eyes: docs/DESIGN.md).")
+flags.DEFINE_enum("illumination_centre", SHIPPED.illumination_centre, list(ILLUMINATION_CENTRES), "What the front "
+                  "end's smooth gain pulls each eye's coarse luminance map towards: synthetic = the style set's mean "
+                  "map; content = the mean map of the content eyes (--content), so the gain removes each eye's own "
+                  "illumination and keeps what the domain's eyes share (docs/DESIGN.md, \"The front end's centre\").")
 flags.DEFINE_bool("residual", SHIPPED.residual, "Residual output initialised to the identity (f_W predicts a correction of "
                   "its input; not in the paper): training starts from a purifier that keeps every gaze cue.")
 flags.DEFINE_float("paired", SHIPPED.paired, "Weight of the paired term on renderer pairs (the content eyes and their twins with "
@@ -149,7 +154,7 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         model_dir=str(model_dir), config=FLAGS.config, upsample=FLAGS.upsample, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         train_steps=FLAGS.train_steps, weights=weights, use_masks=FLAGS.masks != "none",
         layer_weighting=FLAGS.layer_weighting, illumination=FLAGS.illumination,
-        illumination_tone=FLAGS.illumination_tone,
+        illumination_tone=FLAGS.illumination_tone, illumination_centre=FLAGS.illumination_centre,
         residual=FLAGS.residual, lr_schedule=FLAGS.lr_schedule, eval_every=FLAGS.eval_every, paired=FLAGS.paired, gaze=gaze_weight(),
         pupil=FLAGS.pupil, pupil_contrast=FLAGS.pupil_contrast, patch_nce=FLAGS.patch_nce,
         pair_eye_scale=FLAGS.content_eye_scale,

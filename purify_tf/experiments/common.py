@@ -15,6 +15,8 @@ from purify_tf.palette import as_rgb_uint8
 
 # Names of the two baseline rows every comparison carries beside the purifiers.
 FRONT_END_ONLY = "front end only"
+# The front end alone, its gain centred on the mean coarse map of the training subjects' (unlabelled) eyes.
+FRONT_END_CENTRED = "front end only, centred on training eyes"
 MEAN_CONTRAST = "mean/contrast match"
 # The pupil table's reference row: the test eyes' synthetic twins, what a perfect purifier returns.
 TWIN = "synthetic twin (the ideal)"
@@ -56,17 +58,21 @@ def purify(
     return np.clip(np.rint(np.concatenate(outs)), 0, 255).astype(np.uint8)
 
 
-def front_end_only(images: np.ndarray, prior_images: np.ndarray) -> np.ndarray:
+def front_end_only(images: np.ndarray, prior_images: np.ndarray, centre_images: np.ndarray | None = None) -> np.ndarray:
     """The illumination front end alone (no network), its prior fitted on ``prior_images``
-    (synthetic eyes), with the shipped purifier's tone step: what the classical step buys by itself."""
+    (synthetic eyes), with the shipped purifier's tone step: what the classical step buys by itself.
+    With ``centre_images`` (unlabelled eyes of the domain being purified) its gain pulls towards their
+    mean coarse map instead of the synthetic one (``IlluminationNormalization.set_centre``)."""
     import tensorflow as tf
 
     from purify_tf.hyperparameters import SHIPPED
-    from purify_tf.luminance_prior import fit_luminance_prior
+    from purify_tf.luminance_prior import fit_luminance_prior, mean_coarse_map
     from purify_tf.models.illumination import IlluminationNormalization
 
     layer = IlluminationNormalization(tone=SHIPPED.illumination_tone)
     layer.set_prior(fit_luminance_prior(prior_images))
+    if centre_images is not None:
+        layer.set_centre(mean_coarse_map(centre_images))
     out = np.concatenate([layer(tf.constant(images[i : i + 256], tf.float32)).numpy()
                           for i in range(0, len(images), 256)])
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

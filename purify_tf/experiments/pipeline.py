@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from purify_tf.errors import ConfigError
-from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
+from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.experiments.purifiers import VARIANTS, TrainSettings, train_variant
 from purify_tf.hyperparameters import FCN_BATCH_SIZE, REPORT
 
@@ -31,6 +31,7 @@ MONITOR_ESTIMATORS = ("knn", "svr")  # fast enough to score during training
 # above (1 at 1024x1024), so the 1024 row costs about what the 512 row does.
 GATYS_MAX_PIXELS = 512 * 512
 BASELINE_LABELS = {FRONT_END_ONLY: "illumination front end alone (no network)",
+                   FRONT_END_CENTRED: "the front end alone, its gain centred on the training subjects' unlabelled eyes",
                    MEAN_CONTRAST: "each eye's per-channel mean and std set to the synthetic set's (no network)"}
 
 

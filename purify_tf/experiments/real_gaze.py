@@ -26,7 +26,7 @@ from purify_tf.data.image_io import to_gaze_input
 from purify_tf.data.labelled import read_labelled
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
-from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
+from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.gaze.evaluation import bootstrap_gap
 from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
@@ -358,7 +358,8 @@ def run_real_gaze(
 ) -> dict[str, Any]:
     """The whole experiment: data (unless given), baselines, purifiers, the table and the split
     stated. ``purifiers`` map a row name to a function of uint8 test eyes; ``front_end(images,
-    synthetic)`` is the illumination front end alone with its prior fitted on the synthetic set;
+    synthetic[, centre])`` is the illumination front end alone with its prior fitted on the synthetic
+    set (two rows: centred on the synthetic mean map, and on the training subjects' eyes' one);
     ``progress`` gets a line per fit."""
     from purify_tf.experiments.real_eyes import mean_contrast_match
 
@@ -367,6 +368,8 @@ def run_real_gaze(
     candidates = {MEAN_CONTRAST: mean_contrast_match(raw, data.synthetic["image"])}
     if front_end is not None:
         candidates[FRONT_END_ONLY] = front_end(raw, data.synthetic["image"])
+        # Centred on the training subjects' eyes: their images only, never their labels.
+        candidates[FRONT_END_CENTRED] = front_end(raw, data.synthetic["image"], data.train["image"])
     for name, fn in purifiers.items():
         candidates[name] = fn(raw)
     out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed, progress=progress)
@@ -453,8 +456,8 @@ def evaluate_labelled(
     progress(f"split: train subjects {', '.join(data.train_subjects)} (floor, gaze distribution); "
              f"evaluation subjects {', '.join(data.eval_subjects)} ({len(data.test['image'])} {cfg.test_set} eyes)")
     rows = {name: keras_purifier(model) for name, model in purifiers.items()}
-    progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {3 + len(rows)} "
-             "image sets (raw, mean/contrast match, front end, each purifier)")
+    progress(f"fitting {', '.join(estimators)} on synthetic and on real training eyes, testing {4 + len(rows)} "
+             "image sets (raw, mean/contrast match, the front end centred two ways, each purifier)")
     result = run_real_gaze(
         cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
                                      n_jobs=2), rows, front_end=front_end_only, data=data, progress=progress)

@@ -127,7 +127,7 @@ def default_candidates(real: dict[str, Any], gaze: dict[str, Any] | None) -> tup
     meets them, the trained rows no worse on the real crops than the front end alone
     (:data:`NO_WORSE_THAN_FRONT_END`), ranked alike; else none (:data:`NO_CANDIDATE`, or
     :data:`NO_REFERENCE` without a front-end row)."""
-    from purify_tf.experiments.common import FRONT_END_ONLY, MEAN_CONTRAST
+    from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
     from purify_tf.experiments.real_eyes import RAW
 
     shares = (gaze or {}).get("gap_share", {})
@@ -147,7 +147,7 @@ def default_candidates(real: dict[str, Any], gaze: dict[str, Any] | None) -> tup
     reference = rows.get(FRONT_END_ONLY)
     if reference is None:
         return NO_REFERENCE, []
-    fair = [n for n, row in rows.items() if n not in (RAW, MEAN_CONTRAST, FRONT_END_ONLY)
+    fair = [n for n, row in rows.items() if n not in (RAW, MEAN_CONTRAST, FRONT_END_ONLY, FRONT_END_CENTRED)
             and mean_share(n) is not None and not_worse_on_real_eyes(row, reference)]
     return (NO_WORSE_THAN_FRONT_END, ranked(fair)) if fair else (NO_CANDIDATE, [])
 

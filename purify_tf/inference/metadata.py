@@ -24,7 +24,7 @@ from purify_tf.models.transformer import CONFIGS, ReflectionPadding2D
 # The whole objective and data settings travel with every export (trainer's metadata keys).
 _TRAINING_KEYS = ("loss_network", "vgg_weights", "config", "flags", "step", "style_image", "losses", "norm",
                   "upsample", "use_masks", "layer_weighting", "loss_weights", "style_mode", "style_images",
-                  "illumination", "illumination_tone", "residual", "raw_beside", "lr_schedule", "train_steps",
+                  "illumination", "illumination_tone", "illumination_centre", "residual", "raw_beside", "lr_schedule", "train_steps",
                   "seed", "luminance_prior", "batch_size", "learning_rate", "image_size", "content_source")
 
 

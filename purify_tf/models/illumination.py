@@ -5,7 +5,8 @@ cannot learn from them that one half of an eye is in shadow. This layer removes 
 illumination explicitly and in closed form, with the synthetic domain's
 :class:`~purify_tf.luminance_prior.LuminancePrior` as the reference:
 
-1. ``m``: the image's centred coarse log-luminance map (rows x cols cells);
+1. ``m``: the image's centred coarse log-luminance map (rows x cols cells); ``mu``, its centre, is
+   the prior's mean unless ``set_centre`` gave the content domain's own mean map;
 2. the smooth log-gain ``g`` minimising ``(m + g - mu)^T P (m + g - mu) + lambda |g|^2``, i.e.
    ``g = -(P + lambda I)^-1 P (m - mu)``: the correction the prior finds most plausible, small
    along directions that eye geometry explains (large synthetic variance) and large along
@@ -98,6 +99,19 @@ class IlluminationNormalization(keras.layers.Layer):
                                  "computes them; a prior saved before they existed has none)")
             self.target_channel_mean.assign(np.asarray(prior.channel_mean, np.float32))
             self.target_channel_std.assign(np.asarray(prior.channel_std, np.float32))
+
+    def set_centre(self, centre: np.ndarray) -> None:
+        """Pull towards ``centre`` (a mean coarse map, ``luminance_prior.mean_coarse_map``) instead of
+        the prior's mean: the content domain's own mean, so that the gain removes each eye's
+        illumination and leaves what the domain's eyes share (their darker iris and lid shading)
+        to the network (docs/DESIGN.md, "The front end's centre"). Call after ``set_prior``."""
+        centre = np.asarray(centre, np.float32).reshape(-1)
+        if centre.shape != (self.grid[0] * self.grid[1],):
+            raise ValueError(f"the centre must be a {self.grid[0]}x{self.grid[1]} coarse map "
+                             f"({self.grid[0] * self.grid[1]} values), got shape {np.shape(centre)}")
+        if not np.isfinite(centre).all():
+            raise ValueError("the centre holds non-finite values")
+        self.prior_mean.assign(centre)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x = tf.cast(inputs, tf.float32)

@@ -91,6 +91,7 @@ def training_metadata(trainer: Any) -> dict[str, Any]:
         "style_image": provenance.pop("style", None),
         "illumination": cfg.illumination,
         "illumination_tone": cfg.illumination_tone,
+        "illumination_centre": cfg.illumination_centre,
         "residual": cfg.residual,
         "raw_beside": cfg.raw_beside,
         "lr_schedule": cfg.lr_schedule,

@@ -22,10 +22,17 @@ import tensorflow as tf
 from absl import logging
 
 from purify_tf.errors import PurifyError
-from purify_tf.hyperparameters import DOMAIN, LR_SCHEDULES, PAIRED_TARGETS, PAPER, USE_MASKS
+from purify_tf.hyperparameters import (
+    DOMAIN,
+    ILLUMINATION_CENTRES,
+    LR_SCHEDULES,
+    PAIRED_TARGETS,
+    PAPER,
+    USE_MASKS,
+)
 from purify_tf.losses.objective import DomainWeights, LossWeights, build_objective
 from purify_tf.losses.patch_nce import NCE_LAYERS, build_nce_heads
-from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior
+from purify_tf.luminance_prior import LuminancePrior, fit_luminance_prior, mean_coarse_map
 from purify_tf.models.illumination import DEFAULT_TONE
 from purify_tf.models.transformer import build_transformer, front_end_of
 from purify_tf.palette import image_grid, mask_to_rgb
@@ -46,6 +53,7 @@ MaskFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 STYLE_MODES = ("mean", "per_batch")
+CENTRE_EYES = 1024  # content eyes whose mean coarse map centres the front end (illumination_centre="content")
 NCE_SEED_SALT = 7  # folded into a step's seed for PatchNCE's patch positions (the critic reads the seed itself)
 
 
@@ -84,6 +92,9 @@ class PurifyTrainConfig:
     style_mode: str = "mean"
     illumination: bool = False  # the illumination-normalising front end (models.illumination)
     illumination_tone: str = DEFAULT_TONE  # its tone step: hyperparameters.ILLUMINATION_TONES
+    # What its gain pulls towards (hyperparameters.ILLUMINATION_CENTRES): the prior's synthetic mean map,
+    # or "content": the mean map of CENTRE_EYES content eyes (models.illumination.set_centre).
+    illumination_centre: str = "synthetic"
     residual: bool = False  # identity-initialised residual output (models.transformer.ResidualOutput)
     raw_beside: bool = False  # f_W reads the raw eye beside the front end's output (needs illumination)
     lr_schedule: str = PAPER.lr_schedule  # "constant" | "cosine" (decays to 1% of the rate at train_steps)
@@ -126,6 +137,8 @@ def _check_config(cfg: PurifyTrainConfig, strategy: tf.distribute.Strategy, styl
         raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {cfg.style_mode!r}")
     if cfg.style_mode == "per_batch" and style_stream is None:
         raise ValueError("style_mode='per_batch' needs a style_stream of synthetic eyes")
+    if cfg.illumination_centre not in ILLUMINATION_CENTRES:
+        raise ValueError(f"illumination_centre must be one of {ILLUMINATION_CENTRES}, got {cfg.illumination_centre!r}")
     if cfg.paired_target not in PAIRED_TARGETS:
         raise ValueError(f"paired_target must be one of {PAIRED_TARGETS}, got {cfg.paired_target!r}")
     if cfg.jit_compile and cfg.gaze > 0:
@@ -229,6 +242,10 @@ class PurifyTrainer:
             )
         if self.front_end is not None:
             self.front_end.set_prior(self.luminance_prior)
+            if cfg.illumination_centre == "content":
+                # A pure function of the source, like every batch: a resumed run gets the same centre.
+                eyes = self.source.batch(PREVIEW_STEP + 1, CENTRE_EYES)["image"]
+                self.front_end.set_centre(mean_coarse_map(eyes))
         self.objective, self.targets = build_objective(
             loss_network, cfg.weights, use_masks=cfg.use_masks, layer_weighting=cfg.layer_weighting,
             style_images=self.style_image, style_masks=masks, mask_fn=self.mask_fn,
