@@ -29,5 +29,11 @@ def test_table_reads_the_card():
     assert "| - | 10.00 → 8.50 | - | - | - |" in table  # CNN, then kNN: only what the card measured
     assert "-1.50 [-2.00, -1.00]" in table and "50% (floor 7.00)" in table and "50% [40%, 60%]" in table
     assert "trained on: renderer (licence Apache-2.0)" in table
+    assert "before `--centre_dir`" not in table
+    # A front end centred on real eyes: the renderer share as trained gets its own row.
+    card["scores_before_centre"] = {"test_eyes": 600, "gap_share": {"SVR": {"gap_share": 0.55, "gap_share_lo": 0.45,
+                                                                            "gap_share_hi": 0.65}}}
+    centred = [line for line in readme_figures.what_works_table(card).splitlines() if "before `--centre_dir`" in line]
+    assert len(centred) == 1 and centred[0].endswith("| - | - | 55% [45%, 65%] | - | - |")
     with pytest.raises(ValueError, match="what-works"):
         readme_figures.rendered_readme("no markers", card)

@@ -57,11 +57,10 @@ def what_works_table(card: dict[str, Any]) -> str:
             + " |")
         lines.append("| predicting the mean gaze (°) | " + " | ".join(
             cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
-    gap = scores.get("gap_share", {})
-    if gap:
-        lines.append(f"| renderer ({scores.get('test_eyes')} fresh eyes): share of the raw → twin gap closed | "
-                     + " | ".join(f"{_pct(gap[e]['gap_share'])} [{_pct(gap[e]['gap_share_lo'])}, "
-                                  f"{_pct(gap[e]['gap_share_hi'])}]" if e in gap else "-" for e in ESTIMATORS) + " |")
+    lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
+    # A front end centred on real eyes: the renderer's eyes as purified with the centre it was trained with.
+    lines += _renderer_row(card.get("scores_before_centre") or {}, "renderer, the front end's centre as trained "
+                           "(before `--centre_dir`): the same share")
     extra = []
     shift = scores.get("pupil_shift_px_real")
     if isinstance(shift, dict) and "mean" in shift:
@@ -71,6 +70,16 @@ def what_works_table(card: dict[str, Any]) -> str:
     if isinstance(trained, dict):
         extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")
     return "\n".join(lines + ([""] + [f"- {e}" for e in extra] if extra else []))
+
+
+def _renderer_row(scores: dict[str, Any], label: str) -> list[str]:
+    """The renderer gap-share row of ``scores`` (none when it has no gap shares)."""
+    gap = scores.get("gap_share", {})
+    if not gap:
+        return []
+    return [f"| {label.format(n=scores.get('test_eyes'))} | " + " | ".join(
+        f"{_pct(gap[e]['gap_share'])} [{_pct(gap[e]['gap_share_lo'])}, {_pct(gap[e]['gap_share_hi'])}]"
+        if e in gap else "-" for e in ESTIMATORS) + " |"]
 
 
 def rendered_readme(readme: str, card: dict[str, Any]) -> str:
