@@ -85,7 +85,7 @@ def update_card() -> int:
     measured again, and the earlier ones are kept as ``scores_before_centre``."""
     from purify_tf.experiments.real_gaze import card_scores
     from purify_tf.inference.centre import CENTRE_KEY
-    from purify_tf.model_io import read_card, trained_on, write_model_metadata
+    from purify_tf.model_io import read_card, trained_on, unsigned, write_model_metadata
     from purify_tf.pretrained import card_path, load_pretrained, pretrained_path, save_pretrained
 
     path = pretrained_path(FLAGS.out_dir)
@@ -101,10 +101,8 @@ def update_card() -> int:
                                         real_dir=FLAGS.real_dir)
     card.setdefault("scores", {})["real_gaze"] = card_scores(model, FLAGS.real_gaze_dir, FLAGS.real_gaze_eval_subjects)
     card["trained_on"] = trained_on(card.get("training") or {}, card.get(CENTRE_KEY))
-    if FLAGS.centre_dir:
-        for stale in ("sha256", "file_bytes", "signed_at", "model_file", "storage_dtype"):
-            card.pop(stale, None)
-        save_pretrained(model, card, FLAGS.out_dir)
+    if FLAGS.centre_dir:  # a new file: save_pretrained signs it and sets its storage dtype
+        save_pretrained(model, unsigned(card), FLAGS.out_dir)
     else:
         write_model_metadata(path, card, card_path(FLAGS.out_dir))
     print(json.dumps(card["scores"], indent=1))

@@ -90,6 +90,15 @@ def read_card(model_path: str | os.PathLike) -> tuple[Path | None, dict[str, Any
     return None, None
 
 
+# What write_model_metadata seals a card with: facts of one file, stale on a card copied to another.
+SIGNATURE_KEYS = ("model_file", "sha256", "file_bytes", "signed_at", "purify_tf_version")
+
+
+def unsigned(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` without its signature (:data:`SIGNATURE_KEYS`): to carry it over to a new file."""
+    return {k: v for k, v in card.items() if k not in SIGNATURE_KEYS}
+
+
 def write_model_metadata(
     model_path: str | os.PathLike,
     metadata: dict[str, Any] | None = None,

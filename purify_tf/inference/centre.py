@@ -65,7 +65,13 @@ def centre_file(model_path: str | Path, eyes: str | Path, out: str | Path,
     atomically to ``out`` with its card (the original's, plus the centre's record and the datasets
     its front end has now seen). Returns the new card."""
     from purify_tf.atomic import atomic_path
-    from purify_tf.model_io import load_keras_model, read_card, trained_on, write_model_metadata
+    from purify_tf.model_io import (
+        load_keras_model,
+        read_card,
+        trained_on,
+        unsigned,
+        write_model_metadata,
+    )
 
     out = Path(out)
     if out.suffix != ".keras":
@@ -79,9 +85,7 @@ def centre_file(model_path: str | Path, eyes: str | Path, out: str | Path,
     with atomic_path(out) as tmp:
         model.save(str(tmp))
     _, card = read_card(model_path)
-    card = dict(card or {})
-    for stale in ("sha256", "file_bytes", "signed_at", "model_file"):
-        card.pop(stale, None)
+    card = unsigned(card or {})
     card[CENTRE_KEY] = centre_record(eyes, subjects, len(images), centre)
     card["trained_on"] = trained_on(card.get("training") or card, card[CENTRE_KEY])
     card_file = out.with_suffix(".json")
