@@ -180,6 +180,8 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
     vs = rows["twins"]["vs_raw"]["oracle"]
     assert vs["delta_hi"] < 0 and vs["delta_deg"] == pytest.approx(-rows[rg.RAW]["mean_error_deg"]["oracle"], abs=1e-3)
     assert "c, d" in result["split"] and "never enter" in result["split"]
+    # Ten of each subject's ten eyes: the split says the test set is every eye, not a draw.
+    assert data.notes["test_pool_per_subject"] == [10, 10] and "every eye of each subject" in result["split"]
     # The exact twins lie on the synthetic set's manifold: nearer to its eyes than the raw eyes are.
     assert 0 <= rows["twins"]["synthetic_reach"] < rows[rg.RAW]["synthetic_reach"]
     assert rows["twins"]["axis_spread_deg"]["oracle"] == pytest.approx(result["truth_spread_deg"], rel=1e-3)
@@ -187,6 +189,13 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
         {"pitch": 0, "yaw": 0, "offset_removed_error": 0}, abs=1e-3)
     assert "twins" in rg.real_gaze_markdown(result)
     assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
+
+
+def test_draw_description_says_whether_the_test_eyes_are_a_draw():
+    assert rg.draw_description(200, [1500, 1500]) == "200 per subject, drawn from each subject's 1500"
+    assert rg.draw_description(1500, [1500, 1500]) == "every eye of each subject"
+    assert rg.draw_description(400, [300, 1500]) == "at most 400 per subject, drawn from each subject's 300-1500"
+    assert rg.draw_description(200, None) == "200 per subject"
 
 
 def test_estimators_read_gaze_on_real_domain_eyes(tmp_path):

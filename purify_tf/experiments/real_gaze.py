@@ -177,6 +177,8 @@ def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
     if not len(pool.get("image", ())):
         raise DataError(f"{cfg.labels_dir}: no {cfg.test_set} eyes of the evaluation subjects {eval_subjects}")
     test = _take(pool, _per_subject(pool, cfg.test_per_subject, rng))
+    # How many eyes each evaluation subject has: the split says whether the test eyes are a draw or all.
+    pool_sizes = np.unique(pool["subject"], return_counts=True)[1]
     if len(train["image"]) > cfg.n_floor:
         train = _take(train, np.sort(rng.choice(len(train["image"]), cfg.n_floor, replace=False)))
     head = train["head_pitchyaw"] if np.isfinite(train["head_pitchyaw"]).all() else None
@@ -186,7 +188,9 @@ def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
         eye_scale=cfg.synthetic_eye_scale)
         for draw in range(cfg.synthetic_draws)]
     return RealGazeData(train=train, test=test, synthetic=synthetic[0], train_subjects=train_subjects,
-                        eval_subjects=eval_subjects, notes={"head_pose_resampled": head is not None},
+                        eval_subjects=eval_subjects, notes={"head_pose_resampled": head is not None,
+                                                            "test_pool_per_subject": [int(pool_sizes.min()),
+                                                                                      int(pool_sizes.max())]},
                         more_synthetic=synthetic[1:])
 
 
@@ -385,8 +389,23 @@ def run_real_gaze(
         + draws
         + f"; the floor trained on {out['n_floor_train']} real left eyes of {', '.join(data.train_subjects)}; "
         f"tested on {out['n_test']} real {cfg.test_set.replace('_', ' ')} eyes of {', '.join(data.eval_subjects)} "
-        f"({cfg.test_per_subject} per subject). Gaze labels never enter a purifier's loss.")
+        f"({draw_description(cfg.test_per_subject, data.notes.get('test_pool_per_subject'))}). "
+        "Gaze labels never enter a purifier's loss.")
     return out
+
+
+def draw_description(per_subject: int, pool: Sequence[int] | None) -> str:
+    """How the test eyes were chosen: every eye of each subject, or a draw from how many (``pool``:
+    the fewest and most eyes an evaluation subject has). A draw of a few hundred moves SVR's change
+    against raw by up to 0.8 degree (docs/DESIGN.md, "SVR across test draws and on every eye"), so
+    the table says which it is."""
+    if not pool:
+        return f"{per_subject} per subject"
+    low, high = int(pool[0]), int(pool[1])
+    if per_subject >= high:
+        return "every eye of each subject"
+    have = f"{low}" if low == high else f"{low}-{high}"
+    return f"{'at most ' if per_subject >= low else ''}{per_subject} per subject, drawn from each subject's {have}"
 
 
 def _cell(row: Mapping[str, Any], est: str) -> str:
