@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE  # TensorFlow-free
+from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE  # TensorFlow-free
 from purify_tf.inference.onednn import MODES as ONEDNN_MODES  # TensorFlow-free: parsing stays fast
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -195,6 +195,11 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                           help=f"The synthetic training eyes' size in the crop, times the renderer's (default "
                                f"{REAL_CROP_EYE_SCALE:g}, the smaller eye real MPIIGaze crops show; 1 for the "
                                "renderer's own).")
+    evaluate.add_argument("--head_pitch_sign", type=float, choices=(-1.0, 1.0), default=LABEL_HEAD_PITCH_SIGN,
+                          help=f"Times the labels' head pitch before the synthetic eyes are drawn with it (default "
+                               f"{LABEL_HEAD_PITCH_SIGN:g}: MPIIGaze as GazeHub writes it has head pitch positive "
+                               "downwards, the opposite of its gaze pitch; 1 for labels whose head pitch is positive "
+                               "upwards like the gaze).")
     evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
     evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")
 
@@ -448,7 +453,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             args.labels, purifiers, estimators=estimators, cnn_epochs=args.cnn_epochs, progress=progress,
             train_subjects=_names(args.train_subjects), eval_subjects=_names(args.eval_subjects),
             test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed,
-            synthetic_draws=args.synthetic_draws, synthetic_eye_scale=args.synthetic_eye_scale)
+            synthetic_draws=args.synthetic_draws, synthetic_eye_scale=args.synthetic_eye_scale,
+            head_pitch_sign=args.head_pitch_sign)
     except (ConfigError, DataError) as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -88,6 +88,14 @@ DOMAIN = DomainDefaults()
 # estimator reads real eyes better than at 1.0 on three test-eye draws, and purifiers trained on such
 # renders do better on real eyes (docs/DESIGN.md, "Which synthetic eyes the estimators learn from").
 REAL_CROP_EYE_SCALE = 0.87
+# The sign that turns a labels.csv head pitch into the renderer's convention (positive = up, like the
+# gaze pitch). For MPIIGaze as GazeHub writes it (the shared set) that is -1: its mean head pitch is
+# +12 deg against a mean gaze pitch of -9 deg (people below a laptop camera look, and mostly face, down),
+# its per-subject correlation with the gaze pitch is negative for 8 of 10 subjects where yaw's is
+# positive, and read as written the synthetic pupils sat about 6 px lower in the crop than real ones
+# (3 px flipped). Flipped, every raw estimator reads the training subjects' eyes 0.25-0.7 degree better
+# (docs/DESIGN.md, "The head pitch of the labels").
+LABEL_HEAD_PITCH_SIGN = -1.0
 
 # The illumination front end's tone steps (models.illumination): the log-luminance contrast and mean
 # luminance moved to the synthetic set's, or each channel's mean and std set to the synthetic set's.

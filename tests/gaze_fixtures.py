@@ -40,8 +40,9 @@ LABELLED_HEADER = ["file", "subject", "eye", "flipped", "pitch", "yaw", "head_pi
 
 
 def write_labelled(root, n_per_subject=12, subjects=("s0", "s1", "s2", "s3"), domain="real", size=(36, 60),
-                   columns=LABELLED_HEADER, seed=0):
-    """A labelled folder of renderer eyes: labels.csv + PNGs in one folder per subject."""
+                   columns=LABELLED_HEADER, seed=0, head=None):
+    """A labelled folder of renderer eyes: labels.csv + PNGs in one folder per subject; ``head``
+    (pitch, yaw) in radians fills every row's head pose (empty without it)."""
     rows = []
     for k, subject in enumerate(subjects):
         eyes = render_eyes(n_per_subject, *size, domain=domain, seed=seed + k)
@@ -52,7 +53,8 @@ def write_labelled(root, n_per_subject=12, subjects=("s0", "s1", "s2", "s3"), do
             p, y = eyes["pitchyaw"][i]
             g = eyes["gaze"][i]
             values = {"file": name, "subject": subject, "eye": "left", "flipped": "0", "pitch": f"{p:.6f}",
-                      "yaw": f"{y:.6f}", "head_pitch": "", "head_yaw": "", "gaze_x": f"{g[0]:.6f}",
+                      "yaw": f"{y:.6f}", "head_pitch": "" if head is None else f"{head[0]:.6f}",
+                      "head_yaw": "" if head is None else f"{head[1]:.6f}", "gaze_x": f"{g[0]:.6f}",
                       "gaze_y": f"{g[1]:.6f}", "gaze_z": f"{g[2]:.6f}"}
             rows.append([values[c] for c in columns])
     with (root / "labels.csv").open("w", newline="") as handle:

@@ -20,7 +20,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments import real_gaze as rg
 from purify_tf.gaze.estimators import make_estimator
-from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE
+from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector
 
 
@@ -104,6 +104,23 @@ def test_gaze_overrides_follow_the_labels():
     assert "head_pitch" not in out
     eyes = rg.synthetic_training_set(8, 36, 60, seed=0, pitchyaw=labels)
     assert np.abs(eyes["pitchyaw"][:, 0] - (-0.15)).max() < 0.5
+
+
+def test_head_pitch_sign_decides_where_the_synthetic_pupils_sit(tmp_path):
+    """Labels whose head pitch is +0.2 rad: read as MPIIGaze writes it (sign -1, face down) the renderer
+    puts the eyeball higher behind the lids than read as written (+1, face up), so the synthetic pupils
+    sit higher in the crop; a sign other than -1 or 1 is refused."""
+    write_labelled(tmp_path, n_per_subject=30, subjects=("a", "b", "c"), head=(0.2, 0.0))
+    settings = dict(labels_dir=str(tmp_path), train_subjects=("a", "b"), test_per_subject=5, n_synthetic=200,
+                    n_floor=20)
+    assert rg.RealGazeConfig(**settings).head_pitch_sign == LABEL_HEAD_PITCH_SIGN == -1.0
+    flipped = rg.load_real_gaze_data(rg.RealGazeConfig(**settings)).synthetic
+    as_written = rg.load_real_gaze_data(rg.RealGazeConfig(**settings, head_pitch_sign=1.0)).synthetic
+    assert flipped["pupil_center"][:, 1].mean() < as_written["pupil_center"][:, 1].mean() - 1.0
+    # The gaze the synthetic eyes are drawn with is the same either way: only the head moved.
+    np.testing.assert_allclose(flipped["pitchyaw"], as_written["pitchyaw"])
+    with pytest.raises(ConfigError, match="head_pitch_sign"):
+        rg.RealGazeConfig(**settings, head_pitch_sign=0.5)
 
 
 def test_synthetic_eye_scale_shrinks_the_eye_and_keeps_the_default_set():

@@ -28,7 +28,7 @@ from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.gaze.evaluation import bootstrap_gap
-from purify_tf.hyperparameters import REAL_CROP_EYE_SCALE
+from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
 
 RAW = "raw"
@@ -67,12 +67,17 @@ class RealGazeConfig:
     synthetic_draws: int = 1
     # The synthetic eyes' size in the crop, times the renderer's (1.0: the renderer's own eyes).
     synthetic_eye_scale: float = REAL_CROP_EYE_SCALE
+    # Times the labels' head pitch before the renderer draws it (LABEL_HEAD_PITCH_SIGN: -1 for MPIIGaze
+    # as GazeHub writes it; +1 for labels whose head pitch follows the gaze pitch's convention).
+    head_pitch_sign: float = LABEL_HEAD_PITCH_SIGN
 
     def __post_init__(self) -> None:
         if self.test_set not in TEST_SETS:
             raise ConfigError(f"real gaze test_set must be one of {TEST_SETS}, got {self.test_set!r}")
         if self.synthetic_gaze not in SYNTHETIC_GAZE:
             raise ConfigError(f"real gaze synthetic_gaze must be one of {SYNTHETIC_GAZE}, got {self.synthetic_gaze!r}")
+        if self.head_pitch_sign not in (-1.0, 1.0):
+            raise ConfigError(f"real gaze head_pitch_sign must be -1 or 1, got {self.head_pitch_sign!r}")
         for name in ("test_per_subject", "n_synthetic", "n_floor", "synthetic_draws", "synthetic_eye_scale"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"real gaze {name} must be > 0, got {getattr(self, name)}")
@@ -181,7 +186,9 @@ def load_real_gaze_data(cfg: RealGazeConfig) -> RealGazeData:
     pool_sizes = np.unique(pool["subject"], return_counts=True)[1]
     if len(train["image"]) > cfg.n_floor:
         train = _take(train, np.sort(rng.choice(len(train["image"]), cfg.n_floor, replace=False)))
-    head = train["head_pitchyaw"] if np.isfinite(train["head_pitchyaw"]).all() else None
+    head = None
+    if np.isfinite(train["head_pitchyaw"]).all():
+        head = train["head_pitchyaw"] * np.asarray([cfg.head_pitch_sign, 1.0], np.float32)
     synthetic = [synthetic_training_set(
         cfg.n_synthetic, cfg.height, cfg.width, cfg.seed + DRAW_SEED_STRIDE * draw,
         pitchyaw=train["pitchyaw"] if cfg.synthetic_gaze == "labels" else None, head=head,
