@@ -91,7 +91,7 @@ REAL_CROP_EYE_SCALE = 0.87
 # The sign that turns a labels.csv head pitch into the renderer's convention (positive = up, like the
 # gaze pitch). For MPIIGaze as GazeHub writes it (the shared set) that is -1: its mean head pitch is
 # +12 deg against a mean gaze pitch of -9 deg (people below a laptop camera look, and mostly face, down),
-# its per-subject correlation with the gaze pitch is negative for 8 of 10 subjects where yaw's is
+# its per-subject correlation with the gaze pitch is negative for 9 of 10 subjects where yaw's is
 # positive, and read as written the synthetic pupils sat about 6 px lower in the crop than real ones
 # (3 px flipped). Flipped, every raw estimator reads the training subjects' eyes 0.25-0.7 degree better
 # (docs/DESIGN.md, "The head pitch of the labels").
