@@ -57,6 +57,11 @@ _QUIET_ENV = {
 }
 
 
+def _per_subject(text: str) -> int | None:
+    """``--per_subject``: a positive count, or 'all' (None: every eye of each subject)."""
+    return None if text.strip().lower() == "all" else _positive_int(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -177,10 +182,10 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                           help="Comma-separated evaluation subjects (default: the subjects not trained on).")
     evaluate.add_argument("--test_set", default="left", choices=("left", "right_flipped"),
                           help="Test on unflipped eyes (left) or on the flipped right eyes.")
-    evaluate.add_argument("--per_subject", type=_positive_int, default=200,
-                          help="Test eyes drawn per evaluation subject, at most (default 200); a number at "
-                               "least a subject's eye count tests all of them (1500 for the shared MPIIGaze set), "
-                               "which removes the draw's noise from a decision (about 3x the time).")
+    evaluate.add_argument("--per_subject", type=_per_subject, default=200,
+                          help="Test eyes drawn per evaluation subject, at most (default 200); 'all' (or a number "
+                               "at least a subject's eye count) tests every eye, which removes the draw's noise "
+                               "from a decision (about 3x the time; the model card's table tests every eye).")
     evaluate.add_argument("--synthetic_n", type=_positive_int, default=4000,
                           help="Synthetic training eyes rendered for the estimators (default 4000).")
     evaluate.add_argument("--estimators", default="cnn,knn,svr,rf,alr",

@@ -9,7 +9,12 @@ import pytest
 from purify_tf.errors import DataError
 from purify_tf.experiments.gaze import IN_DOMAIN, RAW, TWIN, gaze_benchmark
 from purify_tf.experiments.pupil import darkest_blob_centres, detector_shift
-from purify_tf.gaze.evaluation import bootstrap_difference, bootstrap_gap, gap_share
+from purify_tf.gaze.evaluation import (
+    bootstrap_delta,
+    bootstrap_difference,
+    bootstrap_gap,
+    gap_share,
+)
 
 
 def test_gap_share_values():
@@ -62,6 +67,26 @@ def test_bootstrap_difference_against_a_numpy_reference():
     assert same["share_diff_lo"] == same["share_diff_hi"] == 0.0
     with pytest.raises(DataError, match="equal"):
         bootstrap_difference(np.ones(3), np.ones(3), np.ones(3), np.ones(4))
+
+
+def test_bootstrap_delta_against_a_numpy_reference():
+    """A row against a reference (e.g. predicting the mean gaze): the same eyes resampled for both."""
+    rng = np.random.default_rng(5)
+    n = 250
+    reference = rng.gamma(4.0, 2.5, n)
+    errors = reference - 0.3 + rng.normal(0, 1.0, n)
+    d = bootstrap_delta(reference, errors, n_boot=300, seed=4)
+    assert d["delta_deg"] == pytest.approx(errors.mean() - reference.mean())
+    idx = np.random.default_rng(4).integers(0, n, size=(300, n))
+    ref = [errors[i].mean() - reference[i].mean() for i in idx]
+    assert d["delta_lo"] == pytest.approx(np.percentile(ref, 2.5))
+    assert d["delta_hi"] == pytest.approx(np.percentile(ref, 97.5))
+    assert d["delta_lo"] < d["delta_deg"] < d["delta_hi"] < 0
+    # Paired: a constant difference has no spread however different the eyes are.
+    shifted = bootstrap_delta(reference, reference + 0.5, n_boot=50)
+    assert shifted["delta_lo"] == pytest.approx(0.5) and shifted["delta_hi"] == pytest.approx(0.5)
+    with pytest.raises(DataError, match="equal"):
+        bootstrap_delta(np.ones(3), np.ones(4))
 
 
 class _Offset:

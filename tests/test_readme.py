@@ -30,6 +30,13 @@ def test_table_reads_the_card():
     assert "-1.50 [-2.00, -1.00]" in table and "50% (floor 7.00)" in table and "50% [40%, 60%]" in table
     assert "trained on: renderer (licence Apache-2.0)" in table
     assert "before `--centre_dir`" not in table
+    assert "| predicting the mean gaze (°) | - | 9.00 |" in table
+    # With the paired comparison against the mean gaze (cards since it existed) the row carries it.
+    card["scores"]["real_gaze"]["rows"][3]["vs_mean"] = {"kNN": {"delta_deg": -0.5, "delta_lo": -0.8, "delta_hi": -0.2}}
+    card["scores"]["real_gaze"]["split"] = "... (every eye of each subject) ..."
+    table = readme_figures.what_works_table(card)
+    assert "| predicting the mean gaze (°); purified minus it, 95% interval | - | 9.00; -0.50 [-0.80, -0.20] |" in table
+    assert "real eyes (every eye: 10 MPIIGaze left eyes of p05" in table
     # A front end centred on real eyes: the renderer share as trained gets its own row.
     card["scores_before_centre"] = {"test_eyes": 600, "gap_share": {"SVR": {"gap_share": 0.55, "gap_share_lo": 0.45,
                                                                             "gap_share_hi": 0.65}}}

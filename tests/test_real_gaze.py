@@ -206,6 +206,11 @@ def test_table_rows_intervals_and_gap_share(tmp_path):
         {"pitch": 0, "yaw": 0, "offset_removed_error": 0}, abs=1e-3)
     assert "twins" in rg.real_gaze_markdown(result)
     assert "lower error than raw for 1 of 1" in rg.summary_line(result, "twins")
+    # Against predicting the mean gaze, paired over the same eyes: the twins beat it, with an interval.
+    vm = rows["twins"]["vs_mean"]["oracle"]
+    assert vm["delta_hi"] < 0 and vm["delta_deg"] == pytest.approx(-rows[rg.MEAN_GAZE]["mean_error_deg"]["oracle"], abs=1e-3)
+    assert "vs_mean" in rows[rg.RAW] and "vs_mean" not in rows[rg.FLOOR] and "vs_mean" not in rows[rg.MEAN_GAZE]
+    assert "below predicting the mean gaze (interval below zero) for 1 of 1: oracle" in rg.summary_line(result, "twins")
 
 
 def test_draw_description_says_whether_the_test_eyes_are_a_draw():
@@ -213,6 +218,27 @@ def test_draw_description_says_whether_the_test_eyes_are_a_draw():
     assert rg.draw_description(1500, [1500, 1500]) == "every eye of each subject"
     assert rg.draw_description(400, [300, 1500]) == "at most 400 per subject, drawn from each subject's 300-1500"
     assert rg.draw_description(200, None) == "200 per subject"
+    assert rg.draw_description(None, [300, 1500]) == rg.draw_description(None, None) == "every eye of each subject"
+
+
+def test_test_per_subject_none_tests_every_eye_of_unequal_subjects(tmp_path):
+    """The model card's setting (CARD_TEST_PER_SUBJECT): every eye, however many each subject has."""
+    root = write_labelled(tmp_path / "eyes", n_per_subject=6, subjects=("a", "b", "c"))
+    more = write_labelled(tmp_path / "more", n_per_subject=9, subjects=("d",), seed=50)
+    with open(root / "labels.csv", "a") as f:  # subject d with 9 eyes beside c's 6
+        for line in (more / "labels.csv").read_text().splitlines()[1:]:
+            name = line.split(",")[0]
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes((more / name).read_bytes())
+            f.write(line + "\n")
+    cfg = rg.RealGazeConfig(labels_dir=str(root), train_subjects=("a", "b"), test_per_subject=None,
+                            n_synthetic=20, n_floor=12)
+    data = rg.load_real_gaze_data(cfg)
+    assert sorted(np.unique(data.test["subject"], return_counts=True)[1].tolist()) == [6, 9]
+    assert data.notes["test_pool_per_subject"] == [6, 9]
+    assert rg.CARD_TEST_PER_SUBJECT is None
+    with pytest.raises(ConfigError, match="test_per_subject"):
+        rg.RealGazeConfig(labels_dir=str(root), test_per_subject=0)
 
 
 def test_estimators_read_gaze_on_real_domain_eyes(tmp_path):
@@ -350,3 +376,11 @@ def test_card_names_every_dataset_and_its_licence():
     reader = trained_on({"content_source": {"content": "renderer"}, "domain_terms": {"gaze": {"weight": 1.0}}})
     assert len(reader["datasets"]) == 1 and "gaze reader's synthetic eyes" in reader["datasets"][0]
     assert reader["licence"].startswith("Apache-2.0")
+
+
+def test_evaluate_per_subject_accepts_all():
+    from purify_tf import cli
+
+    assert cli._per_subject("all") is None and cli._per_subject("ALL") is None and cli._per_subject("7") == 7
+    with pytest.raises(Exception, match="positive integer"):
+        cli._per_subject("0")

@@ -46,7 +46,8 @@ def what_works_table(card: dict[str, Any]) -> str:
         scale = real.get("config", {}).get("synthetic_eye_scale", 1.0)
         if scale != 1.0:
             trained += f"; synthetic eyes at {scale:g} of the renderer's size"
-        lines.append(f"| real eyes ({n} MPIIGaze left eyes of {subjects}, {trained}): "
+        every = "every eye: " if "every eye" in real.get("split", "") else ""
+        lines.append(f"| real eyes ({every}{n} MPIIGaze left eyes of {subjects}, {trained}): "
                      "error raw → purified (°) | " + " | ".join(
                          cell(e, lambda e: f"{raw[e]:.2f} → {pur['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
         lines.append("| change, 95% interval (°) | " + " | ".join(cell(e, lambda e: (
@@ -55,8 +56,14 @@ def what_works_table(card: dict[str, Any]) -> str:
         lines.append("| share of the raw → real-trained floor gap closed | " + " | ".join(
             cell(e, lambda e: f"{_pct(pur['vs_raw'][e]['gap_share'])} (floor {floor[e]:.2f})") for e in ESTIMATORS)
             + " |")
-        lines.append("| predicting the mean gaze (°) | " + " | ".join(
-            cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
+        if "vs_mean" in pur:  # purified against predicting the mean gaze, paired over the same eyes
+            lines.append("| predicting the mean gaze (°); purified minus it, 95% interval | " + " | ".join(
+                cell(e, lambda e: (f"{mean['mean_error_deg'][e]:.2f}; {pur['vs_mean'][e]['delta_deg']:+.2f} "
+                                   f"[{pur['vs_mean'][e]['delta_lo']:+.2f}, {pur['vs_mean'][e]['delta_hi']:+.2f}]"))
+                for e in ESTIMATORS) + " |")
+        else:
+            lines.append("| predicting the mean gaze (°) | " + " | ".join(
+                cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
     lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
     # A front end centred on real eyes: the renderer's eyes as purified with the centre it was trained with.
     lines += _renderer_row(card.get("scores_before_centre") or {}, "renderer, the front end's centre as trained "

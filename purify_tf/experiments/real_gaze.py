@@ -27,7 +27,7 @@ from purify_tf.data.labelled import read_labelled
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
-from purify_tf.gaze.evaluation import bootstrap_gap
+from purify_tf.gaze.evaluation import bootstrap_delta, bootstrap_gap
 from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
 
@@ -41,6 +41,9 @@ LABEL_JITTER = 0.01
 # Neighbours averaged by ``synthetic_reach``.
 REACH_NEIGHBOURS = 5
 CARD_SYNTHETIC_DRAWS = 3  # synthetic training sets of the model card's real-eye table
+# The card tests every eye of the evaluation subjects (None), not a draw: on draws of 200 per subject
+# SVR's change against raw changed sign (docs/DESIGN.md, "SVR across test draws and on every eye").
+CARD_TEST_PER_SUBJECT: int | None = None
 DRAW_SEED_STRIDE = 1000  # synthetic draw d renders with seed + d * stride (draw 0 is the single-set table's)
 
 
@@ -52,7 +55,7 @@ class RealGazeConfig:
     train_subjects: tuple[str, ...] | None = None  # None: the first half of the sorted subjects
     eval_subjects: tuple[str, ...] | None = None  # None: the other subjects
     test_set: str = "left"  # left eyes, or the right eyes flipped to look like left ones
-    test_per_subject: int = 200
+    test_per_subject: int | None = 200  # None: every eye of each evaluation subject
     n_synthetic: int = 4000
     n_floor: int = 4000
     synthetic_gaze: str = "labels"  # gaze (and head pose) resampled from the training subjects' labels
@@ -79,7 +82,7 @@ class RealGazeConfig:
         if self.head_pitch_sign not in (-1.0, 1.0):
             raise ConfigError(f"real gaze head_pitch_sign must be -1 or 1, got {self.head_pitch_sign!r}")
         for name in ("test_per_subject", "n_synthetic", "n_floor", "synthetic_draws", "synthetic_eye_scale"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"real gaze {name} must be > 0, got {getattr(self, name)}")
 
 
@@ -124,8 +127,11 @@ def split_subjects(subjects: Sequence[str], train: Sequence[str] | None = None,
     return train, evaluate
 
 
-def _per_subject(data: dict[str, np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of at most ``k`` eyes of each subject, drawn without replacement, sorted."""
+def _per_subject(data: dict[str, np.ndarray], k: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``k`` eyes of each subject (every eye when ``k`` is None), drawn without
+    replacement, sorted."""
+    if k is None:
+        return np.arange(len(data["subject"]))
     keep = []
     for subject in np.unique(data["subject"]):
         idx = np.flatnonzero(data["subject"] == subject)
@@ -327,14 +333,17 @@ def real_gaze_table(
     errors[MEAN_GAZE] = {est: mean_err for est in synthetic_models}
     rows = []
     for name in [MEAN_GAZE, FLOOR, RAW, *candidates]:
-        row: dict[str, Any] = {"row": name, "kind": "reference" if name in (MEAN_GAZE, FLOOR) else
-                               ("raw" if name == RAW else "candidate"), "mean_error_deg": {}, "vs_raw": {}}
+        kind = "reference" if name in (MEAN_GAZE, FLOOR) else ("raw" if name == RAW else "candidate")
+        row: dict[str, Any] = {"row": name, "kind": kind, "mean_error_deg": {}, "vs_raw": {}}
         for est in synthetic_models:
             err = errors[name][est]
             row["mean_error_deg"][est] = float(err.mean())
             if name != RAW:
                 row["vs_raw"][est] = bootstrap_gap(errors[RAW][est], errors[FLOOR][est], err,
                                                    n_boot=n_boot, seed=seed)
+            if kind != "reference":  # does the synthetic-trained estimator beat predicting the mean gaze?
+                row.setdefault("vs_mean", {})[est] = bootstrap_delta(errors[MEAN_GAZE][est], err,
+                                                                     n_boot=n_boot, seed=seed)
         if len(draws) > 1 and name in by_draw:
             row["per_draw_error_deg"] = {est: [float(e.mean()) for e in arrays] for est, arrays in by_draw[name].items()}
         if name in correlation:
@@ -401,11 +410,13 @@ def run_real_gaze(
     return out
 
 
-def draw_description(per_subject: int, pool: Sequence[int] | None) -> str:
+def draw_description(per_subject: int | None, pool: Sequence[int] | None) -> str:
     """How the test eyes were chosen: every eye of each subject, or a draw from how many (``pool``:
     the fewest and most eyes an evaluation subject has). A draw of a few hundred moves SVR's change
     against raw by up to 0.8 degree (docs/DESIGN.md, "SVR across test draws and on every eye"), so
     the table says which it is."""
+    if per_subject is None:
+        return "every eye of each subject"
     if not pool:
         return f"{per_subject} per subject"
     low, high = int(pool[0]), int(pool[1])
@@ -501,9 +512,13 @@ def summary_line(result: Mapping[str, Any], row: str) -> str:
     better = [e for e in vs if vs[e]["delta_hi"] < 0]
     worse = [e for e in vs if vs[e]["delta_lo"] > 0]
     shares = ", ".join(f"{e} {100 * vs[e]['gap_share']:.0f}%" for e in vs)
+    vm = found.get("vs_mean", {})
+    beat_mean = [e for e in vm if vm[e]["delta_hi"] < 0]
     return (f"{row}: lower error than raw for {len(better)} of {len(vs)} estimators (95% interval below zero"
             f"{': ' + ', '.join(better) if better else ''}), higher for {len(worse)}"
-            f"{' (' + ', '.join(worse) + ')' if worse else ''}; raw -> floor gap closed: {shares}")
+            f"{' (' + ', '.join(worse) + ')' if worse else ''}; raw -> floor gap closed: {shares}"
+            + (f"; below predicting the mean gaze (interval below zero) for {len(beat_mean)} of {len(vm)}"
+               f"{': ' + ', '.join(beat_mean) if beat_mean else ''}" if vm else ""))
 
 
 def compact(result: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
@@ -522,10 +537,12 @@ def compact(result: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
 
 def card_scores(model: Any, labels_dir: str, eval_subjects: Sequence[str] | None = None,
                 estimators: Sequence[str] = ("cnn", "knn", "svr", "rf", "alr"),
-                synthetic_draws: int = CARD_SYNTHETIC_DRAWS) -> dict[str, Any]:
+                synthetic_draws: int = CARD_SYNTHETIC_DRAWS,
+                test_per_subject: int | None = CARD_TEST_PER_SUBJECT) -> dict[str, Any]:
     """The real-gaze table of one purifier ("purified" row) for its model card, over
-    ``synthetic_draws`` synthetic training sets (what ships is not judged on one draw)."""
+    ``synthetic_draws`` synthetic training sets and, by default, every test eye (what ships is
+    judged on neither one synthetic set nor one draw of test eyes)."""
     result = evaluate_labelled(labels_dir, {"purified": model}, estimators=estimators,
                                eval_subjects=tuple(eval_subjects) if eval_subjects else None,
-                               synthetic_draws=synthetic_draws)
+                               synthetic_draws=synthetic_draws, test_per_subject=test_per_subject)
     return compact(result)
