@@ -151,6 +151,21 @@ def test_clear_pupil_shift_counts_only_eyes_whose_raw_pupil_both_detectors_agree
 def test_shift_stats_skips_missing():
     s = pupil.shift_stats(np.array([[0, 0], [np.nan, 1]]), np.array([[3, 4], [0, 0]]), scale=2.0)
     assert s["n"] == 1 and s["mean"] == pytest.approx(10.0)
+    assert (s["dx"], s["dy"]) == (pytest.approx(6.0), pytest.approx(8.0))
+
+
+def test_shift_stats_signed_move_against_numpy():
+    """The signed mean move: pupils all moved right and up by different amounts, against NumPy."""
+    rng = np.random.default_rng(1)
+    a = rng.uniform(10, 40, (50, 2))
+    move = np.column_stack([rng.normal(0.3, 0.2, 50), rng.normal(-0.4, 0.2, 50)])
+    s = pupil.shift_stats(a, a + move, scale=0.5)
+    assert s["dx"] == pytest.approx(0.5 * move[:, 0].mean()) and s["dy"] == pytest.approx(0.5 * move[:, 1].mean())
+    assert s["dx_se"] == pytest.approx(0.5 * move[:, 0].std() / np.sqrt(50))
+    assert s["mean"] == pytest.approx(0.5 * np.linalg.norm(move, axis=1).mean())
+    # Moves that cancel: a distance, no signed move.
+    sym = pupil.shift_stats(np.zeros((2, 2)), np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    assert sym["mean"] == 1.0 and sym["dx"] == 0.0 and pupil.shift_stats(np.full((1, 2), np.nan), np.zeros((1, 2)))["n"] == 0
 
 
 def test_objective_curves_score_f_w_on_the_objective_gatys_minimises(eyes, loss_network):

@@ -315,12 +315,17 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     offset_rows = [line for line in offsets.splitlines() if line.startswith("| ")][1:]
     assert [line.split(" | ")[0][2:] for line in offset_rows] == [
         rg.FLOOR, rg.RAW, rg.MEAN_CONTRAST, rg.FRONT_END_ONLY, rg.FRONT_END_CENTRED, "transformer"]
-    assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \(\d+\.\d\d\) \|", line) for line in offset_rows), offset_rows
+    assert all(re.fullmatch(r"\| .+ \| [+-]\d+\.\d / [+-]\d+\.\d \(\d+\.\d\d\) \| (-|[+-]\d+\.\d\d / [+-]\d+\.\d\d) \|",
+                            line) for line in offset_rows), offset_rows
+    # The pupil-move column: "-" for the floor and raw (nothing was moved), a signed move for each candidate.
+    assert [line.endswith("| - |") for line in offset_rows] == [True, True, False, False, False, False]
     assert "purify-tf: transformer: lower error than raw for" in captured.out
     saved = json.loads(out.read_text())
     assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20
     assert saved["config"]["synthetic_eye_scale"] == 0.9
     assert len(saved["per_eye"]["raw"]["kNN"]) == 20
+    move = next(r for r in saved["rows"] if r["row"] == "transformer")["pupil_move_px"]
+    assert move["n"] > 0 and np.isfinite([move["dx"], move["dy"]]).all()
 
 
 def test_evaluate_command_bad_usage(tmp_path, capsys):

@@ -73,6 +73,11 @@ def what_works_table(card: dict[str, Any]) -> str:
     if isinstance(shift, dict) and "mean" in shift:
         extra.append(f"pupil shift on {scores.get('real_eyes', {}).get('n_real', '?')} real crops "
                      f"{shift['mean']:.2f} px (median {shift.get('median', float('nan')):.2f})")
+    move = next((r.get("pupil_move_px") for r in (scores.get("real_gaze") or {}).get("rows", [])
+                 if r["row"] == PURIFIED), None)
+    if move and move.get("n"):
+        extra.append(f"pupil moved on the {move['n']} real test eyes (mean signed, darkest-blob detector): "
+                     f"dx {move['dx']:+.2f} px, dy {move['dy']:+.2f} px (+x right, +y down; 0.2 px is about 1° of gaze)")
     trained = card.get("trained_on")
     if isinstance(trained, dict):
         extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")
