@@ -163,6 +163,13 @@ def test_shift_stats_signed_move_against_numpy():
     assert s["dx"] == pytest.approx(0.5 * move[:, 0].mean()) and s["dy"] == pytest.approx(0.5 * move[:, 1].mean())
     assert s["dx_se"] == pytest.approx(0.5 * move[:, 0].std() / np.sqrt(50))
     assert s["mean"] == pytest.approx(0.5 * np.linalg.norm(move, axis=1).mean())
+    assert s["dx_median"] == pytest.approx(0.5 * np.median(move[:, 0]))
+    assert s["dy_median"] == pytest.approx(0.5 * np.median(move[:, 1]))
+    # One detector jump moves the mean, not the median.
+    jumped = move.copy()
+    jumped[0] = (40.0, 0.0)
+    j = pupil.shift_stats(a, a + jumped)
+    assert j["dx"] > move[:, 0].mean() + 0.5 and abs(j["dx_median"] - np.median(move[:, 0])) < 0.05
     # Moves that cancel: a distance, no signed move.
     sym = pupil.shift_stats(np.zeros((2, 2)), np.array([[1.0, 0.0], [-1.0, 0.0]]))
     assert sym["mean"] == 1.0 and sym["dx"] == 0.0 and pupil.shift_stats(np.full((1, 2), np.nan), np.zeros((1, 2)))["n"] == 0

@@ -37,9 +37,10 @@ def test_table_reads_the_card():
     table = readme_figures.what_works_table(card)
     assert "| predicting the mean gaze (°); purified minus it, 95% interval | - | 9.00; -0.50 [-0.80, -0.20] |" in table
     assert "real eyes (every eye: 10 MPIIGaze left eyes of p05" in table
-    card["scores"]["real_gaze"]["rows"][3]["pupil_move_px"] = {"n": 10, "dx": 0.25, "dy": -0.3}
-    assert "pupil moved on the 10 real test eyes (mean signed, darkest-blob detector): dx +0.25 px, dy -0.30 px" in (
-        readme_figures.what_works_table(card))
+    card["scores"]["real_gaze"]["rows"][3]["pupil_move_px"] = {"n": 10, "dx": 0.25, "dy": -0.3, "dx_se": 0.05,
+                                                                 "dy_se": 0.04, "dx_median": 0.2, "dy_median": -0.35}
+    assert ("pupil moved on the 10 real test eyes (darkest-blob detector, median): dx +0.20 px, dy -0.35 px "
+            "(mean +0.25 ± 0.05, -0.30 ± 0.04;") in readme_figures.what_works_table(card)
     # A front end centred on real eyes: the renderer share as trained gets its own row.
     card["scores_before_centre"] = {"test_eyes": 600, "gap_share": {"SVR": {"gap_share": 0.55, "gap_share_lo": 0.45,
                                                                             "gap_share_hi": 0.65}}}

@@ -76,8 +76,10 @@ def what_works_table(card: dict[str, Any]) -> str:
     move = next((r.get("pupil_move_px") for r in (scores.get("real_gaze") or {}).get("rows", [])
                  if r["row"] == PURIFIED), None)
     if move and move.get("n"):
-        extra.append(f"pupil moved on the {move['n']} real test eyes (mean signed, darkest-blob detector): "
-                     f"dx {move['dx']:+.2f} px, dy {move['dy']:+.2f} px (+x right, +y down; 0.2 px is about 1° of gaze)")
+        extra.append(f"pupil moved on the {move['n']} real test eyes (darkest-blob detector, median): "
+                     f"dx {move['dx_median']:+.2f} px, dy {move['dy_median']:+.2f} px (mean {move['dx']:+.2f} ± "
+                     f"{move['dx_se']:.2f}, {move['dy']:+.2f} ± {move['dy_se']:.2f}; +x right, +y down; 0.2 px is "
+                     "about 1° of gaze)")
     trained = card.get("trained_on")
     if isinstance(trained, dict):
         extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")

@@ -463,7 +463,7 @@ def real_gaze_markdown(result: Mapping[str, Any]) -> str:
 OFFSET_HEADING = ("Prediction offset, mean predicted minus mean true pitch / yaw in degrees, and (the mean error "
                   "with that offset removed) (the first synthetic set's estimators; a diagnostic that reads the test "
                   "labels' mean): a row that lowers the error by moving the offset alone reads the eyes no better. "
-                  "Last column: the mean raw -> row pupil move of the darkest-blob detector (px at 55 wide, +x right, "
+                  "Last column: the median raw -> row pupil move of the darkest-blob detector (px at 55 wide, +x right, "
                   "+y down; 0.2 px is about a degree of gaze)")
 
 
@@ -481,7 +481,7 @@ def offset_markdown(result: Mapping[str, Any]) -> str:
                      if e in bias else "-" for e in ests]
             if moves:
                 move = row.get("pupil_move_px")
-                cells.append(f"{move['dx']:+.2f} / {move['dy']:+.2f}" if move and move["n"] else "-")
+                cells.append(f"{move['dx_median']:+.2f} / {move['dy_median']:+.2f}" if move and move["n"] else "-")
             lines.append(f"| {row['row']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
