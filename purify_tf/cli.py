@@ -5,6 +5,7 @@
     purify-tf info [--model=transformer.keras] [--json]
     purify-tf evaluate --labels=eyes/ [--model=transformer.keras ...] [--train_subjects=p00,p01] [--json=out.json]
     purify-tf centre --eyes=my_eyes/ --out=centred.keras [--model=transformer.keras] [--subjects=p00,p01]
+    purify-tf symmetric --out=symmetric.keras [--model=transformer.keras]
 
 ``--model`` is a ``.keras`` file or a SavedModel directory (``saved_model.pb`` inside, or a TF
 Serving ``<name>/`` directory: the latest version is used); without it the pretrained purifier
@@ -42,6 +43,7 @@ EPILOG = """examples:
   purify-tf info --model=runs/demo/purifier.keras --json
   purify-tf evaluate --labels=my_eyes/            # does purification help gaze on my labelled eyes?
   purify-tf centre --eyes=my_eyes/ --out=mine.keras   # the front end centred on my (unlabelled) eyes
+  purify-tf symmetric --out=sym.keras             # mirrored eyes purified into mirrored eyes
 
 dataset scale (Apache Beam, pip install 'purify-tf[beam]'):
   python -m trainers.purify_beam --input='eyes/*.png' --output=purified/
@@ -137,7 +139,39 @@ def build_parser() -> argparse.ArgumentParser:
     centre.add_argument("--subjects", default=None,
                         help="With a labelled folder: only these comma-separated subjects' images.")
     _add_verbose(centre)
+    symmetric = commands.add_parser(
+        "symmetric",
+        help="Write a flip-symmetric copy of a purifier (its residual averaged with its mirror image's).",
+        description="A purifier has no reason to prefer left over right. This writes a copy whose network is "
+        "applied to the eye and to its mirror image and averages the two corrections, so that mirrored eyes "
+        "are purified into mirrored eyes and a sideways pupil move shared by every eye cancels (one more "
+        "network pass per eye). Same weights; the copy's card keeps the original's scores apart.",
+    )
+    symmetric.add_argument("--out", required=True, help="Where to write the copy (.keras; its card beside it).")
+    symmetric.add_argument("--model", default=None,
+                           help="The .keras purifier to copy (default: the pretrained purifier).")
+    _add_verbose(symmetric)
     return parser
+
+
+def symmetric_command(args: argparse.Namespace) -> int:
+    """``purify-tf symmetric``: a flip-symmetric copy of the purifier."""
+    from purify_tf.errors import ConfigError
+
+    if args.model is not None and not Path(args.model).is_file():
+        _error(f"--model: {args.model} is not a .keras file")
+        return EXIT_USAGE
+    start_tensorflow(args.verbose)
+    from purify_tf.inference.symmetric import symmetric_file
+
+    try:
+        symmetric_file(_model_path(args.model), args.out)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    print(f"purify-tf: wrote {args.out}: flip-symmetric copy of {args.model or 'the pretrained purifier'} "
+          "(its card keeps the original's scores as scores_before_flip_symmetry)")
+    return EXIT_OK
 
 
 def centre_command(args: argparse.Namespace) -> int:
@@ -488,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_command(args)
     if args.command == "centre":
         return centre_command(args)
+    if args.command == "symmetric":
+        return symmetric_command(args)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 

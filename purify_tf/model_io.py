@@ -32,6 +32,7 @@ def load_keras_model(path: str | os.PathLike) -> Any:
     """Load a ``.keras`` transformer (custom layers registered by importing the builder)."""
     import keras
 
+    import purify_tf.models.symmetry  # noqa: F401  (registers the flip-symmetric purifier's layer)
     import purify_tf.models.transformer  # noqa: F401  (registers the custom layers)
 
     path = Path(path)
@@ -147,7 +148,7 @@ def sha256_status(model_path: str | os.PathLike, card: dict[str, Any] | None) ->
 
 
 # Card fields shown first by ``purify-tf info`` (the rest of the card follows as JSON).
-HEADLINE_KEYS = ("objective", "data", "steps", "step", "seed", "scores", "image_size")
+HEADLINE_KEYS = ("objective", "data", "steps", "step", "seed", "scores", "image_size", "flip_symmetric")
 
 
 def _saved_model_card(directory: Path) -> tuple[Path | None, dict[str, Any] | None]:

@@ -1,0 +1,102 @@
+"""The flip-symmetric purifier: exactly equivariant to a horizontal flip, same weights, saved and loaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from purify_tf.errors import ConfigError
+from purify_tf.model_io import load_keras_model
+from purify_tf.models.symmetry import flip_symmetric, is_flip_symmetric
+from purify_tf.models.transformer import build_transformer, front_end_of
+
+
+def _eyes(n: int = 2) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (n, 16, 24, 3)).astype(np.float32)
+
+
+def assign_random_output_weights(model, seed: int) -> None:
+    """What training does to f_W's zero-initialised output conv, in one draw."""
+    conv = model.get_layer("output_conv")
+    rng = np.random.default_rng(seed)
+    conv.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in conv.get_weights()])
+
+
+@pytest.fixture(scope="module")
+def trained_like():
+    """A tiny residual transformer whose output conv is not zero (a fresh one is the identity)."""
+    model = build_transformer("tiny", residual=True)
+    assign_random_output_weights(model, seed=3)
+    return model
+
+
+def test_flip_symmetric_is_equivariant_and_the_original_is_not(trained_like):
+    x = _eyes()
+    sym = flip_symmetric(trained_like)
+    out, out_of_mirror = sym(x).numpy(), sym(x[:, :, ::-1]).numpy()[:, :, ::-1]
+    np.testing.assert_allclose(out, out_of_mirror, atol=1e-3)
+    plain = trained_like(x).numpy()
+    assert np.abs(plain - trained_like(x[:, :, ::-1]).numpy()[:, :, ::-1]).max() > 0.5
+    # The residual is the mean of the two passes: NumPy reference from the plain model's residuals.
+    r_plain = np.arctanh(np.clip((plain - x) / 127.5, -0.999999, 0.999999))
+    mirrored = trained_like(x[:, :, ::-1]).numpy()
+    r_mirror = np.arctanh(np.clip((mirrored - x[:, :, ::-1]) / 127.5, -0.999999, 0.999999))[:, :, ::-1]
+    want = np.clip(x + 127.5 * np.tanh((r_plain + r_mirror) / 2), 0, 255)
+    inside = (plain > 1) & (plain < 254) & (mirrored[:, :, ::-1] > 1) & (mirrored[:, :, ::-1] < 254)
+    np.testing.assert_allclose(out[inside], want[inside], atol=0.05)
+
+
+def test_flip_symmetric_shares_weights_and_survives_saving(trained_like, tmp_path):
+    sym = flip_symmetric(trained_like)
+    assert is_flip_symmetric(sym) and not is_flip_symmetric(trained_like)
+    assert sym.count_params() == trained_like.count_params()
+    path = tmp_path / "sym.keras"
+    sym.save(path)
+    loaded = load_keras_model(path)
+    assert is_flip_symmetric(loaded)
+    np.testing.assert_allclose(loaded(_eyes()).numpy(), sym(_eyes()).numpy(), atol=1e-4)
+    with pytest.raises(ConfigError, match="already flip-symmetric"):
+        flip_symmetric(sym)
+
+
+def test_flip_symmetric_keeps_one_front_end_on_the_eye_as_given():
+    model = build_transformer("tiny", residual=True, illumination=True)
+    sym = flip_symmetric(model)
+    assert front_end_of(sym) is front_end_of(model)
+    # A fresh residual transformer is its front end alone; so is its flip-symmetric version.
+    x = _eyes()
+    np.testing.assert_allclose(sym(x).numpy(), model(x).numpy(), atol=1e-3)
+
+
+def test_flip_symmetric_refuses_what_it_cannot_mirror():
+    with pytest.raises(ConfigError, match="residual transformer"):
+        flip_symmetric(build_transformer("tiny"))
+    with pytest.raises(ConfigError, match="raw_beside"):
+        flip_symmetric(build_transformer("tiny", residual=True, illumination=True, raw_beside=True))
+
+
+def test_symmetric_command_writes_a_symmetric_copy_with_the_original_scores_apart(trained_like, tmp_path, capsys):
+    import json
+
+    from purify_tf import cli
+    from purify_tf.model_io import sha256_file, write_model_metadata
+
+    path = tmp_path / "purifier.keras"
+    trained_like.save(path)
+    write_model_metadata(path, {"image_size": [16, 24], "scores": {"gap_share": {"kNN": 0.5}}})
+    out = tmp_path / "sym.keras"
+    assert cli.main(["symmetric", f"--model={path}", f"--out={out}"]) == cli.EXIT_OK
+    assert "flip-symmetric copy" in capsys.readouterr().out
+    copy = load_keras_model(out)
+    x = _eyes()
+    np.testing.assert_allclose(copy(x).numpy(), copy(x[:, :, ::-1]).numpy()[:, :, ::-1], atol=1e-3)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert "scores" not in card and card["scores_before_flip_symmetry"] == {"gap_share": {"kNN": 0.5}}
+    assert card["flip_symmetric"]["enabled"] is True and card["sha256"] == sha256_file(out)
+    # Refused with the reason: already symmetric, the input itself, a non-.keras name, a missing model.
+    for args, message in (([f"--model={out}", f"--out={tmp_path / 'again.keras'}"], "already flip-symmetric"),
+                          ([f"--model={path}", f"--out={path}"], "is the input model"),
+                          ([f"--model={path}", f"--out={tmp_path / 'x.h5'}"], "must end in .keras"),
+                          ([f"--model={tmp_path / 'missing.keras'}", f"--out={tmp_path / 'x.keras'}"], "--model")):
+        assert cli.main(["symmetric", *args]) == cli.EXIT_USAGE, args
+        assert message in capsys.readouterr().err, args
