@@ -100,3 +100,16 @@ def test_symmetric_command_writes_a_symmetric_copy_with_the_original_scores_apar
                           ([f"--model={tmp_path / 'missing.keras'}", f"--out={tmp_path / 'x.keras'}"], "--model")):
         assert cli.main(["symmetric", *args]) == cli.EXIT_USAGE, args
         assert message in capsys.readouterr().err, args
+
+
+def test_flip_symmetric_survives_a_precision_change(trained_like):
+    """purify-tf purify casts a model to bfloat16 on AMX cores (with_precision clones it)."""
+    from purify_tf.models.transformer import with_precision
+
+    sym = flip_symmetric(trained_like)
+    half = with_precision(sym, "bfloat16")
+    assert is_flip_symmetric(half)
+    x = _eyes()
+    np.testing.assert_allclose(half(x).numpy(), sym(x).numpy(), atol=3.0)
+    # bfloat16 sums in a different order on the mirrored eye: equivariant to a fraction of a grey level.
+    np.testing.assert_allclose(half(x).numpy(), half(x[:, :, ::-1]).numpy()[:, :, ::-1], atol=0.5)
