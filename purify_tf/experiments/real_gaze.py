@@ -371,8 +371,10 @@ def real_gaze_table(
 def pupil_moves(rows: Sequence[dict[str, Any]], raw: np.ndarray, candidates: Mapping[str, np.ndarray]) -> None:
     """Each candidate row gains ``pupil_move_px``: the darkest-blob detector's raw -> row move on the
     test eyes (px at the 55-wide crop; ``dx``/``dy`` signed, +x right, +y down). A systematic move
-    shifts every synthetic-trained estimator's gaze the same way (about 0.19 px per degree of yaw
-    at this size), so a row's change of error can be a moved pupil rather than a better-read eye."""
+    shifts every synthetic-trained estimator's gaze the same way (about 0.17 px per degree of yaw
+    at this size), so a row's change of error can be a moved pupil rather than a better-read eye.
+    A diagnostic, not a measurement of geometry: the detector's centre moves with appearance too
+    (the mean/contrast match moves no pixel and "moves" it)."""
     from purify_tf.experiments.pupil import EYE_WIDTH, darkest_blob_centres, shift_stats
 
     c_raw = darkest_blob_centres(raw)
