@@ -25,11 +25,18 @@ from keras import layers
 
 from purify_tf.errors import ConfigError
 from purify_tf.models.illumination import IlluminationNormalization
-from purify_tf.models.transformer import ResidualOutput
+from purify_tf.models.transformer import (
+    NETWORK_INPUT_LAYER as NETWORK_INPUT,
+)
+from purify_tf.models.transformer import (
+    NETWORK_OUTPUT_LAYER as NETWORK_OUTPUT,
+)
+from purify_tf.models.transformer import (
+    RESIDUAL_OUTPUT_LAYER,
+    ResidualOutput,
+)
 
 _PACKAGE = "purify_tf"
-NETWORK_INPUT = "to_unit_range"  # the first layer after the front end in built transformers
-NETWORK_OUTPUT = "output_conv"  # f_W's residual, before ResidualOutput's tanh
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -56,9 +63,9 @@ def flip_symmetric(model: keras.Model) -> keras.Model:
     if is_flip_symmetric(model):
         raise ConfigError(f"{model.name} is already flip-symmetric")
     names = {layer.name for layer in model.layers}
-    if "residual_output" not in names or NETWORK_OUTPUT not in names or NETWORK_INPUT not in names:
+    if RESIDUAL_OUTPUT_LAYER not in names or NETWORK_OUTPUT not in names or NETWORK_INPUT not in names:
         raise ConfigError(f"{model.name}: a flip-symmetric purifier needs a residual transformer "
-                          f"(layers {NETWORK_INPUT!r} ... {NETWORK_OUTPUT!r} -> 'residual_output')")
+                          f"(layers {NETWORK_INPUT!r} ... {NETWORK_OUTPUT!r} -> {RESIDUAL_OUTPUT_LAYER!r})")
     if "raw_beside" in names:
         raise ConfigError(f"{model.name}: flip symmetry of a raw_beside transformer is not supported (the raw eye "
                           "beside the front end's output would need mirroring too)")
@@ -70,7 +77,7 @@ def flip_symmetric(model: keras.Model) -> keras.Model:
     residual = network(base)
     mirrored = HorizontalFlip(name="unflip")(network(HorizontalFlip(name="flip")(base)))
     averaged = layers.Average(name="mirror_average", dtype="float32")([residual, mirrored])
-    outputs = ResidualOutput(name="residual_output")([base, averaged])
+    outputs = ResidualOutput(name=RESIDUAL_OUTPUT_LAYER)([base, averaged])
     return keras.Model(inputs, outputs, name=f"{model.name}_flip_symmetric")
 
 

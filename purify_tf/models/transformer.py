@@ -69,6 +69,9 @@ CONFIGS: dict[str, TransformerConfig] = {
 NORMS = ("batch", "instance")
 UPSAMPLES = ("deconv", "resize")
 ILLUMINATION_LAYER = "illumination"  # the front end's name in built (and shipped) models; found by type
+NETWORK_INPUT_LAYER = "to_unit_range"  # the network's first layer, after the front end
+NETWORK_OUTPUT_LAYER = "output_conv"  # the network's last conv (a residual model's correction before its tanh)
+RESIDUAL_OUTPUT_LAYER = "residual_output"  # ResidualOutput in residual models
 SIZE_MULTIPLE = 4
 # Reflect steps: from a 4 px side, 3 + 9 + 27 + 81 px cover any preset padding.
 _REFLECT_STEPS = 4
@@ -267,7 +270,7 @@ def build_transformer(
     base = x
     if raw_beside:
         x = layers.Concatenate(name="raw_beside")([x, inputs])
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name=NETWORK_INPUT_LAYER)(x)
     pad = cfg.conv_padding
     if pad == "outer":
         x = ReflectionPadding2D(cfg.padding, name="reflection_pad")(x)
@@ -279,10 +282,10 @@ def build_transformer(
     x = _upsample(x, f2, cfg.deconv_kernel, upsample, norm, "up1", pad)
     x = _upsample(x, f1, cfg.deconv_kernel, upsample, norm, "up2", pad)
     if residual:
-        x = _conv(x, 3, cfg.edge_kernel, "output_conv", pad, kernel_initializer="zeros")
-        outputs = ResidualOutput(name="residual_output")([base, x])
+        x = _conv(x, 3, cfg.edge_kernel, NETWORK_OUTPUT_LAYER, pad, kernel_initializer="zeros")
+        outputs = ResidualOutput(name=RESIDUAL_OUTPUT_LAYER)([base, x])
     else:
-        x = _conv(x, 3, cfg.edge_kernel, "output_conv", pad)
+        x = _conv(x, 3, cfg.edge_kernel, NETWORK_OUTPUT_LAYER, pad)
         outputs = ScaledTanh(name="scaled_tanh")(x)
     return keras.Model(inputs, outputs, name=name or f"transformer_{cfg.name}")
 
