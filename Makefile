@@ -38,23 +38,26 @@ REAL_GAZE := $(wildcard ../shared/data/mpiigaze-gaze)
 TRAIN_SUBJECTS := p00,p01,p02,p03,p04# the real-gaze table's training subjects (the first half)
 
 # With the labelled MPIIGaze subjects in ../shared, the demo's purifier is also written centred on
-# the unlabelled eyes of the real-gaze table's training subjects (p00-p04), as the shipped one is.
+# the unlabelled eyes of the real-gaze table's training subjects (p00-p04), as the shipped one is;
+# then, as the shipped one, flip-symmetric (runs/demo/purifier_symmetric.keras).
+DEMO_SHIPPED := runs/demo/$(if $(REAL_GAZE),purifier_centred,purifier).keras
 demo: $(STAMP)
 	$(PY) -m trainers.purify --flagfile=configs/demo.flags
 	$(if $(REAL_GAZE),$(PY) -m purify_tf.cli centre --model=runs/demo/purifier.keras --eyes=$(REAL_GAZE) \
 		--subjects=$(TRAIN_SUBJECTS) --out=runs/demo/purifier_centred.keras)
+	$(PY) -m purify_tf.cli symmetric --model=$(DEMO_SHIPPED) --out=runs/demo/purifier_symmetric.keras
 
 report: $(STAMP)
 	$(PY) -m trainers.report --flagfile=configs/report.flags
 
 # Train the shipped purifier, score it (renderer, real crops, and the real-eye gaze table when the
 # labelled MPIIGaze subjects are in ../shared), centre its front end on the unlabelled eyes of the
-# table's training subjects when they are there, and write it into the package.
+# table's training subjects when they are there, make f_W flip-symmetric, and write it into the package.
 pretrained: $(STAMP)
 	$(PY) -m trainers.purify --flagfile=configs/pretrained.flags
 	$(PY) -m export.pretrained --model=runs/pretrained/purifier.keras \
 		--command="make pretrained" $(if $(REAL_CROPS),--real_dir=$(REAL_CROPS)) \
-		$(if $(REAL_GAZE),--real_gaze_dir=$(REAL_GAZE) --centre_dir=$(REAL_GAZE))
+		$(if $(REAL_GAZE),--real_gaze_dir=$(REAL_GAZE) --centre_dir=$(REAL_GAZE)) --flip_symmetric
 
 # The peers (PyTorch, ONNX Runtime, OpenVINO) for the benchmark's comparison; never needed by tests.
 PEERS_STAMP := $(VENV)/.peers-stamp

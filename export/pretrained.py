@@ -8,6 +8,8 @@ with float16 variables to ``purify_tf/pretrained/purifier.keras`` with a signed 
 the real crops of ../shared are used to *measure* the pupil shift, never to train. With
 ``--centre_dir`` the front end is centred on the unlabelled eyes of the real-gaze table's training
 subjects (images only; ``purify_tf.inference.centre``), and the card names that dataset and its licence.
+With ``--flip_symmetric`` f_W's residual is averaged with the mirrored eye's (``models.symmetry``):
+the pupil's systematic sideways move goes, at one more f_W pass per eye.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ flags.DEFINE_string("centre_dir", None, "Unlabelled real eyes to centre the fron
 flags.DEFINE_list("centre_subjects", None, "With a labelled --centre_dir: the subjects whose images give the centre "
                   "(default: the first half of the sorted subjects, the real-gaze table's training subjects); "
                   "never the evaluation subjects.")
+flags.DEFINE_bool("flip_symmetric", False, "Ship the purifier flip-symmetric (models.symmetry: f_W's residual averaged "
+                  "with the mirrored eye's, one more f_W pass). With --update_card the shipped file becomes so, its "
+                  "scores move to scores_before_flip_symmetry and are measured again.")
 flags.DEFINE_string("command", None, "The command that trained the model (recorded in the card).")
 flags.DEFINE_bool("update_card", False, "Measure --real_gaze_dir for the already shipped purifier (--out_dir's, "
                   "default the package's) and add the table and the datasets/licence to its card, leaving the "
-                  "weights untouched (--model is then not needed).")
+                  "weights untouched (--model is then not needed); a card without scores (a flip-symmetric "
+                  "copy's) gets the renderer and --real_dir scores measured too.")
 flags.register_validator("model", lambda v: v is None or Path(v).is_file(),
                          message="--model must name an existing .keras file.")
 flags.register_multi_flags_validator(
@@ -48,6 +54,10 @@ flags.register_multi_flags_validator(
     ["centre_subjects", "real_gaze_eval_subjects"],
     lambda f: not set(f["centre_subjects"] or ()) & set(f["real_gaze_eval_subjects"] or ()),
     message="--centre_subjects must not include --real_gaze_eval_subjects: the centre reads the training subjects' eyes.")
+flags.register_multi_flags_validator(
+    ["update_card", "centre_dir", "flip_symmetric"],
+    lambda f: not (f["update_card"] and f["centre_dir"] and f["flip_symmetric"]),
+    message="--update_card takes one of --centre_dir and --flip_symmetric, so that each earlier score names what it measured.")
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
 
 
@@ -82,26 +92,38 @@ def centre(model) -> dict:
 def update_card() -> int:
     """The shipped card gains the real-eye gaze table (and what it was trained on); same f_W. With
     --centre_dir the front end is centred first (the file is rewritten), the renderer scores are
-    measured again, and the earlier ones are kept as ``scores_before_centre``."""
+    measured again, and the earlier ones are kept as ``scores_before_centre``. A card with no scores
+    (``purify-tf symmetric`` moves the original's to ``scores_before_flip_symmetry``) gets the renderer
+    and real-crop scores measured too."""
     from purify_tf.experiments.real_gaze import card_scores
     from purify_tf.inference.centre import CENTRE_KEY
+    from purify_tf.inference.symmetric import ORIGINAL_SCORES_KEY, SYMMETRY_KEY, symmetry_record
     from purify_tf.model_io import read_card, trained_on, unsigned, write_model_metadata
+    from purify_tf.models.symmetry import flip_symmetric, is_flip_symmetric
     from purify_tf.pretrained import card_path, load_pretrained, pretrained_path, save_pretrained
 
     path = pretrained_path(FLAGS.out_dir)
     _, card = read_card(path)
     card = dict(card or {})
     model = load_pretrained(FLAGS.out_dir)
+    symmetric = FLAGS.flip_symmetric and not is_flip_symmetric(model)
+    if symmetric:
+        card[ORIGINAL_SCORES_KEY] = card.pop("scores", {})
+        model = flip_symmetric(model)
+        card[SYMMETRY_KEY] = symmetry_record(model, f"{path.name} sha256 {card.get('sha256')}")
+    # A card without scores (a flip-symmetric copy keeps the original's aside) is measured afresh.
+    rescore = bool(FLAGS.centre_dir) or "scores" not in card
     if FLAGS.centre_dir:
-        from purify_tf.experiments.scorecard import score_purifier
-
         card["scores_before_centre"] = {k: v for k, v in card.get("scores", {}).items() if k != "real_gaze"}
         card[CENTRE_KEY] = centre(model)
+    if rescore:
+        from purify_tf.experiments.scorecard import score_purifier
+
         card["scores"] = score_purifier(model, *card["image_size"], n_test=FLAGS.test_n, estimators=FLAGS.estimators,
                                         real_dir=FLAGS.real_dir)
     card.setdefault("scores", {})["real_gaze"] = card_scores(model, FLAGS.real_gaze_dir, FLAGS.real_gaze_eval_subjects)
     card["trained_on"] = trained_on(card.get("training") or {}, card.get(CENTRE_KEY))
-    if FLAGS.centre_dir:  # a new file: save_pretrained signs it and sets its storage dtype
+    if FLAGS.centre_dir or symmetric:  # a new file: save_pretrained signs it and sets its storage dtype
         save_pretrained(model, unsigned(card), FLAGS.out_dir)
     else:
         write_model_metadata(path, card, card_path(FLAGS.out_dir))
@@ -130,6 +152,12 @@ def main(argv: list[str]) -> int:
     if FLAGS.centre_dir:  # the renderer scores as trained, then the front end centred on the real eyes
         card["scores_before_centre"] = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators)
         card[CENTRE_KEY] = centre(model)
+    if FLAGS.flip_symmetric:
+        from purify_tf.inference.symmetric import SYMMETRY_KEY, symmetry_record
+        from purify_tf.models.symmetry import flip_symmetric
+
+        model = flip_symmetric(model)
+        card[SYMMETRY_KEY] = symmetry_record(model, FLAGS.model)
     scores = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators,
                             real_dir=FLAGS.real_dir)
     if FLAGS.real_gaze_dir:

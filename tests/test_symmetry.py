@@ -113,3 +113,58 @@ def test_flip_symmetric_survives_a_precision_change(trained_like):
     np.testing.assert_allclose(half(x).numpy(), sym(x).numpy(), atol=3.0)
     # bfloat16 sums in a different order on the mirrored eye: equivariant to a fraction of a grey level.
     np.testing.assert_allclose(half(x).numpy(), half(x[:, :, ::-1]).numpy()[:, :, ::-1], atol=0.5)
+
+
+UPDATE_CARD_DRIVER = """
+import json, sys
+import purify_tf.experiments.real_gaze as real_gaze
+import purify_tf.experiments.scorecard as scorecard
+from absl import flags
+import export.pretrained as entry
+# The scorers have their own tests; here they stand in so that the card's bookkeeping is what is tested.
+scorecard.score_purifier = lambda model, h, w, **kw: {"measured": "renderer", "image_size": [h, w]}
+real_gaze.card_scores = lambda model, labels_dir, eval_subjects=None: {"rows": [], "labels_dir": labels_dir}
+flags.FLAGS(["prog", *sys.argv[1:]])
+sys.exit(entry.main([]))
+"""
+
+
+@pytest.mark.slow
+def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp_path):
+    """export.pretrained --update_card --flip_symmetric: a new signed file whose card keeps the earlier
+    scores apart and measures again; a second run leaves the file as it is; one change per update."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from purify_tf.pretrained import load_pretrained, save_pretrained
+
+    folder = tmp_path / "shipped"
+    save_pretrained(trained_like, {"image_size": [16, 24], "scores": {"gap_share": {"kNN": 0.5}}}, folder)
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(repo))
+
+    def update(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", UPDATE_CARD_DRIVER, "--update_card", f"--out_dir={folder}",
+                               f"--real_gaze_dir={tmp_path}", *flags], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    proc = update("--flip_symmetric")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = load_pretrained(folder)  # checks the new file against its card's sha256
+    assert is_flip_symmetric(model)
+    x = _eyes()
+    np.testing.assert_allclose(model(x).numpy(), model(x[:, :, ::-1]).numpy()[:, :, ::-1], atol=1e-2)
+    card = json.loads((folder / "purifier.json").read_text())
+    assert card["scores_before_flip_symmetry"] == {"gap_share": {"kNN": 0.5}}
+    assert card["scores"]["measured"] == "renderer" and card["scores"]["real_gaze"]["labels_dir"] == str(tmp_path)
+    assert card["flip_symmetric"]["enabled"] is True and card["storage_dtype"] == "float16"
+    sha = card["sha256"]
+    proc = update("--flip_symmetric")  # already symmetric: the table again, the file and its scores kept
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((folder / "purifier.json").read_text())
+    assert again["sha256"] == sha and again["scores_before_flip_symmetry"] == {"gap_share": {"kNN": 0.5}}
+    proc = update("--flip_symmetric", f"--centre_dir={tmp_path}")
+    assert proc.returncode != 0 and "one of --centre_dir and --flip_symmetric" in proc.stderr

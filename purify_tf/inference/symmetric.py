@@ -17,12 +17,19 @@ SYMMETRY_KEY = "flip_symmetric"  # the card's record: True, and what the residua
 ORIGINAL_SCORES_KEY = "scores_before_flip_symmetry"
 
 
+def symmetry_record(model: Any, source: str | Path) -> dict[str, Any]:
+    """The card's ``SYMMETRY_KEY`` entry for a flip-symmetric ``model`` made from ``source``."""
+    from purify_tf.models.symmetry import describe
+
+    return {"enabled": True, "residual": describe(model), "from": str(source)}
+
+
 def symmetric_file(model_path: str | Path, out: str | Path) -> dict[str, Any]:
     """Write the flip-symmetric copy of the purifier at ``model_path`` to ``out`` (atomically,
     with its card: the original's, its scores moved to ``ORIGINAL_SCORES_KEY``). Returns the card."""
     from purify_tf.atomic import atomic_path
     from purify_tf.model_io import load_keras_model, read_card, unsigned, write_model_metadata
-    from purify_tf.models.symmetry import describe, flip_symmetric
+    from purify_tf.models.symmetry import flip_symmetric
     from purify_tf.pretrained import as_float32
 
     out = Path(out)
@@ -38,7 +45,7 @@ def symmetric_file(model_path: str | Path, out: str | Path) -> dict[str, Any]:
     card = unsigned(card or {})
     if "scores" in card:
         card[ORIGINAL_SCORES_KEY] = card.pop("scores")
-    card[SYMMETRY_KEY] = {"enabled": True, "residual": describe(model), "from": str(model_path)}
+    card[SYMMETRY_KEY] = symmetry_record(model, model_path)
     card_file = out.with_suffix(".json")
     if card_file.exists():
         card_file.unlink()
