@@ -46,5 +46,18 @@ def test_table_reads_the_card():
                                                                             "gap_share_hi": 0.65}}}
     centred = [line for line in readme_figures.what_works_table(card).splitlines() if "before `--centre_dir`" in line]
     assert len(centred) == 1 and centred[0].endswith("| - | - | 55% [45%, 65%] | - | - |")
+    assert "flip symmetry" not in readme_figures.what_works_table(card)
+    # A flip-symmetric file: the earlier purified row and renderer share, kept apart, get rows of their own.
+    card["flip_symmetric"] = {"enabled": True}
+    card["scores_before_flip_symmetry"] = {
+        "test_eyes": 600, "gap_share": {"kNN": {"gap_share": 0.7, "gap_share_lo": 0.6, "gap_share_hi": 0.8}},
+        "real_gaze": {"rows": [{"row": "purified", "mean_error_deg": {"kNN": 8.7}, "vs_raw": {"kNN": {
+            "delta_deg": -1.3, "delta_lo": -1.6, "delta_hi": -1.0}}}]}}
+    lines = readme_figures.what_works_table(card).splitlines()
+    assert [line for line in lines if "f_W as trained (before flip symmetry): purified" in line][0].endswith(
+        "| - | 8.70, -1.30 [-1.60, -1.00] | - | - | - |")
+    assert [line for line in lines if "renderer, f_W as trained" in line][0].endswith("| - | 70% [60%, 80%] | - | - | - |")
+    assert any("before `--centre_dir` and flip symmetry" in line for line in lines)
+    assert any(line.startswith("- f_W flip-symmetric") for line in lines)
     with pytest.raises(ValueError, match="what-works"):
         readme_figures.rendered_readme("no markers", card)

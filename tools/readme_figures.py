@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from purify_tf.inference.symmetric import ORIGINAL_SCORES_KEY, SYMMETRY_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 CARD = ROOT / "purify_tf" / "pretrained" / "purifier.json"
@@ -28,9 +30,10 @@ def _pct(x: float) -> str:
 def what_works_table(card: dict[str, Any]) -> str:
     """The block: one column per estimator; real labelled eyes first (the measure that decides)."""
     scores = card.get("scores", {})
+    symmetric = bool((card.get(SYMMETRY_KEY) or {}).get("enabled"))
+    real = scores.get("real_gaze")
     lines = ["| measured on the shipped purifier (`purify-tf info`) | " + " | ".join(ESTIMATORS) + " |",
              "|---|" + "---|" * len(ESTIMATORS)]
-    real = scores.get("real_gaze")
     if real:
         rows = {r["row"]: r for r in real["rows"]}
         raw, pur = rows["raw"]["mean_error_deg"], rows[PURIFIED]
@@ -64,10 +67,23 @@ def what_works_table(card: dict[str, Any]) -> str:
         else:
             lines.append("| predicting the mean gaze (°) | " + " | ".join(
                 cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
+    # A flip-symmetric file: the same real eyes through f_W as trained, from the scores kept apart.
+    before = (card.get(ORIGINAL_SCORES_KEY) or {}).get("real_gaze") if symmetric else None
+    if before and real:
+        rows_before = {r["row"]: r for r in before["rows"]}
+        if PURIFIED in rows_before:
+            old = rows_before[PURIFIED]
+            lines.append("| the same eyes, f_W as trained (before flip symmetry): purified error, change (°) | "
+                         + " | ".join(f"{old['mean_error_deg'][e]:.2f}, {old['vs_raw'][e]['delta_deg']:+.2f} "
+                                      f"[{old['vs_raw'][e]['delta_lo']:+.2f}, {old['vs_raw'][e]['delta_hi']:+.2f}]"
+                                      if e in old.get("vs_raw", {}) else "-" for e in ESTIMATORS) + " |")
     lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
+    if symmetric:
+        lines += _renderer_row(card.get(ORIGINAL_SCORES_KEY) or {}, "renderer, f_W as trained (before flip symmetry): "
+                               "the same share")
     # A front end centred on real eyes: the renderer's eyes as purified with the centre it was trained with.
     lines += _renderer_row(card.get("scores_before_centre") or {}, "renderer, the front end's centre as trained "
-                           "(before `--centre_dir`): the same share")
+                           "(before `--centre_dir`" + (" and flip symmetry" if symmetric else "") + "): the same share")
     extra = []
     shift = scores.get("pupil_shift_px_real")
     if isinstance(shift, dict) and "mean" in shift:
@@ -80,6 +96,9 @@ def what_works_table(card: dict[str, Any]) -> str:
                      f"dx {move['dx_median']:+.2f} px, dy {move['dy_median']:+.2f} px (mean {move['dx']:+.2f} ± "
                      f"{move['dx_se']:.2f}, {move['dy']:+.2f} ± {move['dy_se']:.2f}; +x right, +y down; 0.2 px is "
                      "about 1° of gaze)")
+    if symmetric:
+        extra.append("f_W flip-symmetric: its correction averaged with the mirrored eye's (one more network pass "
+                     "per eye; `purify-tf symmetric`)")
     trained = card.get("trained_on")
     if isinstance(trained, dict):
         extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")
