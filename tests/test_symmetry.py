@@ -109,6 +109,10 @@ def test_flip_symmetric_survives_a_precision_change(trained_like):
     sym = flip_symmetric(trained_like)
     half = with_precision(sym, "bfloat16")
     assert is_flip_symmetric(half)
+    # The nested f_W is cast too (its variables as the plain model's are), not left at float32.
+    assert sorted(str(v.dtype) for v in half.weights) == sorted(
+        str(v.dtype) for v in with_precision(trained_like, "bfloat16").weights)
+    assert "bfloat16" in {str(v.dtype) for v in half.weights}
     x = _eyes()
     np.testing.assert_allclose(half(x).numpy(), sym(x).numpy(), atol=3.0)
     # bfloat16 sums in a different order on the mirrored eye: equivariant to a fraction of a grey level.
@@ -161,6 +165,9 @@ def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp
     assert card["scores_before_flip_symmetry"] == {"gap_share": {"kNN": 0.5}}
     assert card["scores"]["measured"] == "renderer" and card["scores"]["real_gaze"]["labels_dir"] == str(tmp_path)
     assert card["flip_symmetric"]["enabled"] is True and card["storage_dtype"] == "float16"
+    from purify_tf.model_io import load_keras_model
+
+    assert "float16" in {str(v.dtype) for v in load_keras_model(folder / "purifier.keras").weights}
     sha = card["sha256"]
     proc = update("--flip_symmetric")  # already symmetric: the table again, the file and its scores kept
     assert proc.returncode == 0, proc.stderr[-2000:]

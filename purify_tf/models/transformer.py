@@ -327,7 +327,7 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
             config["dtype"] = policy
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)  # nested: flip_symmetric's f_W
     copy.set_weights(model.get_weights())
     return copy
 
