@@ -88,6 +88,21 @@ def test_row_split_conv_equals_conv(kernel_size):
         RowSplitConv2D(3, 4)
 
 
+def test_folded_flip_symmetric_model_matches():
+    """The shipped purifier is flip-symmetric: its nested f_W is folded once and called on both eyes."""
+    from purify_tf.models.symmetry import flip_symmetric
+
+    keras.utils.set_random_seed(0)
+    model = flip_symmetric(_trained_looking(build_transformer(config="reflect", residual=True, illumination=True)))
+    folded = fold_for_inference(model)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 36, 60, 3)).astype("float32")
+    assert np.abs(folded(x).numpy() - model(x, training=False).numpy()).max() < 1e-2
+    nets = [layer for layer in folded.layers if isinstance(layer, keras.Model)]
+    assert len(nets) == 1  # shared by the two passes, not cloned twice
+    kinds = {type(layer).__name__ for layer in nets[0].layers}
+    assert "BatchNormalization" not in kinds and "SubPixelConv2D" in kinds
+
+
 def test_fold_rejects_a_model_that_is_not_a_transformer():
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))

@@ -176,8 +176,10 @@ def _folded_weights(model: keras.Model) -> dict[str, tuple[np.ndarray, np.ndarra
 
 def _row_splittable(layer: layers.Layer) -> bool:
     """A stride-1, undilated, odd square 'same' conv: what ``RowSplitConv2D`` reproduces."""
+    if not isinstance(layer, layers.Conv2D):
+        return False
     k = tuple(layer.kernel_size)
-    return (isinstance(layer, layers.Conv2D) and layer.padding == "same" and k[0] == k[1] and k[0] % 2 == 1
+    return (layer.padding == "same" and k[0] == k[1] and k[0] % 2 == 1
             and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1) and layer.groups == 1)
 
 
@@ -206,12 +208,33 @@ def fold_for_inference(model: keras.Model, upsample: str = "subpixel", output_co
         raise ValueError(f"upsample must be one of {UPSAMPLE_REWRITES}, got {upsample!r}")
     if output_conv not in OUTPUT_CONV_REWRITES:
         raise ValueError(f"output_conv must be one of {OUTPUT_CONV_REWRITES}, got {output_conv!r}")
-    folded = _folded_weights(model)
     head = _producer(model.output)
     if not isinstance(head, (ScaledTanh, ResidualOutput)):
         raise ValueError(f"{model.name} does not end in a transformer head (got {head.name})")
+    nested = {layer.name: layer for layer in model.layers if isinstance(layer, keras.Model)}
+    if nested:  # a flip-symmetric purifier (models.symmetry): f_W is one network, called on the eye and its mirror
+        return _with_folded_networks(model, {name: _fold_network(net, _producer(net.output), upsample, output_conv)
+                                             for name, net in nested.items()})
     conv_in = head.input[-1] if isinstance(head, ResidualOutput) else head.input
-    head_conv = _producer(conv_in)
+    return _fold_network(model, _producer(conv_in), upsample, output_conv)
+
+
+def _with_folded_networks(model: keras.Model, networks: dict[str, keras.Model]) -> keras.Model:
+    """``model`` with its nested networks replaced by ``networks`` (each keeps its call sites)."""
+
+    def clone(layer: layers.Layer) -> layers.Layer:
+        return networks.get(layer.name) or layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.name not in networks and layer.weights:
+            copy.get_layer(layer.name).set_weights([w.numpy() for w in layer.weights])
+    return copy
+
+
+def _fold_network(model: keras.Model, head_conv: layers.Layer, upsample: str, output_conv: str) -> keras.Model:
+    """The rewrite of one network whose last conv is ``head_conv``."""
+    folded = _folded_weights(model)
     deconvs = [la for la in model.layers if isinstance(la, layers.Conv2DTranspose)]
     if upsample == "subpixel" and any(tuple(la.kernel_size) != (4, 4) or la.strides != (2, 2) for la in deconvs):
         upsample = "deconv"  # only the paper's 4x4/2 deconvs have an exact 2x2 sub-pixel twin
