@@ -87,3 +87,22 @@ def test_save_pretrained_halves_the_file_and_loads_back_as_float32(tmp_path):
     assert all(v.dtype == "float32" for v in loaded.weights)
     x = tf.constant(render_eyes(2, 32, 48, domain="real", seed=2)["image"], tf.float32)
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=2.0)
+
+
+@pytest.mark.parametrize("runtime", ["tensorflow", pytest.param("litert", marks=pytest.mark.slow)])
+def test_the_shipped_purifier_runs_on_every_inference_path(runtime):
+    """The file in the package (not a tiny stand-in) through what users call: purify-tf purify's
+    folded TensorFlow graph, and the LiteRT runner (a conversion: slow), against the Keras model."""
+    import numpy as np
+
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.inference.purifier import Purifier
+
+    path = pretrained.pretrained_path(pretrained.Path(pretrained.__file__).parent)
+    model = pretrained.load_pretrained(path.parent)
+    card = json.loads(pretrained.card_path(path.parent).read_text())
+    h, w = card["image_size"]
+    eyes = render_eyes(4, h, w, domain="real", seed=3)["image"]
+    want = np.clip(np.rint(model(eyes.astype(np.float32)).numpy()), 0, 255)
+    got = Purifier(model, runtime=runtime, precision="float32", jit="off").purify(eyes)
+    assert got.shape == eyes.shape and np.abs(got.astype(float) - want).max() <= 1
