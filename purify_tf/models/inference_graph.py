@@ -223,7 +223,8 @@ def _with_folded_networks(model: keras.Model, networks: dict[str, keras.Model]) 
     """``model`` with its nested networks replaced by ``networks`` (each keeps its call sites)."""
 
     def clone(layer: layers.Layer) -> layers.Layer:
-        return networks.get(layer.name) or layer.__class__.from_config(layer.get_config())
+        network = networks.get(layer.name)
+        return network if network is not None else layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
