@@ -97,9 +97,9 @@ def update_card() -> int:
     and real-crop scores measured too."""
     from purify_tf.experiments.real_gaze import card_scores
     from purify_tf.inference.centre import CENTRE_KEY
-    from purify_tf.inference.symmetric import ORIGINAL_SCORES_KEY, SYMMETRY_KEY, symmetry_record
+    from purify_tf.inference.symmetric import make_symmetric
     from purify_tf.model_io import read_card, trained_on, unsigned, write_model_metadata
-    from purify_tf.models.symmetry import flip_symmetric, is_flip_symmetric
+    from purify_tf.models.symmetry import is_flip_symmetric
     from purify_tf.pretrained import card_path, load_pretrained, pretrained_path, save_pretrained
 
     path = pretrained_path(FLAGS.out_dir)
@@ -108,9 +108,7 @@ def update_card() -> int:
     model = load_pretrained(FLAGS.out_dir)
     symmetric = FLAGS.flip_symmetric and not is_flip_symmetric(model)
     if symmetric:
-        card[ORIGINAL_SCORES_KEY] = card.pop("scores", {})
-        model = flip_symmetric(model)
-        card[SYMMETRY_KEY] = symmetry_record(model, f"{path.name} sha256 {card.get('sha256')}")
+        model, card = make_symmetric(model, card, f"{path.name} sha256 {card.get('sha256')}")
     # A card without scores (a flip-symmetric copy keeps the original's aside) is measured afresh.
     rescore = bool(FLAGS.centre_dir) or "scores" not in card
     if FLAGS.centre_dir:
@@ -153,11 +151,9 @@ def main(argv: list[str]) -> int:
         card["scores_before_centre"] = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators)
         card[CENTRE_KEY] = centre(model)
     if FLAGS.flip_symmetric:
-        from purify_tf.inference.symmetric import SYMMETRY_KEY, symmetry_record
-        from purify_tf.models.symmetry import flip_symmetric
+        from purify_tf.inference.symmetric import make_symmetric
 
-        model = flip_symmetric(model)
-        card[SYMMETRY_KEY] = symmetry_record(model, FLAGS.model)
+        model, card = make_symmetric(model, card, FLAGS.model)
     scores = score_purifier(model, *size, n_test=FLAGS.test_n, estimators=FLAGS.estimators,
                             real_dir=FLAGS.real_dir)
     if FLAGS.real_gaze_dir:

@@ -17,11 +17,17 @@ SYMMETRY_KEY = "flip_symmetric"  # the card's record: True, and what the residua
 ORIGINAL_SCORES_KEY = "scores_before_flip_symmetry"
 
 
-def symmetry_record(model: Any, source: str | Path) -> dict[str, Any]:
-    """The card's ``SYMMETRY_KEY`` entry for a flip-symmetric ``model`` made from ``source``."""
-    from purify_tf.models.symmetry import describe
+def make_symmetric(model: Any, card: dict[str, Any], source: str | Path) -> tuple[Any, dict[str, Any]]:
+    """``model`` made flip-symmetric and its ``card`` (a copy) saying so: the original's scores moved
+    to ``ORIGINAL_SCORES_KEY`` (they were measured without symmetry), the record naming ``source``."""
+    from purify_tf.models.symmetry import describe, flip_symmetric
 
-    return {"enabled": True, "residual": describe(model), "from": str(source)}
+    model = flip_symmetric(model)
+    card = dict(card)
+    if "scores" in card:
+        card[ORIGINAL_SCORES_KEY] = card.pop("scores")
+    card[SYMMETRY_KEY] = {"enabled": True, "residual": describe(model), "from": str(source)}
+    return model, card
 
 
 def symmetric_file(model_path: str | Path, out: str | Path) -> dict[str, Any]:
@@ -29,7 +35,6 @@ def symmetric_file(model_path: str | Path, out: str | Path) -> dict[str, Any]:
     with its card: the original's, its scores moved to ``ORIGINAL_SCORES_KEY``). Returns the card."""
     from purify_tf.atomic import atomic_path
     from purify_tf.model_io import load_keras_model, read_card, unsigned, write_model_metadata
-    from purify_tf.models.symmetry import flip_symmetric
     from purify_tf.pretrained import as_float32
 
     out = Path(out)
@@ -37,15 +42,11 @@ def symmetric_file(model_path: str | Path, out: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--out: {out} must end in .keras")
     if out.resolve() == Path(model_path).resolve():
         raise ConfigError(f"--out: {out} is the input model; write the copy elsewhere")
-    model = flip_symmetric(as_float32(load_keras_model(model_path)))
+    _, card = read_card(model_path)
+    model, card = make_symmetric(as_float32(load_keras_model(model_path)), unsigned(card or {}), model_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         model.save(str(tmp))
-    _, card = read_card(model_path)
-    card = unsigned(card or {})
-    if "scores" in card:
-        card[ORIGINAL_SCORES_KEY] = card.pop("scores")
-    card[SYMMETRY_KEY] = symmetry_record(model, model_path)
     card_file = out.with_suffix(".json")
     if card_file.exists():
         card_file.unlink()
