@@ -230,6 +230,9 @@ def test_trainers_report_end_to_end(tmp_path):
             "--n_boot=20", "--vgg_weights=random", "--loss_network=vgg16"]
     proc = _run("trainers.report", args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Stage lines carry the elapsed time and peak memory; Table 2 is timed first, after the FCN.
+    stages = [line.split("] ", 1)[1] for line in proc.stdout.splitlines() if " GiB] " in line]
+    assert stages[:2] == ["coarse FCN", "speed"], proc.stdout[-2000:]
     text = (out / "REPORT.md").read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     for heading in ("## Gaze estimation (Table 3, Fig. 10)", "## Pupil-centre preservation",

@@ -12,6 +12,7 @@ purifiers' progress bars show when stdout is a terminal; a log gets the stage li
 from __future__ import annotations
 
 import datetime
+import resource
 import sys
 import time
 from pathlib import Path
@@ -120,7 +121,8 @@ def main(argv: list[str]) -> int:
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
 
     def stage(msg: str) -> None:
-        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min, peak {peak_gib:4.1f} GiB] {msg}", flush=True)
 
     try:
         results = run_report(cfg, common.loss_network_from_flags(), runtime.strategy, stage)
