@@ -44,6 +44,8 @@ flags.DEFINE_bool("update_card", False, "Measure --real_gaze_dir for the already
                   "default the package's) and add the table and the datasets/licence to its card, leaving the "
                   "weights untouched (--model is then not needed); a card without scores (a flip-symmetric "
                   "copy's) gets the renderer and --real_dir scores measured too.")
+flags.DEFINE_bool("rescore", False, "With --update_card: measure the renderer and --real_dir scores again too, not "
+                  "only the real-eye table (e.g. after an estimator's settings changed; every table records them).")
 flags.register_validator("model", lambda v: v is None or Path(v).is_file(),
                          message="--model must name an existing .keras file.")
 flags.register_multi_flags_validator(
@@ -58,6 +60,8 @@ flags.register_multi_flags_validator(
     ["update_card", "centre_dir", "flip_symmetric"],
     lambda f: not (f["update_card"] and f["centre_dir"] and f["flip_symmetric"]),
     message="--update_card takes one of --centre_dir and --flip_symmetric, so that each earlier score names what it measured.")
+flags.register_multi_flags_validator(["rescore", "update_card"], lambda f: f["update_card"] or not f["rescore"],
+                                     message="--rescore re-measures a shipped card: give it with --update_card.")
 flags.register_validator("test_n", lambda v: v is not None and v > 1, message="--test_n must be > 1.")
 
 
@@ -93,8 +97,8 @@ def update_card() -> int:
     """The shipped card gains the real-eye gaze table (and what it was trained on); same f_W. With
     --centre_dir the front end is centred first (the file is rewritten), the renderer scores are
     measured again, and the earlier ones are kept as ``scores_before_centre``. A card with no scores
-    (``purify-tf symmetric`` moves the original's to ``scores_before_flip_symmetry``) gets the renderer
-    and real-crop scores measured too."""
+    (``purify-tf symmetric`` moves the original's to ``scores_before_flip_symmetry``), or --rescore,
+    gets the renderer and real-crop scores measured too."""
     from purify_tf.experiments.real_gaze import card_scores
     from purify_tf.inference.centre import CENTRE_KEY
     from purify_tf.inference.symmetric import make_symmetric
@@ -110,7 +114,7 @@ def update_card() -> int:
     if symmetric:
         model, card = make_symmetric(model, card, f"{path.name} sha256 {card.get('sha256')}")
     # A card without scores (a flip-symmetric copy keeps the original's aside) is measured afresh.
-    rescore = bool(FLAGS.centre_dir) or "scores" not in card
+    rescore = bool(FLAGS.centre_dir) or "scores" not in card or FLAGS.rescore
     if FLAGS.centre_dir:
         card["scores_before_centre"] = {k: v for k, v in card.get("scores", {}).items() if k != "real_gaze"}
         card[CENTRE_KEY] = centre(model)

@@ -59,5 +59,20 @@ def test_table_reads_the_card():
     assert [line for line in lines if "renderer, f_W as trained" in line][0].endswith("| - | 70% [60%, 80%] | - | - | - |")
     assert any("before `--centre_dir` and flip symmetry" in line for line in lines)
     assert any(line.startswith("- f_W flip-symmetric") for line in lines)
+    # Once SVR's settings changed (each table records them), earlier SVR figures are not set beside the new.
+    card["scores"]["estimator_settings"] = {"svr": {"C": 3.0}}
+    card["scores"]["real_gaze"]["estimator_settings"] = {"svr": {"C": 3.0}, "cnn_epochs": 10}
+    card["scores_before_flip_symmetry"]["gap_share"]["SVR"] = {"gap_share": 0.3, "gap_share_lo": 0.2, "gap_share_hi": 0.4}
+    card["scores_before_flip_symmetry"]["real_gaze"]["rows"][0]["vs_raw"]["SVR"] = {
+        "delta_deg": -0.1, "delta_lo": -0.2, "delta_hi": 0.0}
+    card["scores_before_flip_symmetry"]["real_gaze"]["rows"][0]["mean_error_deg"]["SVR"] = 9.1
+    lines = readme_figures.what_works_table(card).splitlines()
+    assert [line for line in lines if "f_W as trained (before flip symmetry): purified" in line][0].endswith(
+        "| - | 8.70, -1.30 [-1.60, -1.00] | other settings | - | - |")
+    assert [line for line in lines if "renderer, f_W as trained" in line][0].endswith(
+        "| - | 70% [60%, 80%] | other settings | - | - |")
+    assert [line for line in lines if "before `--centre_dir`" in line][0].endswith("| - | - | other settings | - | - |")
+    card["scores_before_flip_symmetry"]["estimator_settings"] = {"svr": {"C": 3.0}}
+    assert "| - | 70% [60%, 80%] | 30% [20%, 40%] | - | - |" in readme_figures.what_works_table(card)
     with pytest.raises(ValueError, match="what-works"):
         readme_figures.rendered_readme("no markers", card)

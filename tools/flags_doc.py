@@ -29,6 +29,7 @@ ENTRY_POINTS = (
     ("export.tflite", "Export a purifier to TFLite (float32, float16, dynamic-range int8).", True),
     ("export.pretrained", "Ship a trained purifier as the package's pretrained model (`make pretrained`).", False),
     ("tools.render_preview", "Grid of rendered eyes beside real crops (docs/renders_grid.png).", False),
+    ("tools.select_svr", "SVR's settings by cross-validation on synthetic eyes (`estimators.SVR_C`).", False),
 )
 
 _DUMP = r"""

@@ -21,6 +21,8 @@ CARD = ROOT / "purify_tf" / "pretrained" / "purifier.json"
 START, END = "<!-- what-works:start -->", "<!-- what-works:end -->"
 ESTIMATORS = ("CNN", "kNN", "SVR", "RF", "ALR")
 PURIFIED = "purified"
+# An earlier row's cell for an estimator whose settings changed since (e.g. SVR's C): not comparable.
+OTHER_SETTINGS = "other settings"
 
 
 def _pct(x: float) -> str:
@@ -73,17 +75,25 @@ def what_works_table(card: dict[str, Any]) -> str:
         rows_before = {r["row"]: r for r in before["rows"]}
         if PURIFIED in rows_before:
             old = rows_before[PURIFIED]
+
+            def old_cell(e: str) -> str:
+                if e not in old.get("vs_raw", {}):
+                    return "-"
+                if not _comparable(before, real, e):
+                    return OTHER_SETTINGS
+                return (f"{old['mean_error_deg'][e]:.2f}, {old['vs_raw'][e]['delta_deg']:+.2f} "
+                        f"[{old['vs_raw'][e]['delta_lo']:+.2f}, {old['vs_raw'][e]['delta_hi']:+.2f}]")
+
             lines.append("| the same eyes, f_W as trained (before flip symmetry): purified error, change (°) | "
-                         + " | ".join(f"{old['mean_error_deg'][e]:.2f}, {old['vs_raw'][e]['delta_deg']:+.2f} "
-                                      f"[{old['vs_raw'][e]['delta_lo']:+.2f}, {old['vs_raw'][e]['delta_hi']:+.2f}]"
-                                      if e in old.get("vs_raw", {}) else "-" for e in ESTIMATORS) + " |")
+                         + " | ".join(old_cell(e) for e in ESTIMATORS) + " |")
     lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
     if symmetric:
         lines += _renderer_row(card.get(ORIGINAL_SCORES_KEY) or {}, "renderer, f_W as trained (before flip symmetry): "
-                               "the same share")
+                               "the same share", scores)
     # A front end centred on real eyes: the renderer's eyes as purified with the centre it was trained with.
     lines += _renderer_row(card.get("scores_before_centre") or {}, "renderer, the front end's centre as trained "
-                           "(before `--centre_dir`" + (" and flip symmetry" if symmetric else "") + "): the same share")
+                           "(before `--centre_dir`" + (" and flip symmetry" if symmetric else "") + "): the same share",
+                           scores)
     extra = []
     shift = scores.get("pupil_shift_px_real")
     if isinstance(shift, dict) and "mean" in shift:
@@ -96,6 +106,12 @@ def what_works_table(card: dict[str, Any]) -> str:
                      f"dx {move['dx_median']:+.2f} px, dy {move['dy_median']:+.2f} px (mean {move['dx']:+.2f} ± "
                      f"{move['dx_se']:.2f}, {move['dy']:+.2f} ± {move['dy_se']:.2f}; +x right, +y down; 0.2 px is "
                      "about 1° of gaze)")
+    svr = (scores.get("estimator_settings") or {}).get("svr")
+    if svr:
+        text = "\n".join(lines)
+        extra.append(f"SVR at C = {svr['C']:g}, chosen by cross-validation on synthetic eyes (`python -m tools.select_svr`)"
+                     + ("; \"other settings\": that figure was measured with another SVR (C = 10 before the choice)"
+                        if OTHER_SETTINGS in text else ""))
     if symmetric:
         extra.append("f_W flip-symmetric: its correction averaged with the mirrored eye's (one more network pass "
                      "per eye; `purify-tf symmetric`)")
@@ -105,14 +121,28 @@ def what_works_table(card: dict[str, Any]) -> str:
     return "\n".join(lines + ([""] + [f"- {e}" for e in extra] if extra else []))
 
 
-def _renderer_row(scores: dict[str, Any], label: str) -> list[str]:
-    """The renderer gap-share row of ``scores`` (none when it has no gap shares)."""
+def _comparable(earlier: dict[str, Any], current: dict[str, Any], estimator: str) -> bool:
+    """Whether ``estimator`` was the same estimator in both tables: their recorded settings agree
+    (a table from before settings were recorded had SVR at C=10)."""
+    key = estimator.lower()
+    return (earlier.get("estimator_settings") or {}).get(key) == (current.get("estimator_settings") or {}).get(key)
+
+
+def _renderer_row(scores: dict[str, Any], label: str, current: dict[str, Any] | None = None) -> list[str]:
+    """The renderer gap-share row of ``scores`` (none when it has no gap shares); against the
+    ``current`` scores, an estimator measured with other settings shows no figure."""
     gap = scores.get("gap_share", {})
     if not gap:
         return []
-    return [f"| {label.format(n=scores.get('test_eyes'))} | " + " | ".join(
-        f"{_pct(gap[e]['gap_share'])} [{_pct(gap[e]['gap_share_lo'])}, {_pct(gap[e]['gap_share_hi'])}]"
-        if e in gap else "-" for e in ESTIMATORS) + " |"]
+
+    def cell(e: str) -> str:
+        if e not in gap:
+            return "-"
+        if current is not None and not _comparable(scores, current, e):
+            return OTHER_SETTINGS
+        return f"{_pct(gap[e]['gap_share'])} [{_pct(gap[e]['gap_share_lo'])}, {_pct(gap[e]['gap_share_hi'])}]"
+
+    return [f"| {label.format(n=scores.get('test_eyes'))} | " + " | ".join(cell(e) for e in ESTIMATORS) + " |"]
 
 
 def rendered_readme(readme: str, card: dict[str, Any]) -> str:

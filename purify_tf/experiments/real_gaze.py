@@ -27,6 +27,7 @@ from purify_tf.data.labelled import read_labelled
 from purify_tf.data.renderer import render_eyes
 from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
+from purify_tf.gaze.estimators import estimator_settings
 from purify_tf.gaze.evaluation import bootstrap_delta, bootstrap_gap
 from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
@@ -411,6 +412,7 @@ def run_real_gaze(
     out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed, progress=progress)
     pupil_moves(out["rows"], raw, candidates)
     out["config"] = asdict(cfg)
+    out["estimator_settings"] = estimator_settings()
     out["notes"] = dict(data.notes)
     draws = f" (each error the mean over {cfg.synthetic_draws} such sets, each its own draw)" if cfg.synthetic_draws > 1 else ""
     out["split"] = (
@@ -522,7 +524,7 @@ def evaluate_labelled(
     result = run_real_gaze(
         cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
                                      n_jobs=2), rows, front_end=front_end_only, data=data, progress=progress)
-    result["estimator_settings"] = {"cnn_epochs": cnn_epochs, "cnn_batch_size": cnn_batch_size}
+    result["estimator_settings"].update(cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size)
     return result
 
 

@@ -66,6 +66,7 @@ def score_purifier(
     from purify_tf.experiments.common import purify
     from purify_tf.experiments.pupil import detector_shift
     from purify_tf.experiments.real_eyes import load_eye_folder
+    from purify_tf.gaze.estimators import estimator_settings
 
     sets = gaze_exp.render_gaze_sets(n_train, n_test, height, width, seed=seed + SCORE_SEED)
     ests = gaze_exp.make_estimators(estimators, seed=seed, n_jobs=2)
@@ -79,6 +80,7 @@ def score_purifier(
         "errors_deg": {est: {k: round(v, 3) for k, v in by.items()} for est, by in bench["errors"].items()},
         "pupil_shift_px_renderer": shifts["raw_vs_purified"],
         "pupil_reference_px_renderer": pupil_references(sets, shifts),
+        "estimator_settings": estimator_settings(),
     }
     if real_dir and Path(real_dir).is_dir():
         real_scores = real_eye_scores(model, load_eye_folder(real_dir, height, width), seed)

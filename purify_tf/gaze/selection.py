@@ -1,0 +1,97 @@
+"""Choosing an estimator's settings by k-fold cross-validation on its own training eyes.
+
+The estimators of the real-eye table are trained on synthetic eyes, so their settings are chosen on
+synthetic eyes too: no real eye and no real label enters the choice, and what the table then says
+about purification is not tuned to the eyes it is measured on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from purify_tf.errors import ConfigError
+from purify_tf.vectors import angular_error_deg
+
+
+def cross_validated_errors(
+    make: Callable[..., Any],
+    grid: Sequence[Mapping[str, Any]],
+    X: np.ndarray,
+    gaze: np.ndarray,
+    folds: int = 3,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Mean angular error (degrees) over ``folds`` held-out folds for each setting of ``grid``:
+    ``make(**setting)`` builds an estimator with ``fit(X, gaze)`` / ``predict(X) -> vectors``.
+    Every setting sees the same folds. Returns ``[{**setting, "cv_error_deg", "fold_errors_deg"}]``."""
+    if folds < 2:
+        raise ConfigError(f"cross-validation needs folds >= 2, got {folds}")
+    if len(X) != len(gaze) or len(X) < folds:
+        raise ConfigError(f"cross-validation: {len(X)} eyes and {len(gaze)} gaze labels for {folds} folds")
+    splits = list(KFold(folds, shuffle=True, random_state=seed).split(X))
+    rows = []
+    for setting in grid:
+        errors = []
+        for train, held_out in splits:
+            model = make(**setting)
+            model.fit(X[train], gaze[train])
+            errors.append(float(angular_error_deg(model.predict(X[held_out]), gaze[held_out]).mean()))
+        rows.append({**setting, "cv_error_deg": float(np.mean(errors)), "fold_errors_deg": errors})
+    return rows
+
+
+def best_setting(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The setting with the lowest cross-validated error (the first on a tie)."""
+    if not rows:
+        raise ConfigError("best_setting: no cross-validated settings")
+    best = min(rows, key=lambda r: r["cv_error_deg"])
+    return {k: v for k, v in best.items() if k not in ("cv_error_deg", "fold_errors_deg")}
+
+
+def svr_selection(
+    labels_dir: str | None,
+    c_values: Sequence[float],
+    gamma_scales: Sequence[float],
+    n_synthetic: int = 4000,
+    draws: int = 3,
+    folds: int = 3,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """SVR's C and gamma (times sklearn's 'scale') by cross-validation on each synthetic training set
+    of the real-eye table: the same sets (gaze and head pose resampled from ``labels_dir``'s training
+    subjects, same seeds) when ``labels_dir`` is given, else renderer eyes in its own gaze range.
+    Only the synthetic eyes enter the choice (the table's loader reads the real eyes too, unused here)."""
+    from purify_tf.data.image_io import to_gaze_input
+    from purify_tf.experiments.real_gaze import (
+        DRAW_SEED_STRIDE,
+        RealGazeConfig,
+        load_real_gaze_data,
+        synthetic_training_set,
+    )
+    from purify_tf.gaze.estimators import SVRGaze
+
+    if labels_dir:
+        cfg = RealGazeConfig(labels_dir=str(labels_dir), n_synthetic=n_synthetic, synthetic_draws=draws, seed=seed)
+        sets = load_real_gaze_data(cfg).synthetic_sets
+        source = f"the real-eye table's synthetic sets (gaze from the training subjects of {labels_dir})"
+    else:
+        cfg = RealGazeConfig(labels_dir="", n_synthetic=n_synthetic, synthetic_draws=draws, seed=seed)
+        sets = [synthetic_training_set(n_synthetic, cfg.height, cfg.width, seed + DRAW_SEED_STRIDE * d,
+                                       eye_scale=cfg.synthetic_eye_scale) for d in range(draws)]
+        source = "renderer eyes in the renderer's own gaze range"
+    grid = [{"C": float(c), "gamma_scale": float(g)} for c in c_values for g in gamma_scales]
+    tables = []
+    for d, synthetic in enumerate(sets):
+        rows = cross_validated_errors(SVRGaze, grid, to_gaze_input(synthetic["image"]), synthetic["gaze"],
+                                      folds=folds, seed=seed)
+        tables.append(rows)
+        progress(f"synthetic set {d + 1}/{len(sets)}: best {best_setting(rows)}")
+    mean_rows = [{**setting, "cv_error_deg": float(np.mean([t[i]["cv_error_deg"] for t in tables]))}
+                 for i, setting in enumerate(grid)]
+    return {"source": source, "n_synthetic": int(n_synthetic), "folds": int(folds), "per_set": tables,
+            "mean": mean_rows, "best_per_set": [best_setting(t) for t in tables], "best": best_setting(mean_rows)}
