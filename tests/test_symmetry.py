@@ -120,13 +120,14 @@ def test_flip_symmetric_survives_a_precision_change(trained_like):
 
 
 UPDATE_CARD_DRIVER = """
-import json, sys
+import json, os, sys
 import purify_tf.experiments.real_gaze as real_gaze
 import purify_tf.experiments.scorecard as scorecard
 from absl import flags
 import export.pretrained as entry
 # The scorers have their own tests; here they stand in so that the card's bookkeeping is what is tested.
-scorecard.score_purifier = lambda model, h, w, **kw: {"measured": "renderer", "image_size": [h, w]}
+scorecard.score_purifier = lambda model, h, w, **kw: {"measured": "renderer", "image_size": [h, w],
+                                                       "run": os.environ.get("RUN_TAG")}
 real_gaze.card_scores = lambda model, labels_dir, eval_subjects=None: {"rows": [], "labels_dir": labels_dir}
 flags.FLAGS(["prog", *sys.argv[1:]])
 sys.exit(entry.main([]))
@@ -150,10 +151,10 @@ def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(repo))
 
-    def update(*flags: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", UPDATE_CARD_DRIVER, "--update_card", f"--out_dir={folder}",
-                               f"--real_gaze_dir={tmp_path}", *flags], cwd=repo, env=env, capture_output=True,
-                              text=True, timeout=120)
+    def update(*flags: str, tag: str = "first", update_card: str = "--update_card") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", UPDATE_CARD_DRIVER, update_card, f"--out_dir={folder}",
+                               f"--real_gaze_dir={tmp_path}", *flags], cwd=repo, env={**env, "RUN_TAG": tag},
+                              capture_output=True, text=True, timeout=120)
 
     proc = update("--flip_symmetric")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -173,5 +174,16 @@ def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads((folder / "purifier.json").read_text())
     assert again["sha256"] == sha and again["scores_before_flip_symmetry"] == {"gap_share": {"kNN": 0.5}}
+    # Without --rescore a card with scores keeps its renderer figures; with it they are measured again.
+    proc = update(tag="second")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((folder / "purifier.json").read_text())["scores"]["run"] == "first"
+    proc = update("--rescore", tag="third")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rescored = json.loads((folder / "purifier.json").read_text())
+    assert rescored["scores"]["run"] == "third" and rescored["sha256"] == sha
+    assert load_pretrained(folder) is not None  # the same signed file
+    proc = update("--rescore", f"--model={folder / 'purifier.keras'}", update_card="--noupdate_card")
+    assert proc.returncode != 0 and "--rescore re-measures a shipped card" in proc.stderr
     proc = update("--flip_symmetric", f"--centre_dir={tmp_path}")
     assert proc.returncode != 0 and "one of --centre_dir and --flip_symmetric" in proc.stderr
