@@ -8,8 +8,9 @@ from gaze_fixtures import toy_eyes
 from sklearn.model_selection import KFold
 
 from purify_tf.errors import ConfigError
+from purify_tf.experiments.svr_selection import svr_selection
 from purify_tf.gaze.estimators import SVR_C, SVRGaze, estimator_settings, make_estimator
-from purify_tf.gaze.selection import best_setting, cross_validated_errors, svr_selection
+from purify_tf.gaze.selection import best_setting, cross_validated_errors
 from purify_tf.vectors import angular_error_deg
 
 

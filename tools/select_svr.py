@@ -32,7 +32,7 @@ flags.register_validator("folds", lambda v: v >= 2, message="--folds must be >= 
 
 def main(argv: list[str]) -> int:
     del argv
-    from purify_tf.gaze.selection import svr_selection
+    from purify_tf.experiments.svr_selection import svr_selection
 
     result = svr_selection(FLAGS.labels, [float(c) for c in FLAGS.C], [float(g) for g in FLAGS.gamma_scale],
                            n_synthetic=FLAGS.n, draws=FLAGS.draws, folds=FLAGS.folds, seed=FLAGS.seed,
