@@ -115,9 +115,9 @@ def run_report(cfg: ReportConfig, loss_network: Any, strategy: Any,
     results["fcn"] = {"iou": iou, "steps": cfg.fcn_steps}
     mask_fn = predict_fn(fcn)
     if "speed" in sections:
-        # Table 2 first, in a process that holds little yet: on 2 cores the section takes about
-        # 3.5 minutes in a fresh process but had not finished after 41 minutes when it ran after
-        # the other sections. The networks are untrained stand-ins: speed does not depend on the weights.
+        # Table 2 first, in a process that holds little yet: here it takes 1.5 minutes on 2 cores;
+        # timed after the other sections it had not finished after 41. The networks are untrained
+        # stand-ins: speed does not depend on the weights.
         stage("speed")
         results["speed"] = _speed_section(cfg, _speed_networks(), loss_network, mask_fn)
 
