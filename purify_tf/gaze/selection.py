@@ -50,4 +50,3 @@ def best_setting(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise ConfigError("best_setting: no cross-validated settings")
     best = min(rows, key=lambda r: r["cv_error_deg"])
     return {k: v for k, v in best.items() if k not in ("cv_error_deg", "fold_errors_deg")}
-
