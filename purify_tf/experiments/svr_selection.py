@@ -41,9 +41,10 @@ def svr_selection(
         sets = load_real_gaze_data(cfg).synthetic_sets
         source = f"the real-eye table's synthetic sets (gaze from the training subjects of {labels_dir})"
     else:
-        cfg = RealGazeConfig(labels_dir="", n_synthetic=n_synthetic, synthetic_draws=draws, seed=seed)
-        sets = [synthetic_training_set(n_synthetic, cfg.height, cfg.width, seed + DRAW_SEED_STRIDE * d,
-                                       eye_scale=cfg.synthetic_eye_scale) for d in range(draws)]
+        # The table's eye size and crop (RealGazeConfig's defaults), without a labelled folder behind them.
+        sets = [synthetic_training_set(n_synthetic, RealGazeConfig.height, RealGazeConfig.width,
+                                       seed + DRAW_SEED_STRIDE * d, eye_scale=RealGazeConfig.synthetic_eye_scale)
+                for d in range(draws)]
         source = "renderer eyes in the renderer's own gaze range"
     grid = [{"C": float(c), "gamma_scale": float(g)} for c in c_values for g in gamma_scales]
     tables = []
