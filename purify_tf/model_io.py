@@ -25,6 +25,8 @@ from purify_tf.atomic import atomic_write_bytes
 from purify_tf.errors import ConfigError
 
 SHA_OK, SHA_MISMATCH, SHA_UNRECORDED = "ok", "MISMATCH", "not recorded"
+RENDERER_DATASET = "purify-tf built-in renderer"  # how a card's dataset list names the built-in data
+CENTRE_DATASET_PREFIX = "the front end's centre:"  # a card's dataset entry that only the front end's centre saw
 _VERSION_DIR = re.compile(r"^\d+$")
 
 
@@ -265,10 +267,10 @@ def trained_on(training: dict[str, Any], centre: dict[str, Any] | None = None) -
     content = (training.get("content_source") or training.get("provenance", {}).get("content") or {})
     flags_seen = training.get("flags") or training.get("provenance", {}).get("flags") or {}
     kind = content.get("content") or flags_seen.get("content") or "renderer"
-    out = {"datasets": ["purify-tf built-in renderer (synthetic eyes, style set and twins)"],
+    out = {"datasets": [f"{RENDERER_DATASET} (synthetic eyes, style set and twins)"],
            "licence": "Apache-2.0 (the renderer is part of this package)"}
     if (training.get("domain_terms") or {}).get("gaze"):
-        out["datasets"][0] = ("purify-tf built-in renderer (synthetic eyes, style set and twins; the gaze reader's "
+        out["datasets"][0] = (f"{RENDERER_DATASET} (synthetic eyes, style set and twins; the gaze reader's "
                               "synthetic eyes and their rendered gaze)")
     seen = []  # (where, what) of each real dataset
     if kind != "renderer":
@@ -278,7 +280,7 @@ def trained_on(training: dict[str, Any], centre: dict[str, Any] | None = None) -
                                                             else "") + " (unlabelled: images only)"))
     if centre:
         subjects = centre.get("subjects")
-        seen.append((centre.get("eyes"), f"the front end's centre: the mean coarse luminance map of {centre.get('n_eyes')} "
+        seen.append((centre.get("eyes"), f"{CENTRE_DATASET_PREFIX} the mean coarse luminance map of {centre.get('n_eyes')} "
                      f"eyes from {centre.get('eyes')}" + (f", subjects {', '.join(subjects)}" if subjects else "")
                      + " (unlabelled: images only)"))
     for where, what in seen:
@@ -286,5 +288,16 @@ def trained_on(training: dict[str, Any], centre: dict[str, Any] | None = None) -
         if "mpiigaze" in str(where).lower():
             out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
         elif not out["licence"].startswith("CC BY-NC-SA"):
+            out["licence"] = "that of the datasets named above"
+    # A fine-tuned network (--init_model) carries what its starting f_W saw, and its licence; not what
+    # only the starting file's front-end centre saw (the centre is not copied: models.warm_start).
+    inherited = ((training.get("init_model") or {}).get("trained_on") or {}).get("datasets", [])
+    for what in inherited:
+        if what.startswith(CENTRE_DATASET_PREFIX) or what in out["datasets"]:
+            continue
+        out["datasets"].append(f"{what} (through the --init_model weights)")
+        if "mpiigaze" in what.lower():
+            out["licence"] = "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
+        elif not what.startswith(RENDERER_DATASET) and not out["licence"].startswith("CC BY-NC-SA"):
             out["licence"] = "that of the datasets named above"
     return out

@@ -44,6 +44,11 @@ flags.DEFINE_enum("config", SHIPPED.config, ["paper", "reflect", "johnson"],
 flags.DEFINE_enum("upsample", SHIPPED.upsample, ["deconv", "resize"], "f_W's two x2 upsamplings: deconv = the paper's "
                   "4x4 stride-2 transposed convolutions; resize = nearest x2 then a 3x3 convolution (resize-convolution, "
                   "Odena et al.; pytorch/examples fast_neural_style), which cannot print a checkerboard.")
+flags.DEFINE_string("init_model", None, "Start f_W from this trained purifier's weights (a .keras file, or "
+                    "'pretrained' for the one shipped in the package) instead of from scratch: fine-tuning, e.g. on your "
+                    "own unlabelled eyes with --content=folder --content_dir=... and a lower --learning_rate. The "
+                    "architecture flags must match it; the front end's prior and centre come from this run's flags. "
+                    "Read at step 0 only: a resumed run goes on from its checkpoint.")
 flags.DEFINE_integer("train_steps", PURIFY.steps, "Total training iterations.")
 common.define_purifier_flags(PURIFY)
 flags.DEFINE_bool("illumination", SHIPPED.illumination, "Illumination-normalising front end before f_W (removes shadows, light "
@@ -117,6 +122,8 @@ common.require_non_negative("pupil")
 common.require_non_negative("pupil_contrast")
 common.require_non_negative("patch_nce")
 common.require_not_a_file("model_dir")
+flags.register_validator("init_model", lambda v: v is None or v == "pretrained" or os.path.isfile(v),
+                         message="--init_model must be 'pretrained' or an existing .keras purifier file.")
 flags.register_validator("style", lambda v: v in STYLE_WORDS or (bool(v) and os.path.exists(v)),
                          message=f"--style must be {STYLE_EXPECTED}.")
 flags.register_multi_flags_validator(
@@ -143,6 +150,27 @@ def gaze_weight() -> float:
     return FLAGS.gaze if FLAGS.paired > 0 else 0.0
 
 
+def init_model_path() -> str | None:
+    """--init_model as a file path ('pretrained': the package's purifier), None without one."""
+    if FLAGS.init_model != "pretrained":
+        return FLAGS.init_model
+    from purify_tf.pretrained import pretrained_path
+
+    return os.fspath(pretrained_path())
+
+
+def init_model_provenance() -> dict:
+    """What the fine-tuned network started from: the file, its sha256 and the datasets its card
+    names (they are in the new weights too, and so is their licence)."""
+    from purify_tf.model_io import read_card, sha256_file
+
+    path = init_model_path()
+    _, card = read_card(path)
+    card = card or {}
+    return {"path": path, "sha256": sha256_file(path),
+            **({"trained_on": card["trained_on"]} if "trained_on" in card else {})}
+
+
 def train_config_from_flags(model_dir: Path, style_description: str | None = None):
     """The PurifyTrainConfig (objective weights included) that the flags describe; the flags, the
     style source and the content dataset go into the saved purifier's metadata."""
@@ -160,8 +188,8 @@ def train_config_from_flags(model_dir: Path, style_description: str | None = Non
         pair_eye_scale=FLAGS.content_eye_scale,
         checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every,
         image_every=IMAGE_EVERY * FLAGS.log_every, histogram_every=HISTOGRAM_EVERY * FLAGS.log_every,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS,
-        provenance={"flags": common.flag_settings(), "style": style_description,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, progress=common.PROGRESS, init_model=init_model_path(),
+        provenance={**({"init_model": init_model_provenance()} if FLAGS.init_model else {}), "flags": common.flag_settings(), "style": style_description,
                     "content": {"content": FLAGS.content, "content_dir": FLAGS.content_dir, "masks": FLAGS.masks,
                                 **({"eye_scale": FLAGS.content_eye_scale} if FLAGS.content == "renderer" else {})}},
     )

@@ -123,6 +123,9 @@ class PurifyTrainConfig:
     jit_compile: bool = False
     seed: int = 0
     progress: bool = True
+    # A trained purifier (.keras) whose f_W weights the network starts from (models.warm_start):
+    # fine-tuning. Read at step 0 only; a resumed run restores its own checkpoint over them.
+    init_model: str | None = None
     # What the entry point knows about the run and its data (flags, dataset paths, style source),
     # copied into the metadata of the saved purifier (and from there into every export).
     provenance: dict = dataclasses.field(default_factory=dict)
@@ -226,6 +229,11 @@ class PurifyTrainer:
             self.optimizer = loss_scaled_adam(learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.train_steps))
             self.optimizer.build(self.trained_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            if cfg.init_model:
+                from purify_tf.models.warm_start import warm_start
+
+                copied = warm_start(self.model, cfg.init_model)
+                logging.info("f_W starts from %s (%d weights)", cfg.init_model, copied)
 
     def _build_objective(self, loss_network, style_image, style_mask, prior_images, gaze_reader=None,
                          pupil_network=None) -> None:
