@@ -75,6 +75,7 @@ CASES = {
     "--style path missing": (["--style=no/such/folder"], ["--style", "renderer", "render", "image file", "folder"]),
     "--style empty": (["--style="], ["--style", "renderer", "render", "image file", "folder"]),
     "--masks=oracle with a style folder": (["--masks=oracle", "--style=."], ["--masks=oracle", "--style=renderer"]),
+    "--init_model file missing": (["--init_model=no/such/purifier.keras"], ["--init_model", "pretrained", ".keras"]),
     "missing flagfile": (["--flagfile=does_not_exist.flags"], ["flagfile", "does_not_exist.flags"]),
     "missing vgg_weights file": (
         ["--vgg_weights=no/such/vgg.weights.h5"], ["--vgg_weights", "auto", "imagenet", "random"]
@@ -330,7 +331,7 @@ def test_weights_file_that_is_not_hdf5_is_a_config_error(tmp_path):
         build_loss_network("auto", str(text), layers=LOSS_LAYERS)
 
 
-MAX_PURIFY_FLAGS = 46  # --illumination_centre (the front end centred on the content eyes' mean map) since 2026-12-05 (later); --pupil_contrast (the pupil kept as dark on real content eyes) since 2026-12-05; --illumination_tone (the front end's linear tone step, an ablation) since 2026-12-04 (night); --upsample (resize-convolution against the checkerboard) since 2026-12-04 (evening); --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
+MAX_PURIFY_FLAGS = 47  # --init_model (fine-tuning from a trained purifier, e.g. the shipped one on your own eyes) since 2026-12-05 (latest); --illumination_centre (the front end centred on the content eyes' mean map) since 2026-12-05 (later); --pupil_contrast (the pupil kept as dark on real content eyes) since 2026-12-05; --illumination_tone (the front end's linear tone step, an ablation) since 2026-12-04 (night); --upsample (resize-convolution against the checkerboard) since 2026-12-04 (evening); --local_content_layers (with --style_blocks=3, VGG block 4 leaves the step) since 2026-12-04 (evening); --content_eye_scale (the renderer content eyes at the size real crops show) since 2026-12-04 (latest); --patch_nce (CUT's contrastive term) and --gaze_readers (a kernel reader beside the CNN), ablation rows, since 2026-12-04 (later); --style_blocks (the shipped style taps stop at block 4), --pupil (the pupil-shift term, an ablation row) and --gaze (the shipped gaze-consistency term) since 2026-12-04; issue 29 item 3: --masks=none was --nouse_masks, --style took in --style_source,
 # the progress bar follows the terminal (no --progress), the FCN's batch is FCN_BATCH_SIZE
 
 

@@ -260,9 +260,14 @@ def main(argv: list[str]) -> int:
         reader_seconds = time.perf_counter() - started
     cfg = train_config_from_flags(model_dir, style.description)
     monitor = gaze_monitor(FLAGS.height, FLAGS.width, FLAGS.seed) if FLAGS.eval_every else None
-    trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
-                            mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
-                            monitor=monitor, gaze_reader=gaze_reader, pupil_network=fcn if FLAGS.pupil > 0 else None)
+    try:
+        trainer = PurifyTrainer(cfg, strategy, loss_network, source, style.images, style_mask if use_masks else None,
+                                mask_fn=mask_fn, style_stream=style.stream, prior_images=style.prior_images,
+                                monitor=monitor, gaze_reader=gaze_reader,
+                                pupil_network=fcn if FLAGS.pupil > 0 else None)
+    except ConfigError as err:  # e.g. an --init_model of another architecture
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         history = trainer.train()
     except NonFiniteLossError as err:
