@@ -122,3 +122,25 @@ def test_card_names_what_the_starting_weights_saw():
     tuned = trained_on({"content_source": {"content": "renderer"}, "init_model": {"trained_on": start_real}})
     assert tuned["licence"] == "CC BY-NC-SA 4.0 (trained on MPIIGaze images)"
     assert "mpiigaze-gaze" in tuned["datasets"][-1] and "through the --init_model weights" in tuned["datasets"][-1]
+
+
+@pytest.mark.slow
+def test_trainer_fine_tunes_the_shipped_file_and_refuses_another_architecture(tmp_path):
+    """`python -m trainers.purify --init_model=pretrained`: the run starts from the package's f_W and
+    its metadata names the file; a transformer of another architecture stops it with the layer named."""
+    import json
+
+    from test_faults import TINY, run_trainer
+
+    from purify_tf.model_io import sha256_file
+    from purify_tf.pretrained import pretrained_path
+
+    shipped = ["--residual", "--illumination", "--style=renderer", "--style_set_size=24", "--train_steps=2",
+               "--init_model=pretrained"]
+    rc, log = run_trainer(tmp_path / "tuned", *[a for a in TINY if not a.startswith("--train_steps")], *shipped)
+    assert rc == 0, log[-3000:]
+    assert "f_W starts from" in log
+    meta = json.loads((tmp_path / "tuned" / "purifier.json").read_text())
+    assert meta["init_model"]["sha256"] == sha256_file(pretrained_path())
+    rc, log = run_trainer(tmp_path / "other", *TINY, "--config=johnson", "--init_model=pretrained")
+    assert rc == 2 and "error: --init_model=" in log and "res5_conv1" in log, log[-3000:]  # johnson: 5 blocks
