@@ -36,6 +36,10 @@ flags.DEFINE_string("centre_dir", None, "Unlabelled real eyes to centre the fron
 flags.DEFINE_list("centre_subjects", None, "With a labelled --centre_dir: the subjects whose images give the centre "
                   "(default: the first half of the sorted subjects, the real-gaze table's training subjects); "
                   "never the evaluation subjects.")
+flags.DEFINE_bool("symmetric_centre", True, "With --centre_dir: make the centre mirror-symmetric (each row of the "
+                  "eyes' mean coarse map averaged with itself reversed), so that the gain keeps no sideways light of the "
+                  "sessions the eyes came from (inference.centre; docs/DESIGN.md, \"A mirror-symmetric centre\"). "
+                  "--nosymmetric_centre: the mean map as measured.")
 flags.DEFINE_bool("flip_symmetric", False, "Ship the purifier flip-symmetric (models.symmetry: f_W's residual averaged "
                   "with the mirrored eye's, one more f_W pass). With --update_card the shipped file becomes so, its "
                   "scores move to scores_before_flip_symmetry and are measured again.")
@@ -87,8 +91,10 @@ def centre(model) -> dict:
 
     subjects = centre_subjects()
     images = read_centre_eyes(FLAGS.centre_dir, subjects)
-    record = centre_record(FLAGS.centre_dir, subjects, len(images), centre_purifier(model, images))
-    print(f"Front end centred on {len(images)} eyes of {FLAGS.centre_dir}"
+    centre_set, measured = centre_purifier(model, images, symmetric=FLAGS.symmetric_centre)
+    record = centre_record(FLAGS.centre_dir, subjects, len(images), centre_set, measured, FLAGS.symmetric_centre)
+    print(f"Front end centred ({'mirror-symmetric' if FLAGS.symmetric_centre else 'as measured'}) on {len(images)} "
+          f"eyes of {FLAGS.centre_dir}"
           + (f" (subjects {', '.join(subjects)}; images only)" if subjects else " (images only)"))
     return record
 
@@ -100,7 +106,7 @@ def update_card() -> int:
     (``purify-tf symmetric`` moves the original's to ``scores_before_flip_symmetry``), or --rescore,
     gets the renderer and real-crop scores measured too."""
     from purify_tf.experiments.real_gaze import card_scores
-    from purify_tf.inference.centre import CENTRE_KEY
+    from purify_tf.inference.centre import CENTRE_KEY, PREVIOUS_CENTRE_KEY, RECENTRE_SCORES_KEY
     from purify_tf.inference.symmetric import make_symmetric
     from purify_tf.model_io import read_card, trained_on, unsigned, write_model_metadata
     from purify_tf.models.symmetry import is_flip_symmetric
@@ -116,7 +122,12 @@ def update_card() -> int:
     # A card without scores (a flip-symmetric copy keeps the original's aside) is measured afresh.
     rescore = bool(FLAGS.centre_dir) or "scores" not in card or FLAGS.rescore
     if FLAGS.centre_dir:
-        card["scores_before_centre"] = {k: v for k, v in card.get("scores", {}).items() if k != "real_gaze"}
+        # A card centred before keeps its first uncentred scores; the scores of the earlier centre move aside.
+        if CENTRE_KEY in card:
+            card[RECENTRE_SCORES_KEY] = dict(card.get("scores", {}))
+            card[PREVIOUS_CENTRE_KEY] = card[CENTRE_KEY]
+        else:
+            card["scores_before_centre"] = {k: v for k, v in card.get("scores", {}).items() if k != "real_gaze"}
         card[CENTRE_KEY] = centre(model)
     if rescore:
         from purify_tf.experiments.scorecard import score_purifier

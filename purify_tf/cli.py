@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="The .keras purifier to centre (default: the pretrained purifier).")
     centre.add_argument("--subjects", default=None,
                         help="With a labelled folder: only these comma-separated subjects' images.")
+    centre.add_argument("--asymmetric", action="store_true",
+                        help="Keep the eyes' mean map as measured, its sideways light included (default: made "
+                        "mirror-symmetric, so that the gain keeps no light from one side).")
     _add_verbose(centre)
     symmetric = commands.add_parser(
         "symmetric",
@@ -188,7 +191,8 @@ def centre_command(args: argparse.Namespace) -> int:
     from purify_tf.inference.centre import CENTRE_KEY, centre_file
 
     try:
-        card = centre_file(_model_path(args.model), args.eyes, args.out, subjects=_names(args.subjects))
+        card = centre_file(_model_path(args.model), args.eyes, args.out, subjects=_names(args.subjects),
+                           symmetric=not args.asymmetric)
     except (ConfigError, DataError) as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -35,7 +35,10 @@ def test_centre_writes_a_copy_centred_on_the_subjects_eyes(centred_setup, capsys
     before = front_end_of(load_keras_model(path)).prior_mean.numpy().copy()
     assert cli.main(["centre", f"--model={path}", f"--eyes={root / 'eyes'}", "--subjects=a", f"--out={out}"]) == 0
     assert "front end centred on 40 eyes" in capsys.readouterr().out
-    want = mean_coarse_map(read_labelled(root / "eyes", subjects=["a"])["image"])
+    measured = mean_coarse_map(read_labelled(root / "eyes", subjects=["a"])["image"])
+    cells = measured.reshape(3, 3)
+    want = ((cells + cells[:, ::-1]) / 2).reshape(-1)  # mirror-symmetric: each row averaged with itself reversed
+    assert np.abs(cells - cells[:, ::-1]).max() > 1e-3  # (these eyes' mean map is not symmetric by itself)
     centred = load_keras_model(out)
     np.testing.assert_allclose(front_end_of(centred).prior_mean.numpy(), want, atol=1e-5)
     # The input model is untouched, and the copy's other weights are the input's.
@@ -50,8 +53,31 @@ def test_centre_writes_a_copy_centred_on_the_subjects_eyes(centred_setup, capsys
     record = card["front_end_centre"]
     assert record["n_eyes"] == 40 and record["subjects"] == ["a"] and record["labels_read"] is False
     np.testing.assert_allclose(record["centre"], want, atol=1e-4)
+    np.testing.assert_allclose(record["measured_mean_map"], measured, atol=1e-4)
+    assert record["mirror_symmetric"] is True
     assert card["image_size"] == [36, 60] and card["sha256"] == sha256_file(out)
     assert any("centre" in d for d in card["trained_on"]["datasets"])
+
+
+def test_centre_asymmetric_keeps_the_mean_map_as_measured(centred_setup, capsys):
+    root, path = centred_setup
+    out = root / "asymmetric.keras"
+    assert cli.main(["centre", f"--model={path}", f"--eyes={root / 'eyes'}", "--subjects=a", "--asymmetric",
+                     f"--out={out}"]) == 0
+    measured = mean_coarse_map(read_labelled(root / "eyes", subjects=["a"])["image"])
+    np.testing.assert_allclose(front_end_of(load_keras_model(out)).prior_mean.numpy(), measured, atol=1e-5)
+    assert json.loads(out.with_suffix(".json").read_text())["front_end_centre"]["mirror_symmetric"] is False
+
+
+def test_mirror_symmetric_against_numpy():
+    from purify_tf.inference.centre import mirror_symmetric
+
+    rng = np.random.default_rng(0)
+    grid = rng.normal(size=(3, 4))
+    got = mirror_symmetric(grid.reshape(-1), (3, 4)).reshape(3, 4)
+    np.testing.assert_allclose(got, np.stack([[(row[j] + row[3 - j]) / 2 for j in range(4)] for row in grid]), atol=1e-6)
+    np.testing.assert_allclose(got, got[:, ::-1])
+    np.testing.assert_allclose(mirror_symmetric(got.reshape(-1), (3, 4)).reshape(3, 4), got, atol=1e-6)
 
 
 def test_centre_refuses_bad_usage_with_the_reason(centred_setup, tmp_path, capsys):

@@ -74,5 +74,13 @@ def test_table_reads_the_card():
     assert [line for line in lines if "before `--centre_dir`" in line][0].endswith("| - | - | other settings | - | - |")
     card["scores_before_flip_symmetry"]["estimator_settings"] = {"svr": {"C": 3.0}}
     assert "| - | 70% [60%, 80%] | 30% [20%, 40%] | - | - |" in readme_figures.what_works_table(card)
+    # Centred again (the mirror-symmetric centre): the earlier centre's purified row, kept apart.
+    assert "before the mirror-symmetric centre" not in readme_figures.what_works_table(card)
+    card["scores_before_recentre"] = {"real_gaze": {"estimator_settings": {"svr": {"C": 3.0}}, "rows": [
+        {"row": "purified", "mean_error_deg": {"kNN": 8.6}, "vs_raw": {"kNN": {
+            "delta_deg": -1.4, "delta_lo": -1.7, "delta_hi": -1.1}}}]}}
+    lines = readme_figures.what_works_table(card).splitlines()
+    assert [line for line in lines if "before the mirror-symmetric centre" in line][0].endswith(
+        "| - | 8.60, -1.40 [-1.70, -1.10] | - | - | - |")
     with pytest.raises(ValueError, match="what-works"):
         readme_figures.rendered_readme("no markers", card)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from purify_tf.inference.centre import RECENTRE_SCORES_KEY
 from purify_tf.inference.symmetric import ORIGINAL_SCORES_KEY, SYMMETRY_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,23 +70,14 @@ def what_works_table(card: dict[str, Any]) -> str:
         else:
             lines.append("| predicting the mean gaze (°) | " + " | ".join(
                 cell(e, lambda e: f"{mean['mean_error_deg'][e]:.2f}") for e in ESTIMATORS) + " |")
-    # A flip-symmetric file: the same real eyes through f_W as trained, from the scores kept apart.
-    before = (card.get(ORIGINAL_SCORES_KEY) or {}).get("real_gaze") if symmetric else None
-    if before and real:
-        rows_before = {r["row"]: r for r in before["rows"]}
-        if PURIFIED in rows_before:
-            old = rows_before[PURIFIED]
-
-            def old_cell(e: str) -> str:
-                if e not in old.get("vs_raw", {}):
-                    return "-"
-                if not _comparable(before, real, e):
-                    return OTHER_SETTINGS
-                return (f"{old['mean_error_deg'][e]:.2f}, {old['vs_raw'][e]['delta_deg']:+.2f} "
-                        f"[{old['vs_raw'][e]['delta_lo']:+.2f}, {old['vs_raw'][e]['delta_hi']:+.2f}]")
-
-            lines.append("| the same eyes, f_W as trained (before flip symmetry): purified error, change (°) | "
-                         + " | ".join(old_cell(e) for e in ESTIMATORS) + " |")
+    # Earlier states of the shipped file on the same real eyes, from the scores kept apart.
+    if symmetric and real:
+        lines += _earlier_real_row((card.get(ORIGINAL_SCORES_KEY) or {}).get("real_gaze"), real,
+                                   "the same eyes, f_W as trained (before flip symmetry): purified error, change (°)")
+    if real:
+        lines += _earlier_real_row((card.get(RECENTRE_SCORES_KEY) or {}).get("real_gaze"), real,
+                                   "the same eyes, the centre as measured (before the mirror-symmetric centre): "
+                                   "purified error, change (°)")
     lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
     if symmetric:
         lines += _renderer_row(card.get(ORIGINAL_SCORES_KEY) or {}, "renderer, f_W as trained (before flip symmetry): "
@@ -119,6 +111,25 @@ def what_works_table(card: dict[str, Any]) -> str:
     if isinstance(trained, dict):
         extra.append(f"trained on: {'; '.join(trained.get('datasets', []))} (licence {trained.get('licence')})")
     return "\n".join(lines + ([""] + [f"- {e}" for e in extra] if extra else []))
+
+
+def _earlier_real_row(before: dict[str, Any] | None, real: dict[str, Any], label: str) -> list[str]:
+    """One row: an earlier state's purified error and change against raw on the card's real eyes
+    (none without it); an estimator measured with other settings since shows no figure."""
+    rows_before = {r["row"]: r for r in (before or {}).get("rows", [])}
+    if PURIFIED not in rows_before:
+        return []
+    old = rows_before[PURIFIED]
+
+    def old_cell(e: str) -> str:
+        if e not in old.get("vs_raw", {}):
+            return "-"
+        if not _comparable(before, real, e):
+            return OTHER_SETTINGS
+        return (f"{old['mean_error_deg'][e]:.2f}, {old['vs_raw'][e]['delta_deg']:+.2f} "
+                f"[{old['vs_raw'][e]['delta_lo']:+.2f}, {old['vs_raw'][e]['delta_hi']:+.2f}]")
+
+    return [f"| {label} | " + " | ".join(old_cell(e) for e in ESTIMATORS) + " |"]
 
 
 def _comparable(earlier: dict[str, Any], current: dict[str, Any], estimator: str) -> bool:
