@@ -37,8 +37,8 @@ flags.DEFINE_list("centre_subjects", None, "With a labelled --centre_dir: the su
                   "(default: the first half of the sorted subjects, the real-gaze table's training subjects); "
                   "never the evaluation subjects.")
 flags.DEFINE_bool("symmetric_centre", True, "With --centre_dir: make the centre mirror-symmetric (each row of the "
-                  "eyes' mean coarse map averaged with itself reversed), so that the gain keeps no sideways light of the "
-                  "sessions the eyes came from (inference.centre; docs/DESIGN.md, \"A mirror-symmetric centre\"). "
+                  "eyes' mean coarse map averaged with itself reversed), so that the gain keeps no left-right "
+                  "asymmetry that synthetic eyes lack (inference.centre; docs/DESIGN.md, \"A mirror-symmetric centre\"). "
                   "--nosymmetric_centre: the mean map as measured.")
 flags.DEFINE_bool("flip_symmetric", False, "Ship the purifier flip-symmetric (models.symmetry: f_W's residual averaged "
                   "with the mirrored eye's, one more f_W pass). With --update_card the shipped file becomes so, its "

@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     centre.add_argument("--subjects", default=None,
                         help="With a labelled folder: only these comma-separated subjects' images.")
     centre.add_argument("--asymmetric", action="store_true",
-                        help="Keep the eyes' mean map as measured, its sideways light included (default: made "
-                        "mirror-symmetric, so that the gain keeps no light from one side).")
+                        help="Keep the eyes' mean map as measured, its left-right asymmetry included (default: made "
+                        "mirror-symmetric, so that the gain keeps no asymmetry that synthetic eyes lack).")
     _add_verbose(centre)
     symmetric = commands.add_parser(
         "symmetric",

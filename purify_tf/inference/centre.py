@@ -10,11 +10,11 @@ label, and a purifier trained on the renderer keeps its weights (docs/DESIGN.md,
 centre").
 
 The centre is made mirror-symmetric (each row averaged with itself reversed) unless asked not to:
-the real eyes' mean map carries the light direction of the sessions they were taken in (MPIIGaze's
-training subjects: the top row 0.5 log units brighter on the right than on the left), and a gain that
-pulls every eye towards that keeps a sideways light that synthetic eyes lack, which synthetic-trained
-estimators read as gaze. Like the flip-symmetric network, a symmetric centre has no reason to prefer
-one side (docs/DESIGN.md, "A mirror-symmetric centre").
+the real eyes' mean map is brighter on one side (MPIIGaze's training subjects: the top row 0.5 log
+units brighter on the right than on the left), synthetic eyes' is not, and a gain that pulls every
+eye towards the asymmetric map keeps that asymmetry, which synthetic-trained estimators read in part
+as yaw. Like the flip-symmetric network, a symmetric centre has no reason to prefer one side
+(docs/DESIGN.md, "A mirror-symmetric centre").
 """
 
 from __future__ import annotations
