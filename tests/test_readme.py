@@ -79,8 +79,11 @@ def test_table_reads_the_card():
     card["scores_before_recentre"] = {"real_gaze": {"estimator_settings": {"svr": {"C": 3.0}}, "rows": [
         {"row": "purified", "mean_error_deg": {"kNN": 8.6}, "vs_raw": {"kNN": {
             "delta_deg": -1.4, "delta_lo": -1.7, "delta_hi": -1.1}}}]}}
+    card["scores_before_recentre"]["gap_share"] = {"kNN": {"gap_share": 0.6, "gap_share_lo": 0.5, "gap_share_hi": 0.7}}
     lines = readme_figures.what_works_table(card).splitlines()
-    assert [line for line in lines if "before the mirror-symmetric centre" in line][0].endswith(
+    assert [line for line in lines if "before the mirror-symmetric centre): purified" in line][0].endswith(
         "| - | 8.60, -1.40 [-1.70, -1.10] | - | - | - |")
+    assert [line for line in lines if "before the mirror-symmetric centre): the same share" in line][0].endswith(
+        "| - | 60% [50%, 70%] | - | - | - |")
     with pytest.raises(ValueError, match="what-works"):
         readme_figures.rendered_readme("no markers", card)

@@ -79,6 +79,8 @@ def what_works_table(card: dict[str, Any]) -> str:
                                    "the same eyes, the centre as measured (before the mirror-symmetric centre): "
                                    "purified error, change (°)")
     lines += _renderer_row(scores, "renderer ({n} fresh eyes): share of the raw → twin gap closed")
+    lines += _renderer_row(card.get(RECENTRE_SCORES_KEY) or {}, "renderer, the centre as measured (before the "
+                           "mirror-symmetric centre): the same share", scores)
     if symmetric:
         lines += _renderer_row(card.get(ORIGINAL_SCORES_KEY) or {}, "renderer, f_W as trained (before flip symmetry): "
                                "the same share", scores)
