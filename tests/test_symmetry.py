@@ -151,8 +151,9 @@ def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(repo))
 
-    def update(*flags: str, tag: str = "first", update_card: str = "--update_card") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", UPDATE_CARD_DRIVER, update_card, f"--out_dir={folder}",
+    def update(*flags: str, tag: str = "first", update_card: str = "--update_card",
+               out_dir: Path = folder) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", UPDATE_CARD_DRIVER, update_card, f"--out_dir={out_dir}",
                                f"--real_gaze_dir={tmp_path}", *flags], cwd=repo, env={**env, "RUN_TAG": tag},
                               capture_output=True, text=True, timeout=120)
 
@@ -187,3 +188,32 @@ def test_update_card_makes_the_shipped_purifier_flip_symmetric(trained_like, tmp
     assert proc.returncode != 0 and "--rescore re-measures a shipped card" in proc.stderr
     proc = update("--flip_symmetric", f"--centre_dir={tmp_path}")
     assert proc.returncode != 0 and "one of --centre_dir and --flip_symmetric" in proc.stderr
+    # --centre_dir: the first centre keeps the uncentred scores; centring again keeps the earlier centre's
+    # scores (real table included) and record apart. The centre is mirror-symmetric unless asked not to.
+    from gaze_fixtures import write_labelled
+
+    from purify_tf.data.renderer import render_eyes
+    from purify_tf.luminance_prior import fit_luminance_prior
+    from purify_tf.models.transformer import build_transformer, front_end_of
+
+    with_front_end = build_transformer("tiny", residual=True, illumination=True)
+    front_end_of(with_front_end).set_prior(fit_luminance_prior(render_eyes(64, 36, 60, domain="synthetic", seed=3)["image"]))
+    folder = tmp_path / "with_front_end"
+    save_pretrained(with_front_end, {"image_size": [16, 24], "scores": {"run": "third"}}, folder)
+    eyes = tmp_path / "eyes"
+    write_labelled(eyes, n_per_subject=40, subjects=("a", "b"))
+    proc = update(f"--centre_dir={eyes}", "--nosymmetric_centre", tag="centred", out_dir=folder)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = json.loads((folder / "purifier.json").read_text())
+    assert first["scores_before_centre"]["run"] == "third" and "scores_before_recentre" not in first
+    assert first["front_end_centre"]["mirror_symmetric"] is False
+    assert first["front_end_centre"]["centre"] == first["front_end_centre"]["measured_mean_map"]
+    proc = update(f"--centre_dir={eyes}", tag="recentred", out_dir=folder)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    second = json.loads((folder / "purifier.json").read_text())
+    assert second["scores_before_centre"]["run"] == "third"  # the uncentred scores stay where they were
+    assert second["scores_before_recentre"]["run"] == "centred" and "real_gaze" in second["scores_before_recentre"]
+    assert second["front_end_centre_before"] == first["front_end_centre"] and second["scores"]["run"] == "recentred"
+    centre = np.asarray(second["front_end_centre"]["centre"]).reshape(3, 3)
+    np.testing.assert_allclose(centre, centre[:, ::-1], atol=1e-4)
+    load_pretrained(folder)  # the new file is signed
