@@ -13,7 +13,6 @@ synthetic set and the centre flag, as for a network trained from scratch.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -59,11 +58,3 @@ def copy_transformer_weights(source: Any, target: Any, source_name: str = "the s
             mine.assign(np.asarray(theirs.numpy(), dtype=np.dtype(mine.dtype)))
             copied += 1
     return copied
-
-
-def warm_start(target: Any, path: str | os.PathLike) -> int:
-    """Load the ``.keras`` purifier at ``path`` and copy its f_W weights into ``target``
-    (:func:`copy_transformer_weights`); returns the number of weights copied."""
-    from purify_tf.model_io import load_keras_model
-
-    return copy_transformer_weights(load_keras_model(path), target, source_name=f"--init_model={os.fspath(path)}")

@@ -230,9 +230,11 @@ class PurifyTrainer:
             self.optimizer.build(self.trained_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             if cfg.init_model:
-                from purify_tf.models.warm_start import warm_start
+                from purify_tf.model_io import load_keras_model
+                from purify_tf.models.warm_start import copy_transformer_weights
 
-                copied = warm_start(self.model, cfg.init_model)
+                copied = copy_transformer_weights(load_keras_model(cfg.init_model), self.model,
+                                                  source_name=f"--init_model={cfg.init_model}")
                 logging.info("f_W starts from %s (%d weights)", cfg.init_model, copied)
 
     def _build_objective(self, loss_network, style_image, style_mask, prior_images, gaze_reader=None,
