@@ -197,7 +197,8 @@ def centre_command(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     record = card[CENTRE_KEY]
-    print(f"purify-tf: wrote {args.out}: front end centred on {record['n_eyes']} eyes from {args.eyes} "
+    how = "mirror-symmetric mean map" if record.get("mirror_symmetric") else "mean map as measured"
+    print(f"purify-tf: wrote {args.out}: front end centred ({how}) on {record['n_eyes']} eyes from {args.eyes} "
           f"(images only); licence of the copy: {card['trained_on']['licence']}")
     return EXIT_OK
 

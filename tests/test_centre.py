@@ -34,7 +34,7 @@ def test_centre_writes_a_copy_centred_on_the_subjects_eyes(centred_setup, capsys
     out = root / "centred.keras"
     before = front_end_of(load_keras_model(path)).prior_mean.numpy().copy()
     assert cli.main(["centre", f"--model={path}", f"--eyes={root / 'eyes'}", "--subjects=a", f"--out={out}"]) == 0
-    assert "front end centred on 40 eyes" in capsys.readouterr().out
+    assert "front end centred (mirror-symmetric mean map) on 40 eyes" in capsys.readouterr().out
     measured = mean_coarse_map(read_labelled(root / "eyes", subjects=["a"])["image"])
     cells = measured.reshape(3, 3)
     want = ((cells + cells[:, ::-1]) / 2).reshape(-1)  # mirror-symmetric: each row averaged with itself reversed
@@ -64,6 +64,7 @@ def test_centre_asymmetric_keeps_the_mean_map_as_measured(centred_setup, capsys)
     out = root / "asymmetric.keras"
     assert cli.main(["centre", f"--model={path}", f"--eyes={root / 'eyes'}", "--subjects=a", "--asymmetric",
                      f"--out={out}"]) == 0
+    assert "front end centred (mean map as measured) on 40 eyes" in capsys.readouterr().out
     measured = mean_coarse_map(read_labelled(root / "eyes", subjects=["a"])["image"])
     np.testing.assert_allclose(front_end_of(load_keras_model(out)).prior_mean.numpy(), measured, atol=1e-5)
     assert json.loads(out.with_suffix(".json").read_text())["front_end_centre"]["mirror_symmetric"] is False
