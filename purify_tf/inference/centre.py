@@ -71,17 +71,12 @@ def centre_purifier(model: Any, images: np.ndarray, symmetric: bool = True) -> t
 
 
 def centre_record(path: str | Path, subjects: Sequence[str] | None, n_eyes: int, centre: np.ndarray,
-                  measured: np.ndarray | None = None, symmetric: bool = True) -> dict[str, Any]:
-    """The card's account of a centre: which eyes (images only), how many, the map itself; with
-    ``measured`` (the eyes' mean map as measured), that map too and whether the centre is its
-    mirror-symmetric version (``symmetric``)."""
-    record: dict[str, Any] = {"eyes": str(path), "subjects": list(subjects) if subjects else None,
-                              "n_eyes": int(n_eyes), "labels_read": False,
-                              "centre": [round(float(v), 4) for v in centre]}
-    if measured is not None:
-        record["mirror_symmetric"] = bool(symmetric)
-        record["measured_mean_map"] = [round(float(v), 4) for v in measured]
-    return record
+                  measured: np.ndarray, symmetric: bool) -> dict[str, Any]:
+    """The card's account of a centre: which eyes (images only), how many, the map itself, the eyes'
+    mean map as measured, and whether the centre is its mirror-symmetric version."""
+    return {"eyes": str(path), "subjects": list(subjects) if subjects else None, "n_eyes": int(n_eyes),
+            "labels_read": False, "centre": [round(float(v), 4) for v in centre],
+            "mirror_symmetric": bool(symmetric), "measured_mean_map": [round(float(v), 4) for v in measured]}
 
 
 def centre_file(model_path: str | Path, eyes: str | Path, out: str | Path,
