@@ -29,7 +29,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE  # TensorFlow-free
+from purify_tf.hyperparameters import (  # TensorFlow-free
+    DEFAULT_PIXEL_NORM,
+    LABEL_HEAD_PITCH_SIGN,
+    PIXEL_NORMS,
+    REAL_CROP_EYE_SCALE,
+)
 from purify_tf.inference.onednn import MODES as ONEDNN_MODES  # TensorFlow-free: parsing stays fast
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -244,6 +249,11 @@ def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
                                f"{LABEL_HEAD_PITCH_SIGN:g}: MPIIGaze as GazeHub writes it has head pitch positive "
                                "downwards, the opposite of its gaze pitch; 1 for labels whose head pitch is positive "
                                "upwards like the gaze).")
+    evaluate.add_argument("--pixel_norm", default=DEFAULT_PIXEL_NORM, choices=PIXEL_NORMS,
+                          help="What kNN, SVR, RF and ALR make each eye's pixels invariant to, as your own "
+                               "estimator does: exposure ('unit', the default and the model card's measure), "
+                               "exposure and contrast ('standard': per-eye standardised pixels) or the histogram "
+                               "('histeq', MPIIGaze's own preprocessing). The CNN reads the pixels as they are.")
     evaluate.add_argument("--seed", type=int, default=0, help="Seed of the test-eye draw, renders and bootstrap.")
     evaluate.add_argument("--json", default=None, help="Also write the whole result (per-eye errors included) here.")
 
@@ -498,7 +508,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             train_subjects=_names(args.train_subjects), eval_subjects=_names(args.eval_subjects),
             test_set=args.test_set, test_per_subject=args.per_subject, n_synthetic=args.synthetic_n, seed=args.seed,
             synthetic_draws=args.synthetic_draws, synthetic_eye_scale=args.synthetic_eye_scale,
-            head_pitch_sign=args.head_pitch_sign)
+            head_pitch_sign=args.head_pitch_sign, pixel_norm=args.pixel_norm)
     except (ConfigError, DataError) as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -137,3 +137,8 @@ class ShippedDefaults:
 
 
 SHIPPED = ShippedDefaults()
+# What the classical gaze estimators make each eye's pixels invariant to before their unit-norm
+# scaling (purify_tf.gaze.estimators): exposure ("unit", the model card's measure), exposure and
+# contrast ("standard"), or the histogram ("histeq", MPIIGaze's own preprocessing).
+PIXEL_NORMS = ("unit", "standard", "histeq")
+DEFAULT_PIXEL_NORM = "unit"

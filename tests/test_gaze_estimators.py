@@ -15,8 +15,10 @@ from purify_tf.gaze.estimators import (
     ESTIMATOR_NAMES,
     ALRGaze,
     KNNGaze,
+    estimator_settings,
     lu_region_features,
     make_estimator,
+    normalise_pixels,
 )
 from purify_tf.vectors import angular_error_deg
 
@@ -88,11 +90,52 @@ def test_lu_region_features_are_fractions():
     np.testing.assert_allclose(lu_region_features(X.reshape(4, -1)), f)
 
 
+def test_pixel_norms_match_numpy_and_opencv():
+    import cv2
+
+    X, _ = toy_eyes(5, seed=4)
+    flat = X.reshape(5, -1).astype(np.float64)
+    unit = normalise_pixels(flat, "unit")
+    np.testing.assert_allclose(unit, flat / np.linalg.norm(flat, axis=1, keepdims=True))
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(normalise_pixels(flat, "standard"), centred / np.linalg.norm(centred, axis=1, keepdims=True))
+    # Equalising a row is equalising the image: the histogram does not see the shape.
+    u8 = np.clip(np.rint(X[..., 0] * 255), 0, 255).astype(np.uint8)
+    eq = np.stack([cv2.equalizeHist(img) for img in u8]).reshape(5, -1).astype(np.float64) / 255
+    np.testing.assert_allclose(normalise_pixels(flat, "histeq"), eq / np.linalg.norm(eq, axis=1, keepdims=True))
+    # What each is invariant to: exposure (all), contrast (standard), not contrast (unit).
+    lower_contrast = 0.5 * flat + 0.25
+    np.testing.assert_allclose(normalise_pixels(0.6 * flat, "unit"), unit)
+    np.testing.assert_allclose(normalise_pixels(lower_contrast, "standard"), normalise_pixels(flat, "standard"), atol=1e-12)
+    assert np.abs(normalise_pixels(lower_contrast, "unit") - unit).max() > 1e-3
+    with pytest.raises(ConfigError, match="pixel_norm"):
+        normalise_pixels(flat, "zscore")
+    # Recorded beside a table only where it is not the default, so earlier records compare equal.
+    assert "pixel_norm" not in estimator_settings() and estimator_settings("histeq")["pixel_norm"] == "histeq"
+
+
+@pytest.mark.parametrize("pixel_norm", ["standard", "histeq"])
+def test_estimators_learn_with_each_pixel_norm(eyes, pixel_norm):
+    (X, g), (Xt, gt) = eyes
+    for name in ("knn", "svr"):
+        est = make_estimator(name, pixel_norm=pixel_norm).fit(X, g)
+        assert est.features.pixel_norm == pixel_norm
+        assert angular_error_deg(est.predict(Xt), gt).mean() < 0.3 * _mean_predictor_error(g, gt)
+    # Per-eye standardised pixels read an eye at lower contrast as the same eye; unit-norm ones do not.
+    faded = 0.5 * Xt + 0.25
+    standard = make_estimator("svr", pixel_norm="standard").fit(X, g)
+    np.testing.assert_allclose(standard.predict(faded), standard.predict(Xt), atol=1e-5)
+    unit = make_estimator("svr").fit(X, g)
+    assert np.abs(unit.predict(faded) - unit.predict(Xt)).max() > 1e-3
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ConfigError):
         make_estimator("nope")
     with pytest.raises(ConfigError):
         KNNGaze(features="hog")
+    with pytest.raises(ConfigError, match="pixel_norm"):
+        KNNGaze(pixel_norm="zscore")
     X, g = toy_eyes(6, seed=0)
     with pytest.raises(DataError):
         KNNGaze().fit(X, g[:5])

@@ -299,7 +299,7 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     write_labelled(tmp_path / "eyes", n_per_subject=20, subjects=("a", "b", "c", "d"))
     out = tmp_path / "result.json"
     args = ["evaluate", f"--labels={tmp_path / 'eyes'}", f"--model={keras_model_file[1]}", "--estimators=knn",
-            "--per_subject=10", "--synthetic_n=60", "--synthetic_eye_scale=0.9", f"--json={out}"]
+            "--per_subject=10", "--synthetic_n=60", "--synthetic_eye_scale=0.9", "--pixel_norm=histeq", f"--json={out}"]
     assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert "purify-tf evaluate [" in captured.err and "split: train subjects a, b" in captured.err
@@ -323,6 +323,9 @@ def test_evaluate_command_prints_the_table(keras_model_file, tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert saved["eval_subjects"] == ["c", "d"] and saved["n_test"] == 20
     assert saved["config"]["synthetic_eye_scale"] == 0.9
+    # The estimators' pixel normalisation is stated in the split and recorded beside the table.
+    assert saved["config"]["pixel_norm"] == "histeq" and saved["estimator_settings"]["pixel_norm"] == "histeq"
+    assert "kNN, SVR, RF and ALR on histogram-equalised pixels" in saved["split"]
     assert len(saved["per_eye"]["raw"]["kNN"]) == 20
     move = next(r for r in saved["rows"] if r["row"] == "transformer")["pupil_move_px"]
     assert move["n"] > 0 and np.isfinite([move["dx"], move["dy"]]).all()
@@ -341,6 +344,11 @@ def test_evaluate_command_bad_usage(tmp_path, capsys):
         cli.main(["evaluate", f"--labels={tmp_path}", "--synthetic_eye_scale=0"])
     err = capsys.readouterr().err
     assert "--synthetic_eye_scale" in err and "expected a positive number, got 0.0" in err
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", f"--labels={tmp_path}", "--pixel_norm=zscore"])
+    assert "--pixel_norm" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="pixel_norm"):
+        rg.RealGazeConfig(labels_dir=str(tmp_path), pixel_norm="zscore")
 
 
 def test_report_renders_the_real_gaze_section():

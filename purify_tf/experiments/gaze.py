@@ -29,10 +29,13 @@ DISPLAY_NAMES = {"cnn": "CNN", "knn": "kNN", "svr": "SVR", "rf": "RF", "alr": "A
 
 def make_estimators(
     names: Sequence[str], cnn_epochs: int = 30, cnn_batch_size: int = 512, seed: int = 0,
-    n_jobs: int | None = None,
+    n_jobs: int | None = None, pixel_norm: str | None = None,
 ) -> dict[str, Any]:
-    """Estimators by name (cnn, knn, svr, rf, alr), keyed by the paper's display names."""
-    from purify_tf.gaze.estimators import make_estimator
+    """Estimators by name (cnn, knn, svr, rf, alr), keyed by the paper's display names;
+    ``pixel_norm`` (None: the default) is the classical ones' pixel normalisation."""
+    from purify_tf.gaze.estimators import DEFAULT_PIXEL_NORM, make_estimator
+
+    norm = pixel_norm or DEFAULT_PIXEL_NORM
 
     out: dict[str, Any] = {}
     for name in names:
@@ -42,9 +45,9 @@ def make_estimators(
 
             out["CNN"] = CNNGaze(epochs=cnn_epochs, batch_size=cnn_batch_size, seed=seed)
         elif key in ("knn", "rf"):
-            out[DISPLAY_NAMES[key]] = make_estimator(key, n_jobs=n_jobs, seed=seed)
+            out[DISPLAY_NAMES[key]] = make_estimator(key, n_jobs=n_jobs, seed=seed, pixel_norm=norm)
         else:
-            out[DISPLAY_NAMES.get(key, key)] = make_estimator(key, seed=seed)
+            out[DISPLAY_NAMES.get(key, key)] = make_estimator(key, seed=seed, pixel_norm=norm)
     return out
 
 

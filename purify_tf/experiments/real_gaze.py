@@ -29,7 +29,12 @@ from purify_tf.errors import ConfigError, DataError
 from purify_tf.experiments.common import FRONT_END_CENTRED, FRONT_END_ONLY, MEAN_CONTRAST
 from purify_tf.gaze.estimators import estimator_settings
 from purify_tf.gaze.evaluation import bootstrap_delta, bootstrap_gap
-from purify_tf.hyperparameters import LABEL_HEAD_PITCH_SIGN, REAL_CROP_EYE_SCALE
+from purify_tf.hyperparameters import (
+    DEFAULT_PIXEL_NORM,
+    LABEL_HEAD_PITCH_SIGN,
+    PIXEL_NORMS,
+    REAL_CROP_EYE_SCALE,
+)
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
 
 RAW = "raw"
@@ -74,12 +79,16 @@ class RealGazeConfig:
     # Times the labels' head pitch before the renderer draws it (LABEL_HEAD_PITCH_SIGN: -1 for MPIIGaze
     # as GazeHub writes it; +1 for labels whose head pitch follows the gaze pitch's convention).
     head_pitch_sign: float = LABEL_HEAD_PITCH_SIGN
+    # What the classical estimators make each eye's pixels invariant to (gaze.estimators.PIXEL_NORMS).
+    pixel_norm: str = DEFAULT_PIXEL_NORM
 
     def __post_init__(self) -> None:
         if self.test_set not in TEST_SETS:
             raise ConfigError(f"real gaze test_set must be one of {TEST_SETS}, got {self.test_set!r}")
         if self.synthetic_gaze not in SYNTHETIC_GAZE:
             raise ConfigError(f"real gaze synthetic_gaze must be one of {SYNTHETIC_GAZE}, got {self.synthetic_gaze!r}")
+        if self.pixel_norm not in PIXEL_NORMS:
+            raise ConfigError(f"real gaze pixel_norm must be one of {PIXEL_NORMS}, got {self.pixel_norm!r}")
         if self.head_pitch_sign not in (-1.0, 1.0):
             raise ConfigError(f"real gaze head_pitch_sign must be -1 or 1, got {self.head_pitch_sign!r}")
         for name in ("test_per_subject", "n_synthetic", "n_floor", "synthetic_draws", "synthetic_eye_scale"):
@@ -412,7 +421,7 @@ def run_real_gaze(
     out = real_gaze_table(make_estimators, data, candidates, n_boot=cfg.n_boot, seed=cfg.seed, progress=progress)
     pupil_moves(out["rows"], raw, candidates)
     out["config"] = asdict(cfg)
-    out["estimator_settings"] = estimator_settings()
+    out["estimator_settings"] = estimator_settings(cfg.pixel_norm)
     out["notes"] = dict(data.notes)
     draws = f" (each error the mean over {cfg.synthetic_draws} such sets, each its own draw)" if cfg.synthetic_draws > 1 else ""
     out["split"] = (
@@ -422,11 +431,16 @@ def run_real_gaze(
            else " in the renderer's own gaze range")
         + (f", drawn at {cfg.synthetic_eye_scale:g} of the renderer's eye size" if cfg.synthetic_eye_scale != 1.0 else "")
         + draws
+        + (f"; kNN, SVR, RF and ALR on {PIXEL_NORM_WORDS[cfg.pixel_norm]} pixels" if cfg.pixel_norm != DEFAULT_PIXEL_NORM
+           else "")
         + f"; the floor trained on {out['n_floor_train']} real left eyes of {', '.join(data.train_subjects)}; "
         f"tested on {out['n_test']} real {cfg.test_set.replace('_', ' ')} eyes of {', '.join(data.eval_subjects)} "
         f"({draw_description(cfg.test_per_subject, data.notes.get('test_pool_per_subject'))}). "
         "Gaze labels never enter a purifier's loss.")
     return out
+
+
+PIXEL_NORM_WORDS = {"unit": "unit-norm", "standard": "per-eye standardised", "histeq": "histogram-equalised"}
 
 
 def draw_description(per_subject: int | None, pool: Sequence[int] | None) -> str:
@@ -523,7 +537,7 @@ def evaluate_labelled(
              "image sets (raw, mean/contrast match, the front end centred two ways, each purifier)")
     result = run_real_gaze(
         cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
-                                     n_jobs=2), rows, front_end=front_end_only, data=data, progress=progress)
+                                     n_jobs=2, pixel_norm=cfg.pixel_norm), rows, front_end=front_end_only, data=data, progress=progress)
     result["estimator_settings"].update(cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size)
     return result
 

@@ -24,6 +24,15 @@ Features (``features=``):
   costs scale with the feature dimension, and 50 components keep most of the variance of
   smooth eye images.
 kNN and ALR default to ``"raw"``; SVR and random forest to ``"pca"``.
+
+Pixel normalisation (``pixel_norm=``, for ``"raw"`` and ``"pca"``): what each eye's pixels are
+made invariant to before the unit-norm scaling, because estimators in use differ there and a
+purifier that changes an eye's contrast is read differently by each:
+- ``"unit"`` (the default, the model card's measure): exposure only; an eye of lower contrast
+  lies nearer the mean eye, which an RBF machine reads as a gaze nearer the mean.
+- ``"standard"``: each eye minus its mean pixel, i.e. per-image standardised pixels (exposure
+  and contrast), the usual "normalised grey pixels".
+- ``"histeq"``: each eye histogram-equalised first, MPIIGaze's own preprocessing.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from absl import logging
 from scipy.optimize import nnls
@@ -41,10 +51,12 @@ from sklearn.svm import SVR
 
 from purify_tf.conventions import GAZE_HEIGHT, GAZE_WIDTH
 from purify_tf.errors import ConfigError, DataError
+from purify_tf.hyperparameters import DEFAULT_PIXEL_NORM, PIXEL_NORMS
 from purify_tf.vectors import pitchyaw_to_vector, vector_to_pitchyaw
 
 FeatureKind = Literal["raw", "lu15", "pca"]
 TargetKind = Literal["vector", "pitchyaw"]
+PixelNorm = Literal["unit", "standard", "histeq"]
 
 LU_GRID = (3, 5)  # rows x columns of Lu et al.'s region-sum feature
 # SVR's box constraint: 3-fold cross-validation on each of three synthetic training sets (gaze drawn
@@ -71,6 +83,23 @@ def flatten_eyes(X: np.ndarray) -> np.ndarray:
 def _unit_rows(flat: np.ndarray) -> np.ndarray:
     """Scale each row to unit L2 norm (removes global exposure, keeps pixels non-negative)."""
     return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+
+
+def equalise_rows(flat: np.ndarray) -> np.ndarray:
+    """Histogram-equalise each row (pixels in [0, 1]) as OpenCV does an 8-bit image -> [0, 1]."""
+    u8 = np.clip(np.rint(flat * 255.0), 0, 255).astype(np.uint8)
+    return np.stack([cv2.equalizeHist(row[None, :])[0] for row in u8]).astype(np.float64) / 255.0
+
+
+def normalise_pixels(flat: np.ndarray, pixel_norm: str = DEFAULT_PIXEL_NORM) -> np.ndarray:
+    """Rows of pixels -> unit-norm rows after the chosen invariance (see the module docstring)."""
+    if pixel_norm == "unit":
+        return _unit_rows(flat)
+    if pixel_norm == "standard":
+        return _unit_rows(flat - flat.mean(axis=1, keepdims=True))
+    if pixel_norm == "histeq":
+        return _unit_rows(equalise_rows(flat))
+    raise ConfigError(f"pixel_norm: expected one of {list(PIXEL_NORMS)}, got {pixel_norm!r}")
 
 
 def _as_images(X: np.ndarray) -> np.ndarray:
@@ -103,29 +132,33 @@ def lu_region_features(X: np.ndarray, grid: tuple[int, int] = LU_GRID) -> np.nda
 class EyeFeatures:
     """Appearance features for the classical estimators (see the module docstring)."""
 
-    def __init__(self, kind: FeatureKind = "raw", n_components: int = 50, seed: int = 0):
+    def __init__(self, kind: FeatureKind = "raw", n_components: int = 50, seed: int = 0,
+                 pixel_norm: PixelNorm = DEFAULT_PIXEL_NORM):
         if kind not in ("raw", "lu15", "pca"):
             raise ConfigError(f"features: expected 'raw', 'lu15' or 'pca', got {kind!r}")
+        if pixel_norm not in PIXEL_NORMS:
+            raise ConfigError(f"pixel_norm: expected one of {list(PIXEL_NORMS)}, got {pixel_norm!r}")
         self.kind = kind
+        self.pixel_norm = pixel_norm
         self.n_components = int(n_components)
         self.seed = seed
         self._pca: PCA | None = None
 
     def fit(self, X: np.ndarray) -> EyeFeatures:
         if self.kind == "pca":
-            flat = _unit_rows(flatten_eyes(X))
+            flat = normalise_pixels(flatten_eyes(X), self.pixel_norm)
             n = min(self.n_components, flat.shape[0], flat.shape[1])
             self._pca = PCA(n_components=n, random_state=self.seed).fit(flat)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if self.kind == "raw":
-            return _unit_rows(flatten_eyes(X))
+            return normalise_pixels(flatten_eyes(X), self.pixel_norm)
         if self.kind == "lu15":
             return lu_region_features(X)
         if self._pca is None:
             raise RuntimeError("EyeFeatures(kind='pca') must be fitted before transform")
-        return self._pca.transform(_unit_rows(flatten_eyes(X)))
+        return self._pca.transform(normalise_pixels(flatten_eyes(X), self.pixel_norm))
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         return self.fit(X).transform(X)
@@ -154,10 +187,11 @@ class GazeEstimator:
         target: TargetKind = "vector",
         n_components: int = 50,
         seed: int = 0,
+        pixel_norm: PixelNorm = DEFAULT_PIXEL_NORM,
     ):
         if target not in ("vector", "pitchyaw"):
             raise ConfigError(f"target: expected 'vector' or 'pitchyaw', got {target!r}")
-        self.features = EyeFeatures(features, n_components=n_components, seed=seed)
+        self.features = EyeFeatures(features, n_components=n_components, seed=seed, pixel_norm=pixel_norm)
         self.target = target
         self.seed = seed
         self.fitted = False
@@ -196,7 +230,8 @@ class GazeEstimator:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, features={self.features.kind!r})"
+        return (f"{type(self).__name__}(name={self.name!r}, features={self.features.kind!r}, "
+                f"pixel_norm={self.features.pixel_norm!r})")
 
 
 class KNNGaze(GazeEstimator):
@@ -212,7 +247,8 @@ class KNNGaze(GazeEstimator):
         self, k: int = 10, weights: Literal["uniform", "distance"] = "uniform", n_jobs: int | None = None,
         **base: Any,
     ):
-        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``,
+        ``pixel_norm``."""
         super().__init__(**base)
         self.k = int(k)
         self.weights = weights
@@ -247,8 +283,9 @@ class SVRGaze(GazeEstimator):
         target: TargetKind = "pitchyaw",
         n_components: int = 50,
         seed: int = 0,
+        pixel_norm: PixelNorm = DEFAULT_PIXEL_NORM,
     ):
-        super().__init__(features, target, n_components, seed)
+        super().__init__(features, target, n_components, seed, pixel_norm)
         self.C, self.epsilon, self.gamma, self.gamma_scale = C, epsilon, gamma, float(gamma_scale)
 
     def _kernel_gamma(self, feats: np.ndarray) -> str | float:
@@ -287,8 +324,9 @@ class RandomForestGaze(GazeEstimator):
         target: TargetKind = "vector",
         n_components: int = 50,
         seed: int = 0,
+        pixel_norm: PixelNorm = DEFAULT_PIXEL_NORM,
     ):
-        super().__init__(features, target, n_components, seed)
+        super().__init__(features, target, n_components, seed, pixel_norm)
         self.n_estimators = int(n_estimators)
         self.max_features = max_features
         self.min_samples_leaf = int(min_samples_leaf)
@@ -334,7 +372,8 @@ class ALRGaze(GazeEstimator):
         self, n_candidates: int = 30, l1_penalty: float = 1e-3, exact_tol: float = 1e-9,
         n_jobs: int | None = None, **base: Any,
     ):
-        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``."""
+        """``base``: :class:`GazeEstimator`'s ``features``, ``target``, ``n_components``, ``seed``,
+        ``pixel_norm``."""
         super().__init__(**base)
         if n_candidates < 1:
             raise ConfigError(f"ALR n_candidates: expected >= 1, got {n_candidates}")
@@ -399,7 +438,11 @@ def make_estimator(name: str, **kwargs: Any) -> GazeEstimator:
     return _FACTORY[key](**kwargs)
 
 
-def estimator_settings() -> dict[str, dict[str, Any]]:
+def estimator_settings(pixel_norm: str = DEFAULT_PIXEL_NORM) -> dict[str, Any]:
     """The settings a score depends on beyond the estimator's name, recorded beside every table so
-    that figures measured with other settings are not compared as if they were the same estimator."""
-    return {"svr": {"C": SVR_C}}
+    that figures measured with other settings are not compared as if they were the same estimator.
+    ``pixel_norm`` is recorded only where it is not the default, so earlier records stay equal."""
+    settings: dict[str, Any] = {"svr": {"C": SVR_C}}
+    if pixel_norm != DEFAULT_PIXEL_NORM:
+        settings["pixel_norm"] = pixel_norm
+    return settings
