@@ -23,19 +23,18 @@ from purify_tf.gaze.evaluation import (
     bootstrap_gap,
     evaluate_estimators,
 )
+from purify_tf.hyperparameters import DEFAULT_PIXEL_NORM
 
 DISPLAY_NAMES = {"cnn": "CNN", "knn": "kNN", "svr": "SVR", "rf": "RF", "alr": "ALR"}
 
 
 def make_estimators(
     names: Sequence[str], cnn_epochs: int = 30, cnn_batch_size: int = 512, seed: int = 0,
-    n_jobs: int | None = None, pixel_norm: str | None = None,
+    n_jobs: int | None = None, pixel_norm: str = DEFAULT_PIXEL_NORM,
 ) -> dict[str, Any]:
     """Estimators by name (cnn, knn, svr, rf, alr), keyed by the paper's display names;
-    ``pixel_norm`` (None: the default) is the classical ones' pixel normalisation."""
-    from purify_tf.gaze.estimators import DEFAULT_PIXEL_NORM, make_estimator
-
-    norm = pixel_norm or DEFAULT_PIXEL_NORM
+    ``pixel_norm`` is the classical ones' pixel normalisation (``gaze.estimators``)."""
+    from purify_tf.gaze.estimators import make_estimator
 
     out: dict[str, Any] = {}
     for name in names:
@@ -45,9 +44,9 @@ def make_estimators(
 
             out["CNN"] = CNNGaze(epochs=cnn_epochs, batch_size=cnn_batch_size, seed=seed)
         elif key in ("knn", "rf"):
-            out[DISPLAY_NAMES[key]] = make_estimator(key, n_jobs=n_jobs, seed=seed, pixel_norm=norm)
+            out[DISPLAY_NAMES[key]] = make_estimator(key, n_jobs=n_jobs, seed=seed, pixel_norm=pixel_norm)
         else:
-            out[DISPLAY_NAMES.get(key, key)] = make_estimator(key, seed=seed, pixel_norm=norm)
+            out[DISPLAY_NAMES.get(key, key)] = make_estimator(key, seed=seed, pixel_norm=pixel_norm)
     return out
 
 

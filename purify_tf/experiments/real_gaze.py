@@ -38,6 +38,8 @@ from purify_tf.hyperparameters import (
 from purify_tf.vectors import angular_error_deg, pitchyaw_to_vector, vector_to_pitchyaw
 
 RAW = "raw"
+# How the split line names the classical estimators' pixel normalisation (hyperparameters.PIXEL_NORMS).
+PIXEL_NORM_WORDS = {"unit": "unit-norm", "standard": "per-eye standardised", "histeq": "histogram-equalised"}
 MEAN_GAZE = "predicting the mean gaze"
 FLOOR = "trained on real eyes (the floor)"
 TEST_SETS = ("left", "right_flipped")
@@ -440,9 +442,6 @@ def run_real_gaze(
     return out
 
 
-PIXEL_NORM_WORDS = {"unit": "unit-norm", "standard": "per-eye standardised", "histeq": "histogram-equalised"}
-
-
 def draw_description(per_subject: int | None, pool: Sequence[int] | None) -> str:
     """How the test eyes were chosen: every eye of each subject, or a draw from how many (``pool``:
     the fewest and most eyes an evaluation subject has). A draw of a few hundred moves SVR's change
@@ -537,7 +536,8 @@ def evaluate_labelled(
              "image sets (raw, mean/contrast match, the front end centred two ways, each purifier)")
     result = run_real_gaze(
         cfg, lambda: make_estimators(estimators, cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size, seed=cfg.seed,
-                                     n_jobs=2, pixel_norm=cfg.pixel_norm), rows, front_end=front_end_only, data=data, progress=progress)
+                                     n_jobs=2, pixel_norm=cfg.pixel_norm),
+        rows, front_end=front_end_only, data=data, progress=progress)
     result["estimator_settings"].update(cnn_epochs=cnn_epochs, cnn_batch_size=cnn_batch_size)
     return result
 

@@ -28,8 +28,10 @@ kNN and ALR default to ``"raw"``; SVR and random forest to ``"pca"``.
 Pixel normalisation (``pixel_norm=``, for ``"raw"`` and ``"pca"``): what each eye's pixels are
 made invariant to before the unit-norm scaling, because estimators in use differ there and a
 purifier that changes an eye's contrast is read differently by each:
-- ``"unit"`` (the default, the model card's measure): exposure only; an eye of lower contrast
-  lies nearer the mean eye, which an RBF machine reads as a gaze nearer the mean.
+- ``"unit"`` (the default, the model card's measure): exposure only. Contrast stays in the
+  features: eyes of another contrast than the training eyes lie far from them, where an RBF
+  machine returns little more than its mean gaze (docs/DESIGN.md, "The estimators' pixel
+  normalisation").
 - ``"standard"``: each eye minus its mean pixel, i.e. per-image standardised pixels (exposure
   and contrast), the usual "normalised grey pixels".
 - ``"histeq"``: each eye histogram-equalised first, MPIIGaze's own preprocessing.
